@@ -1,0 +1,3 @@
+//! Integration tests of fluxctl. Modules mirror `src/`.
+
+mod local;

@@ -1,0 +1,150 @@
+//! The cluster as flux-core sees it: the `Cluster` seam.
+//!
+//! The trait is small on purpose: read the live objects Flux reasons about,
+//! apply objects, delete objects, and find pull secrets. Everything that
+//! decides *what* to apply or delete is pure code elsewhere in flux-core;
+//! implementations (flux-kube on kube-rs, and the in-memory cluster of the
+//! `testing` feature) only carry decisions out.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::registry::Credentials;
+use crate::resource::ResourceId;
+
+/// The namespaces Flux may read and write (`--k8s-allow-namespace`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Namespaces {
+    /// No restriction.
+    #[default]
+    All,
+    /// Only these namespaces.
+    Only(BTreeSet<String>),
+}
+
+impl Namespaces {
+    /// The restriction given by a list of namespaces (empty means all).
+    pub fn from_list<S: AsRef<str>>(list: &[S]) -> Self {
+        if list.is_empty() {
+            Namespaces::All
+        } else {
+            Namespaces::Only(list.iter().map(|s| s.as_ref().to_owned()).collect())
+        }
+    }
+
+    /// Whether objects in `namespace` may be touched.
+    pub fn allows(&self, namespace: &str) -> bool {
+        match self {
+            Namespaces::All => true,
+            Namespaces::Only(set) => set.contains(namespace),
+        }
+    }
+}
+
+/// An object as it is in the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveObject {
+    /// Its ID.
+    pub id: ResourceId,
+    /// The object as the API server returns it.
+    pub object: Value,
+}
+
+/// An object to apply: exactly the fields Flux wants to own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplyObject {
+    /// Its ID.
+    pub id: ResourceId,
+    /// The object, namespace filled in, GC mark and checksum added.
+    pub object: Value,
+}
+
+/// What applying one object did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Applied {
+    /// The object did not exist and was created.
+    Created,
+    /// The object existed and was changed.
+    Configured,
+    /// The object already matched; nothing was written.
+    Unchanged,
+}
+
+/// The kind of a cluster failure, for callers that must tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum ClusterErrorKind {
+    /// The object does not exist.
+    NotFound,
+    /// The identity may not do this (HTTP 403).
+    Forbidden,
+    /// A write conflicted with another (HTTP 409).
+    Conflict,
+    /// The API server refused the object (HTTP 422 and similar).
+    Invalid,
+    /// The API server could not be reached or kept failing.
+    Unavailable,
+    /// Anything else.
+    Other,
+}
+
+/// A cluster operation failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{message}", id.as_ref().map(|id| format!("{id}: ")).unwrap_or_default())]
+pub struct ClusterError {
+    /// What sort of failure.
+    pub kind: ClusterErrorKind,
+    /// The object concerned, if any.
+    pub id: Option<ResourceId>,
+    /// What went wrong.
+    pub message: String,
+    /// The underlying error.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl ClusterError {
+    /// An error of `kind` about `id`.
+    pub fn new(kind: ClusterErrorKind, id: Option<ResourceId>, message: impl Into<String>) -> Self {
+        ClusterError {
+            kind,
+            id,
+            message: message.into(),
+            source: None,
+        }
+    }
+}
+
+/// The result of an operation on several objects, one entry per object, in
+/// the order they were given.
+pub type PerObject<T> = Vec<(ResourceId, Result<T, ClusterError>)>;
+
+/// A Kubernetes cluster, as far as Flux needs one.
+#[async_trait::async_trait]
+pub trait Cluster: Send + Sync {
+    /// Namespaces and workloads (Deployment, DaemonSet, StatefulSet,
+    /// CronJob, HelmRelease…) in the allowed namespaces.
+    async fn export_workloads(
+        &self,
+        namespaces: &Namespaces,
+    ) -> Result<Vec<LiveObject>, ClusterError>;
+
+    /// Every object carrying the label `label` (any value), across all kinds
+    /// the server serves, limited to the allowed namespaces (cluster-scoped
+    /// objects included).
+    async fn list_managed(
+        &self,
+        label: &str,
+        namespaces: &Namespaces,
+    ) -> Result<Vec<LiveObject>, ClusterError>;
+
+    /// Applies objects (server-side apply, Flux's field manager), in order.
+    async fn apply(&self, objects: &[ApplyObject]) -> PerObject<Applied>;
+
+    /// Deletes objects; an object already gone counts as deleted.
+    async fn delete(&self, ids: &[ResourceId]) -> PerObject<()>;
+
+    /// Registry credentials from the pull secrets of a workload and of its
+    /// service account.
+    async fn image_pull_secrets(&self, workload: &ResourceId) -> Result<Credentials, ClusterError>;
+}

@@ -1,0 +1,49 @@
+//! The pure heart of a Flux v1-compatible GitOps operator.
+//!
+//! flux-core reads a repository of Kubernetes manifests the way Flux v1 did,
+//! names resources the way Flux v1 users know them (`namespace:kind/name`),
+//! finds the containers and images of workloads, and defines the seams
+//! ([`Cluster`], [`ManifestSource`], [`ImageRegistry`]) that the adapter
+//! crates implement.
+//!
+//! It is **not** an IO crate: it has no async runtime, opens no network
+//! connection and writes no file. The one IO it does is *reading* a directory
+//! for `fluxctl --local` ([`manifest::load_dir`]). Git, registries and the
+//! Kubernetes API live in `flux-git`, `flux-registry` and `flux-kube`.
+//!
+//! ```
+//! use flux_core::manifest::{FileSet, LoadOptions, parse_files};
+//! use flux_core::ScopeTable;
+//!
+//! let mut files = FileSet::new();
+//! files.insert("apps/web.yaml", "\
+//! apiVersion: apps/v1
+//! kind: Deployment
+//! metadata:
+//!   name: web
+//! spec:
+//!   template:
+//!     spec:
+//!       containers:
+//!       - name: nginx
+//!         image: nginx:1.25 # pinned
+//! ");
+//! let manifests = parse_files(&files, &["".into()], &ScopeTable::builtin(), &LoadOptions::default()).unwrap();
+//! let web = &manifests.resources[&"default:deployment/web".parse().unwrap()];
+//! assert_eq!(web.source().to_string(), "apps/web.yaml:1");
+//! assert_eq!(web.containers().unwrap()[0].image, "nginx:1.25");
+//! ```
+
+pub mod cluster;
+pub mod manifest;
+pub mod registry;
+pub mod resource;
+pub mod source;
+pub mod workload;
+pub mod yaml;
+
+pub use cluster::{Cluster, ClusterError, Namespaces};
+pub use manifest::{Manifests, Resource};
+pub use registry::ImageRegistry;
+pub use resource::{ResourceId, Scope, ScopeTable};
+pub use source::ManifestSource;

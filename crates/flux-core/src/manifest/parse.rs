@@ -1,0 +1,521 @@
+//! Turning manifest files into resources.
+//!
+//! Files are parsed in parallel (YAML parsing dominates the cost of reading a
+//! large repository); everything after that is a short sequential pass so the
+//! result, and the order of errors, never depends on thread timing.
+
+use rayon::prelude::*;
+use serde_json::Value;
+
+use super::files::{FileSet, select};
+use super::{LoadError, LoadErrors, LoadOptions, Manifests, Resource, SourceRef, Unscoped};
+use crate::resource::{ResourceId, Scope, ScopeTable};
+use crate::yaml;
+
+/// One object found in a file, before its scope is known.
+struct Found {
+    object: Value,
+    source: SourceRef,
+}
+
+/// Parses the manifest files of `files` under `paths` (normalised
+/// `--git-path`s) into [`Manifests`], or returns every problem found.
+///
+/// CustomResourceDefinitions in the files teach `scopes` (a copy of it) the
+/// scope of their kinds before any ID is made.
+pub fn parse_files(
+    files: &FileSet,
+    paths: &[String],
+    scopes: &ScopeTable,
+    options: &LoadOptions,
+) -> Result<Manifests, LoadErrors> {
+    let chosen = select(files, paths);
+    let parsed: Vec<Result<Vec<Found>, Vec<LoadError>>> = chosen
+        .par_iter()
+        .map(|(path, bytes)| parse_file(path, bytes, options))
+        .collect();
+
+    let mut errors = Vec::new();
+    let mut found = Vec::new();
+    for result in parsed {
+        match result {
+            Ok(objects) => found.extend(objects),
+            Err(e) => errors.extend(e),
+        }
+    }
+
+    let mut scopes = scopes.clone();
+    for f in &found {
+        if f.object["kind"] == "CustomResourceDefinition" {
+            scopes.learn_crd(&f.object);
+        }
+    }
+
+    let mut manifests = Manifests::default();
+    for Found { object, source } in found {
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let api_version = object["apiVersion"].as_str().unwrap_or_default();
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        let namespace = object["metadata"]["namespace"]
+            .as_str()
+            .filter(|s| !s.is_empty());
+        let Some(scope) = scopes.lookup(api_version, kind) else {
+            manifests.unscoped.push(Unscoped {
+                api_version: api_version.to_owned(),
+                kind: kind.to_owned(),
+                name: name.to_owned(),
+                namespace: namespace.map(str::to_owned),
+                source,
+            });
+            continue;
+        };
+        let ns = match scope {
+            Scope::Cluster => None,
+            Scope::Namespaced => Some(namespace.unwrap_or(&options.default_namespace)),
+        };
+        let id = match ResourceId::try_new(ns, kind, name) {
+            Ok(id) => id,
+            Err(e) => {
+                errors.push(LoadError::InvalidField {
+                    at: source,
+                    field: "metadata",
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        if let Some(first) = manifests.resources.get(&id) {
+            errors.push(LoadError::Duplicate {
+                id,
+                first: Box::new(first.source.clone()),
+                second: Box::new(source),
+            });
+            continue;
+        }
+        manifests.resources.insert(
+            id.clone(),
+            Resource {
+                id,
+                scope,
+                source,
+                object,
+            },
+        );
+    }
+    if errors.is_empty() {
+        Ok(manifests)
+    } else {
+        Err(LoadErrors(errors))
+    }
+}
+
+fn line_of(bytes: &[u8], offset: usize) -> usize {
+    1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count()
+}
+
+fn parse_file(
+    path: &str,
+    bytes: &[u8],
+    options: &LoadOptions,
+) -> Result<Vec<Found>, Vec<LoadError>> {
+    if bytes.len() as u64 > options.max_file_size {
+        return Err(vec![LoadError::TooLarge {
+            path: path.to_owned(),
+            size: bytes.len() as u64,
+            limit: options.max_file_size,
+        }]);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        vec![LoadError::NotUtf8 {
+            path: path.to_owned(),
+            line: line_of(bytes, e.valid_up_to()),
+            offset: e.valid_up_to(),
+        }]
+    })?;
+    let docs = yaml::parse_documents(text, options.yaml_limits).map_err(|e| {
+        vec![LoadError::Yaml {
+            path: path.to_owned(),
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        }]
+    })?;
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for doc in docs {
+        if doc.value.is_null() {
+            continue; // an empty document, e.g. only comments
+        }
+        let source = SourceRef {
+            file: path.to_owned(),
+            document: doc.index,
+            item: None,
+            line: doc.line,
+        };
+        collect(
+            doc.value,
+            source,
+            &doc.item_lines,
+            0,
+            &mut found,
+            &mut errors,
+        );
+    }
+    if errors.is_empty() {
+        Ok(found)
+    } else {
+        Err(errors)
+    }
+}
+
+fn kind_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "sequence",
+        Value::Object(_) => "mapping",
+    }
+}
+
+/// Whether an object is a list of objects to flatten: a kind ending in `List`
+/// with an `items` field that is a sequence (or null, an empty list), as
+/// kubectl decides. Flux v1 looked at the kind alone, which swallowed custom
+/// kinds such as `AllowList`.
+fn is_list(object: &Value) -> bool {
+    object["kind"].as_str().is_some_and(|k| k.ends_with("List"))
+        && matches!(object.get("items"), Some(Value::Null | Value::Array(_)))
+}
+
+/// Checks one object (flattening lists) and adds it to `found`.
+fn collect(
+    object: Value,
+    source: SourceRef,
+    item_lines: &[usize],
+    depth: usize,
+    found: &mut Vec<Found>,
+    errors: &mut Vec<LoadError>,
+) {
+    if !object.is_object() {
+        errors.push(LoadError::NotAMapping {
+            at: source,
+            found: kind_name(&object),
+        });
+        return;
+    }
+    for field in ["apiVersion", "kind"] {
+        if object[field].as_str().is_none_or(str::is_empty) {
+            errors.push(LoadError::MissingField { at: source, field });
+            return;
+        }
+    }
+    if is_list(&object) && depth < 8 {
+        let Value::Object(mut map) = object else {
+            return;
+        };
+        let items = match map.remove("items") {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        };
+        for (i, item) in items.into_iter().enumerate() {
+            let line = if depth == 0 {
+                item_lines.get(i).copied().unwrap_or(source.line)
+            } else {
+                source.line
+            };
+            let item_source = SourceRef {
+                item: Some(source.item.unwrap_or(i)),
+                line,
+                ..source.clone()
+            };
+            collect(item, item_source, &[], depth + 1, found, errors);
+        }
+        return;
+    }
+    let meta = &object["metadata"];
+    if !meta.is_object() {
+        errors.push(LoadError::MissingField {
+            at: source,
+            field: "metadata",
+        });
+        return;
+    }
+    if meta["name"].as_str().is_none_or(str::is_empty) {
+        errors.push(LoadError::MissingField {
+            at: source,
+            field: "metadata.name",
+        });
+        return;
+    }
+    if !matches!(
+        meta.get("namespace"),
+        None | Some(Value::Null | Value::String(_))
+    ) {
+        errors.push(LoadError::InvalidField {
+            at: source,
+            field: "metadata.namespace",
+            message: "must be a string".into(),
+        });
+        return;
+    }
+    if let Some(annotations) = meta.get("annotations").filter(|a| !a.is_null()) {
+        let ok = annotations
+            .as_object()
+            .is_some_and(|m| m.values().all(Value::is_string));
+        if !ok {
+            errors.push(LoadError::InvalidField {
+                at: source,
+                field: "metadata.annotations",
+                message: "must be a mapping of strings to strings (quote values such as \"true\")"
+                    .into(),
+            });
+            return;
+        }
+    }
+    found.push(Found { object, source });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(entries: &[(&str, &str)]) -> FileSet {
+        entries
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.as_bytes().to_vec()))
+            .collect()
+    }
+
+    fn parse(entries: &[(&str, &str)]) -> Result<Manifests, LoadErrors> {
+        parse_files(
+            &files(entries),
+            &[String::new()],
+            &ScopeTable::builtin(),
+            &LoadOptions::default(),
+        )
+    }
+
+    fn ids(m: &Manifests) -> Vec<String> {
+        m.resources.keys().map(ToString::to_string).collect()
+    }
+
+    fn error_text(entries: &[(&str, &str)]) -> String {
+        parse(entries).expect_err("should fail").to_string()
+    }
+
+    const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n";
+
+    #[test]
+    fn default_namespace_only_for_namespaced_kinds() {
+        let m = parse(&[
+            ("a.yaml", DEPLOY),
+            (
+                "b.yaml",
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n  namespace: ignored\n",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            ids(&m),
+            ["<cluster>:namespace/demo", "default:deployment/web"]
+        );
+    }
+
+    #[test]
+    fn configured_default_namespace() {
+        let opts = LoadOptions {
+            default_namespace: "team".into(),
+            ..LoadOptions::default()
+        };
+        let m = parse_files(
+            &files(&[("a.yaml", DEPLOY)]),
+            &[String::new()],
+            &ScopeTable::builtin(),
+            &opts,
+        )
+        .unwrap();
+        assert_eq!(ids(&m), ["team:deployment/web"]);
+    }
+
+    #[test]
+    fn multi_document_and_lists_with_lines() {
+        let text = "---\n# only a comment\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: b, namespace: x}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\n";
+        let m = parse(&[("multi.yaml", text)]).unwrap();
+        assert_eq!(
+            ids(&m),
+            ["default:configmap/a", "default:service/s", "x:configmap/b"]
+        );
+        let b = &m.resources[&"x:configmap/b".parse().unwrap()];
+        assert_eq!(
+            (b.source().document, b.source().item, b.source().line),
+            (1, Some(1), 10)
+        );
+        let s = &m.resources[&"default:service/s".parse().unwrap()];
+        assert_eq!((s.source().document, s.source().line), (2, 14));
+    }
+
+    #[test]
+    fn typed_list_kind_flattens_but_crd_named_list_does_not() {
+        let m = parse(&[
+            ("a.yaml", "apiVersion: v1\nkind: ConfigMapList\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n"),
+            ("crd.yaml", "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: allowlists.x.io}\nspec: {group: x.io, scope: Namespaced, names: {kind: AllowList}}\n"),
+            ("b.yaml", "apiVersion: x.io/v1\nkind: AllowList\nmetadata: {name: mine}\nspec: {}\n"),
+        ])
+        .unwrap();
+        assert_eq!(
+            ids(&m),
+            [
+                "<cluster>:customresourcedefinition/allowlists.x.io",
+                "default:allowlist/mine",
+                "default:configmap/a"
+            ]
+        );
+    }
+
+    #[test]
+    fn crd_in_repo_gives_scope_and_unknown_kinds_are_set_aside() {
+        let m = parse(&[
+            ("crd.yaml", "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: w.example.com}\nspec:\n  group: example.com\n  scope: Cluster\n  names: {kind: Widget, plural: widgets}\n"),
+            ("w.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1, namespace: ignored}\n"),
+            ("g.yaml", "apiVersion: other.io/v1\nkind: Gadget\nmetadata: {name: g1}\n"),
+        ])
+        .unwrap();
+        assert!(
+            m.resources
+                .contains_key(&"<cluster>:widget/w1".parse().unwrap())
+        );
+        assert_eq!(m.unscoped.len(), 1);
+        assert_eq!(m.unscoped[0].kind, "Gadget");
+        assert!(
+            m.unscoped[0].to_string().contains("g.yaml:1"),
+            "{}",
+            m.unscoped[0]
+        );
+    }
+
+    #[test]
+    fn duplicates_name_both_files() {
+        let e = error_text(&[
+            ("a.yaml", DEPLOY),
+            (
+                "b/c.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\n",
+            ),
+        ]);
+        assert!(
+            e.contains(
+                "duplicate definition of default:deployment/web (in a.yaml:1 and b/c.yaml:1)"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_documents_are_named() {
+        let cases: &[(&str, &str)] = &[
+            ("- just\n- a list\n", "x.yaml:1: document is a sequence"),
+            ("plain words\n", "x.yaml:1: document is a string"),
+            (
+                "apiVersion: v1\nmetadata: {name: a}\n",
+                "x.yaml:1: kind is missing",
+            ),
+            (
+                "kind: ConfigMap\nmetadata: {name: a}\n",
+                "x.yaml:1: apiVersion is missing",
+            ),
+            (
+                "apiVersion: v1\nkind: ConfigMap\n",
+                "x.yaml:1: metadata is missing",
+            ),
+            (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {labels: {}}\n",
+                "metadata.name is missing",
+            ),
+            (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: 12}\n",
+                "metadata.name is missing",
+            ),
+            (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: [x]}\n",
+                "metadata.namespace: must be a string",
+            ),
+            (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, annotations: {x: true}}\n",
+                "quote values",
+            ),
+            (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: 'a b'}\n",
+                "x.yaml:1: metadata: invalid resource ID",
+            ),
+            ("a: b\n  c: d\n", "x.yaml:2:"),
+            (
+                "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n[1,\n",
+                "x.yaml:7:",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = error_text(&[("x.yaml", text)]);
+            assert!(e.contains(want), "for {text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn all_errors_are_reported_and_nothing_is_returned() {
+        let e = parse(&[
+            ("a.yaml", "kind: X\n"),
+            ("b.yaml", "apiVersion: v1\n"),
+            ("c.yaml", DEPLOY),
+        ])
+        .unwrap_err();
+        assert_eq!(e.0.len(), 2, "{e}");
+        assert!(e.to_string().starts_with("2 problems"), "{e}");
+    }
+
+    #[test]
+    fn non_utf8_names_the_line() {
+        let mut f = FileSet::new();
+        f.insert("bin.yaml", b"a: 1\nb: \xff\xfe\n".to_vec());
+        let e = parse_files(
+            &f,
+            &[String::new()],
+            &ScopeTable::builtin(),
+            &LoadOptions::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("bin.yaml:2: not UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn size_limit_applies_to_git_files_too() {
+        let opts = LoadOptions {
+            max_file_size: 10,
+            ..LoadOptions::default()
+        };
+        let e = parse_files(
+            &files(&[("big.yaml", DEPLOY)]),
+            &[String::new()],
+            &ScopeTable::builtin(),
+            &opts,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("big.yaml: 59 bytes is over the limit of 10 bytes"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn alias_bomb_is_an_error_not_an_oom() {
+        let mut text = String::from(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n",
+        );
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        let e = error_text(&[("bomb.yaml", &text)]);
+        assert!(e.contains("bomb.yaml:") && e.contains("alias bomb"), "{e}");
+    }
+}

@@ -1,0 +1,132 @@
+//! Reading directories: paths, symlinks, limits, and all-or-nothing errors.
+
+use std::fs;
+use std::path::Path;
+
+use flux_core::ScopeTable;
+use flux_core::manifest::{LoadOptions, Manifests, load_dir};
+
+const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: NAME\n";
+
+fn cm(name: &str) -> String {
+    CM.replace("NAME", name)
+}
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    fs::create_dir_all(path.parent().expect("has a parent")).expect("mkdir");
+    fs::write(path, text).expect("write");
+}
+
+fn load(root: &Path, paths: &[&str]) -> Result<Manifests, String> {
+    load_dir(root, paths, &ScopeTable::builtin(), &LoadOptions::default())
+        .map_err(|e| e.to_string())
+}
+
+fn ids(m: &Manifests) -> Vec<String> {
+    m.resources.keys().map(ToString::to_string).collect()
+}
+
+#[test]
+fn missing_git_path_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "a/x.yaml", &cm("x"));
+    let e = load(dir.path(), &["a", "nope"]).unwrap_err();
+    assert!(e.contains("git path \"nope\" not found"), "{e}");
+}
+
+#[test]
+fn git_path_may_not_leave_the_repository() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = load(dir.path(), &["../etc"]).unwrap_err();
+    assert!(e.contains("not a path inside the repository"), "{e}");
+    let e = load(dir.path(), &["/etc"]).unwrap_err();
+    assert!(e.contains("absolute"), "{e}");
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_inside_are_followed_and_outside_are_refused() {
+    let outside = tempfile::tempdir().expect("tempdir");
+    write(outside.path(), "secret.yaml", &cm("secret"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "real/a.yaml", &cm("a"));
+    std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("linked"))
+        .expect("symlink");
+    // A link to a directory inside the root is read once (no duplicate).
+    let m = load(dir.path(), &["."]).expect("loads");
+    assert_eq!(ids(&m), ["default:configmap/a"]);
+
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.yaml"),
+        dir.path().join("real/evil.yaml"),
+    )
+    .expect("symlink");
+    let e = load(dir.path(), &["."]).unwrap_err();
+    assert!(
+        e.contains("real/evil.yaml: symbolic link leads outside the repository"),
+        "{e}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_loops_terminate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "a/x.yaml", &cm("x"));
+    std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("a/loop")).expect("symlink");
+    let m = load(dir.path(), &["."]).expect("loads");
+    assert_eq!(ids(&m), ["default:configmap/x"]);
+}
+
+#[test]
+fn oversized_file_is_refused_before_reading() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "big.yaml", &cm("big"));
+    let options = LoadOptions {
+        max_file_size: 16,
+        ..LoadOptions::default()
+    };
+    let e = load_dir(dir.path(), &["."], &ScopeTable::builtin(), &options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("big.yaml: 56 bytes is over the limit of 16 bytes"),
+        "{e}"
+    );
+}
+
+#[test]
+fn one_bad_file_fails_the_whole_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "good.yaml", &cm("good"));
+    write(
+        dir.path(),
+        "sub/bad.yml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [oops\n",
+    );
+    let e = load(dir.path(), &["."]).unwrap_err();
+    assert!(e.contains("sub/bad.yml:"), "{e}");
+}
+
+#[test]
+fn non_yaml_and_hidden_files_are_ignored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "a.yaml", &cm("a"));
+    write(dir.path(), "notes.txt", "not: [yaml");
+    write(dir.path(), ".flux.yaml", "version: 1\n");
+    write(dir.path(), ".git/config.yaml", "garbage: [");
+    write(dir.path(), "chart/Chart.yaml", "name: c\n");
+    write(dir.path(), "chart/templates/t.yaml", "{{ broken }}: [");
+    let m = load(dir.path(), &["."]).expect("loads");
+    assert_eq!(ids(&m), ["default:configmap/a"]);
+}
+
+#[test]
+fn a_file_can_be_a_git_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "a.yaml", &cm("a"));
+    write(dir.path(), "b.yaml", &cm("b"));
+    let m = load(dir.path(), &["b.yaml"]).expect("loads");
+    assert_eq!(ids(&m), ["default:configmap/b"]);
+}
