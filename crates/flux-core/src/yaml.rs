@@ -364,14 +364,15 @@ impl<'a> Builder<'a> {
                 },
             )?;
             count += kc + vc;
-            if map.contains_key(&key) {
-                return Err(at(
-                    kline,
-                    kcol,
-                    format!("duplicate key {key:?} in a mapping"),
-                ));
+            match map.entry(key) {
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(v);
+                }
+                serde_json::map::Entry::Occupied(slot) => {
+                    let message = format!("duplicate key {:?} in a mapping", slot.key());
+                    return Err(at(kline, kcol, message));
+                }
             }
-            map.insert(key, v);
         }
         for merged in merges {
             for (k, v) in merged {

@@ -9,6 +9,8 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use super::files::{FileSet, is_manifest_file, normalize_git_paths};
 use super::{LoadError, LoadErrors, LoadOptions, Manifests, parse_files};
 use crate::resource::ScopeTable;
@@ -32,7 +34,7 @@ pub fn read_dir_files<S: AsRef<str>>(
     let mut walker = Walker {
         root: &canonical_root,
         options,
-        files: FileSet::new(),
+        to_read: Vec::new(),
         errors: Vec::new(),
         visited: HashSet::new(),
     };
@@ -46,17 +48,35 @@ pub fn read_dir_files<S: AsRef<str>>(
         }
         walker.visit(&full, path, true);
     }
-    if walker.errors.is_empty() {
-        Ok(walker.files)
+    let mut errors = walker.errors;
+    // Reading thousands of small files is latency-bound: overlap the reads.
+    let read: Vec<Result<(String, Vec<u8>), LoadError>> = walker
+        .to_read
+        .into_par_iter()
+        .map(|(rel, path)| match fs::read(&path) {
+            Ok(bytes) => Ok((rel, bytes)),
+            Err(source) => Err(LoadError::Io { path, source }),
+        })
+        .collect();
+    let mut files = FileSet::new();
+    for r in read {
+        match r {
+            Ok((rel, bytes)) => files.insert(rel, bytes),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(files)
     } else {
-        Err(LoadErrors(walker.errors))
+        Err(LoadErrors(errors))
     }
 }
 
 struct Walker<'a> {
     root: &'a Path,
     options: &'a LoadOptions,
-    files: FileSet,
+    /// Files found by the walk, read afterwards in parallel.
+    to_read: Vec<(String, PathBuf)>,
     errors: Vec<LoadError>,
     visited: HashSet<PathBuf>,
 }
@@ -116,10 +136,7 @@ impl Walker<'_> {
                 });
                 return;
             }
-            match fs::read(&target) {
-                Ok(bytes) => self.files.insert(rel, bytes),
-                Err(e) => self.io(full, e),
-            }
+            self.to_read.push((rel.to_owned(), target));
         }
     }
 
