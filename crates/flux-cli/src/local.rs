@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use flux_core::manifest::{LoadOptions, Manifests, load_dir};
-use flux_core::{Resource, ScopeTable};
+use flux_core::{Ignore, Policies, Resource, ScopeTable};
 use serde_json::json;
 
 use crate::args::{Cli, Command, OutputFormat};
@@ -47,23 +47,12 @@ fn in_namespace(r: &Resource, ns: Option<&str>) -> bool {
     ns.is_none_or(|ns| r.id().namespace() == Some(ns))
 }
 
-/// Policy flags shown by `list-workloads`, from `fluxcd.io/` (or the legacy
-/// `flux.weave.works/`) annotations.
-fn policy_flags(r: &Resource) -> BTreeMap<&'static str, bool> {
-    let annotations = r.annotations();
-    let get = |key: &str| {
-        annotations
-            .get(format!("fluxcd.io/{key}").as_str())
-            .or_else(|| annotations.get(format!("flux.weave.works/{key}").as_str()))
-            .copied()
-    };
+/// Policy flags shown by `list-workloads`, in name order.
+fn policy_flags(policies: &Policies) -> BTreeMap<&'static str, bool> {
     BTreeMap::from([
-        ("automated", get("automated") == Some("true")),
-        ("locked", get("locked") == Some("true")),
-        (
-            "ignore",
-            matches!(get("ignore"), Some("true" | "sync_only")),
-        ),
+        ("automated", policies.automated),
+        ("locked", policies.locked),
+        ("ignore", policies.ignore != Ignore::No),
     ])
 }
 
@@ -91,7 +80,8 @@ fn list_workloads(
         if container.is_some_and(|c| !containers.iter().any(|x| x.name == c)) {
             continue;
         }
-        let flags = policy_flags(w);
+        let policies = Policies::of(w).with_context(|| format!("{} ({})", w.id(), w.source()))?;
+        let flags = policy_flags(&policies);
         let policy: Vec<&str> = flags
             .iter()
             .filter(|(_, on)| **on)

@@ -35,7 +35,9 @@
 //! ```
 
 pub mod cluster;
+pub mod image;
 pub mod manifest;
+pub mod policy;
 pub mod registry;
 pub mod resource;
 pub mod source;
@@ -43,7 +45,9 @@ pub mod workload;
 pub mod yaml;
 
 pub use cluster::{Cluster, ClusterError, Namespaces};
+pub use image::{ImageName, ImageRef};
 pub use manifest::{Manifests, Resource};
-pub use registry::ImageRegistry;
+pub use policy::{Ignore, Policies};
+pub use registry::{ImageRegistry, RegistryView};
 pub use resource::{ResourceId, Scope, ScopeTable};
 pub use source::ManifestSource;

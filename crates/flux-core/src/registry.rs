@@ -1,5 +1,7 @@
-//! Image registries as flux-core sees them: the `ImageRegistry` seam and the
-//! registry credentials found in Kubernetes pull secrets.
+//! Image registries as flux-core sees them: the `ImageRegistry` seam, the
+//! synchronous [`RegistryView`] of a registry cache that release and
+//! automation calculations read, and the registry credentials found in
+//! Kubernetes pull secrets.
 //!
 //! Repositories are named by their canonical string form, e.g.
 //! `docker.io/library/nginx` or `localhost:5000/team/app`.
@@ -8,6 +10,8 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
+
+use crate::image::ImageName;
 
 /// What a registry knows about one tag.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -40,6 +44,82 @@ pub trait ImageRegistry: Send + Sync {
     async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError>;
     /// Digest, creation time and labels of one tag.
     async fn image_info(&self, repository: &str, tag: &str) -> Result<ImageInfo, RegistryError>;
+}
+
+/// What the registry cache knows, read synchronously.
+///
+/// Release and automation calculations are pure functions: they do not wait
+/// on a registry, they read what the scanner has cached. flux-registry
+/// implements this over its cache; [`MemoryRegistry`] is a plain in-memory
+/// one for tests and snapshots.
+///
+/// The two answers that matter are kept apart: a repository that has not
+/// been scanned (`tags` is `None`: nothing can be said) and a tag whose
+/// metadata has not been fetched yet (`image_info` is `None`: its creation
+/// time is unknown, so patterns that order by time cannot choose yet).
+pub trait RegistryView {
+    /// The tags of a repository as last listed; `None` if the repository has
+    /// not been scanned.
+    fn tags(&self, repository: &ImageName) -> Option<Vec<String>>;
+    /// What is known about one tag; `None` if its metadata is not cached.
+    fn image_info(&self, repository: &ImageName, tag: &str) -> Option<ImageInfo>;
+}
+
+impl<T: RegistryView + ?Sized> RegistryView for &T {
+    fn tags(&self, repository: &ImageName) -> Option<Vec<String>> {
+        (**self).tags(repository)
+    }
+    fn image_info(&self, repository: &ImageName, tag: &str) -> Option<ImageInfo> {
+        (**self).image_info(repository, tag)
+    }
+}
+
+/// A [`RegistryView`] held in memory: repositories, their tags, and the
+/// metadata known for each tag.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryRegistry {
+    /// Tags by repository; `None` for a tag whose metadata is not known.
+    pub repositories: BTreeMap<ImageName, BTreeMap<String, Option<ImageInfo>>>,
+}
+
+impl MemoryRegistry {
+    /// An empty registry view (nothing scanned).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a tag, with its creation time if known.
+    pub fn add(&mut self, repository: &ImageName, tag: &str, created: Option<DateTime<Utc>>) {
+        self.repositories
+            .entry(repository.clone())
+            .or_default()
+            .insert(
+                tag.to_owned(),
+                Some(ImageInfo {
+                    created,
+                    ..ImageInfo::default()
+                }),
+            );
+    }
+
+    /// Records a tag whose metadata has not been fetched.
+    pub fn add_tag_only(&mut self, repository: &ImageName, tag: &str) {
+        self.repositories
+            .entry(repository.clone())
+            .or_default()
+            .insert(tag.to_owned(), None);
+    }
+}
+
+impl RegistryView for MemoryRegistry {
+    fn tags(&self, repository: &ImageName) -> Option<Vec<String>> {
+        self.repositories
+            .get(repository)
+            .map(|tags| tags.keys().cloned().collect())
+    }
+    fn image_info(&self, repository: &ImageName, tag: &str) -> Option<ImageInfo> {
+        self.repositories.get(repository)?.get(tag)?.clone()
+    }
 }
 
 /// Credentials for one registry.
