@@ -7,7 +7,7 @@
 //! config repository using flux-core alone.
 //!
 //! This crate is glue: flags are parsed into [`args::Cli`], then a command
-//! runs against a data source and prints through [`format`]. It holds no
+//! runs against a data source and prints through [`mod@format`]. It holds no
 //! logic of its own about manifests or policies.
 
 pub mod args;
