@@ -1,0 +1,178 @@
+//! Why a registry request failed, with the URL and who was asking.
+
+use std::time::Duration;
+
+use crate::limit::Blocked;
+
+/// A registry request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The registry wants credentials and none match its host.
+    #[error("{url}: the registry requires authentication and no credentials match {host}")]
+    NoCredentials {
+        /// The request.
+        url: String,
+        /// The registry host.
+        host: String,
+    },
+    /// Every set of credentials offered was rejected.
+    #[error("{url}: credentials for {who} were rejected")]
+    Unauthorized {
+        /// The request.
+        url: String,
+        /// Which credentials: user, key and source (never the password).
+        who: String,
+    },
+    /// The repository, tag or blob does not exist.
+    #[error("{url}: not found ({message})")]
+    NotFound {
+        /// The request.
+        url: String,
+        /// The registry's explanation.
+        message: String,
+    },
+    /// The registry answered 429 on every attempt.
+    #[error("{url}: too many requests (429){}", retry_after_text(.retry_after))]
+    RateLimited {
+        /// The request.
+        url: String,
+        /// What the last `Retry-After` said.
+        retry_after: Option<Duration>,
+    },
+    /// The registry answered with a server error on every attempt.
+    #[error("{url}: server error {status}: {message}")]
+    Server {
+        /// The request.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The registry's explanation.
+        message: String,
+    },
+    /// Some other unexpected HTTP status.
+    #[error("{url}: unexpected status {status}: {message}")]
+    Status {
+        /// The request.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The registry's explanation.
+        message: String,
+    },
+    /// No answer: connection refused, reset, timed out, TLS failure.
+    #[error("{url}: {source}")]
+    Transport {
+        /// The request.
+        url: String,
+        /// The underlying error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The host is backing off for longer than a scan may wait.
+    #[error(transparent)]
+    Blocked(#[from] Blocked),
+    /// The answer cannot be trusted: bad JSON, digest mismatch, too large.
+    #[error("{url}: {reason}")]
+    Invalid {
+        /// The request.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The HTTP client could not be built.
+    #[error("building the HTTP client: {0}")]
+    Build(#[source] reqwest::Error),
+}
+
+fn retry_after_text(d: &Option<Duration>) -> String {
+    d.map(|d| format!(", retry after {}s", d.as_secs()))
+        .unwrap_or_default()
+}
+
+impl ClientError {
+    /// True when the fault lies with the host (429, 5xx, unreachable,
+    /// backing off) rather than with this repository or tag: a scan stops
+    /// asking that host for the rest of the round.
+    pub fn is_host_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited { .. }
+                | Self::Server { .. }
+                | Self::Transport { .. }
+                | Self::Blocked(_)
+        )
+    }
+
+    /// True for a missing repository, tag or manifest.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound { .. })
+    }
+}
+
+/// The message of a registry error body (`{"errors":[{"code":…,"message":…}]}`),
+/// or the start of the body as text.
+pub(crate) fn error_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        errors: Vec<Item>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    if let Ok(env) = serde_json::from_slice::<Envelope>(body)
+        && !env.errors.is_empty()
+    {
+        {
+            return env
+                .errors
+                .iter()
+                .map(|e| format!("{}: {}", e.code, e.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    match text.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None if text.is_empty() => "no message".to_owned(),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages() {
+        assert_eq!(
+            error_message(br#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry","detail":{}}]}"#),
+            "NAME_UNKNOWN: repository name not known to registry"
+        );
+        assert_eq!(error_message(b"  oops \n"), "oops");
+        assert_eq!(error_message(b""), "no message");
+        assert_eq!(
+            error_message("x".repeat(300).as_bytes()).chars().count(),
+            201
+        );
+        let e = ClientError::RateLimited {
+            url: "http://h/v2/a/tags/list".into(),
+            retry_after: Some(Duration::from_secs(30)),
+        };
+        assert_eq!(
+            e.to_string(),
+            "http://h/v2/a/tags/list: too many requests (429), retry after 30s"
+        );
+        assert!(e.is_host_failure());
+        let e = ClientError::NotFound {
+            url: "u".into(),
+            message: "m".into(),
+        };
+        assert!(!e.is_host_failure() && e.is_not_found());
+    }
+}

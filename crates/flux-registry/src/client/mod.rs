@@ -1,0 +1,777 @@
+//! The registry API client: tag lists, manifests and config blobs, with
+//! authentication, per-host rate limits and retries.
+//!
+//! Every request goes through [`Limiter`]: one token per HTTP request
+//! (token fetches included, under the token realm's host), so the
+//! `--registry-rps` budget counts what the registry sees. A 429 or 5xx is
+//! retried a few times under the host's backoff; a registry that keeps
+//! failing is reported as such, and the scanner moves on to other hosts.
+//!
+//! Why not oci-client for the requests: its errors do not carry response
+//! headers (no `Retry-After`), it sends requests the caller cannot rate-limit
+//! (the `/v2/` ping and token fetches), it keeps the first credentials seen
+//! for a registry host for the life of the client (different pull secrets for
+//! different repositories on one host would be ignored), it falls back to
+//! anonymous silently when a token request fails, and it does not follow
+//! `Link` pagination. This client is small and sends exactly the requests
+//! the registry API needs, on the same reqwest stack.
+
+mod auth;
+mod error;
+pub mod manifest;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use flux_core::registry::ImageInfo;
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LINK, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use reqwest::{Method, Response, StatusCode, Url};
+
+use self::auth::{Scheme, TokenCache, TokenKey, fingerprint, parse_challenge};
+pub use self::error::ClientError;
+use self::error::error_message;
+use self::manifest::Manifest;
+pub use self::manifest::Platform;
+use crate::credentials::Candidate;
+use crate::limit::{Limiter, Outcome, RateOptions};
+use crate::metrics::{Metrics, RequestKind};
+use crate::name::RepositoryName;
+
+/// Largest manifest accepted (Docker's own limit).
+const MAX_MANIFEST: usize = 4 << 20;
+/// Largest config blob accepted.
+const MAX_CONFIG: usize = 16 << 20;
+/// Largest tag list page or token answer accepted.
+const MAX_LIST: usize = 32 << 20;
+/// Most pages followed for one tag list (a loop guard).
+const MAX_PAGES: usize = 10_000;
+
+/// How the client talks to registries.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Hosts (`host` or `host:port`) spoken to over plain HTTP
+    /// (`--registry-insecure-host`).
+    pub insecure_hosts: Vec<String>,
+    /// The platform chosen from manifest lists and indexes.
+    pub platform: Platform,
+    /// Rate limits and backoff.
+    pub rate: RateOptions,
+    /// Tries per request when the registry answers 429 or 5xx or cannot be reached.
+    pub attempts: u32,
+    /// Tags asked for per page.
+    pub page_size: usize,
+    /// Connect timeout.
+    pub connect_timeout: Option<Duration>,
+    /// Read timeout (between bytes of an answer).
+    pub read_timeout: Option<Duration>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            insecure_hosts: Vec::new(),
+            platform: Platform::default(),
+            rate: RateOptions::default(),
+            attempts: 3,
+            page_size: 1000,
+            connect_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// What a registry says about one tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// An image for our platform.
+    Image(ImageInfo),
+    /// A manifest list with no image for our platform (Flux v1 called these
+    /// excluded): it can never be deployed here, so it is never "latest".
+    Excluded {
+        /// Digest of the list.
+        digest: String,
+        /// Why it is excluded.
+        reason: String,
+    },
+}
+
+/// A registry API client shared by every scan.
+#[derive(Debug)]
+pub struct RegistryClient {
+    http: reqwest::Client,
+    options: ClientOptions,
+    limiter: Limiter,
+    tokens: TokenCache,
+    schemes: Mutex<HashMap<String, Scheme>>,
+    metrics: Arc<Metrics>,
+}
+
+impl RegistryClient {
+    /// Builds a client. Install a rustls crypto provider first
+    /// ([`crate::install_crypto_provider`]).
+    pub fn new(options: ClientOptions, metrics: Arc<Metrics>) -> Result<Self, ClientError> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("fluxd-rs/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(options.rate.burst.max(1) as usize);
+        if let Some(t) = options.connect_timeout {
+            builder = builder.connect_timeout(t);
+        }
+        if let Some(t) = options.read_timeout {
+            builder = builder.read_timeout(t);
+        }
+        let http = builder.build().map_err(ClientError::Build)?;
+        Ok(Self {
+            http,
+            limiter: Limiter::new(options.rate.clone()),
+            options,
+            tokens: TokenCache::default(),
+            schemes: Mutex::new(HashMap::new()),
+            metrics,
+        })
+    }
+
+    /// The per-host limiter (for status and recovery after a good scan).
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
+    }
+
+    /// The counters this client updates.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The options given.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    fn is_insecure(&self, repo: &RepositoryName) -> bool {
+        self.options
+            .insecure_hosts
+            .iter()
+            .any(|h| h == repo.api_host() || h == repo.host())
+    }
+
+    fn url(&self, repo: &RepositoryName, rest: &str) -> Result<Url, ClientError> {
+        let scheme = if self.is_insecure(repo) {
+            "http"
+        } else {
+            "https"
+        };
+        let text = format!("{scheme}://{}/v2/{}/{rest}", repo.api_host(), repo.path());
+        Url::parse(&text).map_err(|e| ClientError::Invalid {
+            url: text.clone(),
+            reason: format!("bad URL: {e}"),
+        })
+    }
+
+    /// All tags of `repo`, following pagination.
+    pub async fn tags(
+        &self,
+        repo: &RepositoryName,
+        creds: &[Candidate],
+    ) -> Result<Vec<String>, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let mut url = self.url(repo, "tags/list")?;
+        url.query_pairs_mut()
+            .append_pair("n", &self.options.page_size.to_string());
+        let mut tags = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let resp = self
+                .send(
+                    repo,
+                    RequestKind::Tags,
+                    Method::GET,
+                    url.clone(),
+                    None,
+                    creds,
+                )
+                .await?;
+            let next = next_link(resp.headers(), &url);
+            let body = expect_ok(resp, &url, MAX_LIST).await?;
+            let page: Page = serde_json::from_slice(&body).map_err(|e| ClientError::Invalid {
+                url: url.to_string(),
+                reason: format!("tag list is not valid JSON: {e}"),
+            })?;
+            tags.extend(
+                page.tags
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|t| seen.insert(t.clone())),
+            );
+            match next {
+                Some(n) if n != url => url = n,
+                _ => return Ok(tags),
+            }
+        }
+        Err(ClientError::Invalid {
+            url: url.to_string(),
+            reason: format!("tag list has more than {MAX_PAGES} pages"),
+        })
+    }
+
+    /// The digest of `repo:tag` (a HEAD request): the cheap way to see
+    /// whether a tag moved.
+    pub async fn digest(
+        &self,
+        repo: &RepositoryName,
+        tag: &str,
+        creds: &[Candidate],
+    ) -> Result<String, ClientError> {
+        let url = self.url(repo, &format!("manifests/{tag}"))?;
+        let resp = self
+            .send(
+                repo,
+                RequestKind::Head,
+                Method::HEAD,
+                url.clone(),
+                Some(manifest::ACCEPT),
+                creds,
+            )
+            .await?;
+        let digest = header_digest(resp.headers());
+        expect_ok(resp, &url, 0).await?;
+        digest.ok_or_else(|| ClientError::Invalid {
+            url: url.to_string(),
+            reason: "no Docker-Content-Digest header".into(),
+        })
+    }
+
+    /// Digest, creation time and labels of `repo:tag`. A manifest list or
+    /// index is resolved to the configured platform.
+    pub async fn image(
+        &self,
+        repo: &RepositoryName,
+        tag: &str,
+        creds: &[Candidate],
+    ) -> Result<Fetched, ClientError> {
+        let (digest, manifest) = self.manifest(repo, tag, creds).await?;
+        let manifest = match manifest {
+            Manifest::Index(entries) => {
+                let Some(entry) = manifest::choose(&entries, &self.options.platform) else {
+                    return Ok(Fetched::Excluded {
+                        digest,
+                        reason: format!(
+                            "no suitable manifest ({}) in the manifest list",
+                            self.options.platform
+                        ),
+                    });
+                };
+                let (_, inner) = self.manifest(repo, &entry.digest, creds).await?;
+                inner
+            }
+            other => other,
+        };
+        let (created, labels) = match manifest {
+            Manifest::Schema1 { created, labels } => (created, labels),
+            Manifest::Image { config } => {
+                let url = self.url(repo, &format!("blobs/{config}"))?;
+                let resp = self
+                    .send(
+                        repo,
+                        RequestKind::Blob,
+                        Method::GET,
+                        url.clone(),
+                        None,
+                        creds,
+                    )
+                    .await?;
+                let body = expect_ok(resp, &url, MAX_CONFIG).await?;
+                verify_digest(&config, &body, &url)?;
+                manifest::parse_config(&body).map_err(|reason| ClientError::Invalid {
+                    url: url.to_string(),
+                    reason,
+                })?
+            }
+            Manifest::Index(_) => {
+                return Err(ClientError::Invalid {
+                    url: self.url(repo, &format!("manifests/{tag}"))?.to_string(),
+                    reason: "a manifest list points at another manifest list".into(),
+                });
+            }
+        };
+        self.metrics.image_fetched(repo.api_host());
+        Ok(Fetched::Image(ImageInfo {
+            digest: Some(digest),
+            created,
+            labels,
+        }))
+    }
+
+    async fn manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &str,
+        creds: &[Candidate],
+    ) -> Result<(String, Manifest), ClientError> {
+        let url = self.url(repo, &format!("manifests/{reference}"))?;
+        let resp = self
+            .send(
+                repo,
+                RequestKind::Manifest,
+                Method::GET,
+                url.clone(),
+                Some(manifest::ACCEPT),
+                creds,
+            )
+            .await?;
+        let header = header_digest(resp.headers());
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = expect_ok(resp, &url, MAX_MANIFEST).await?;
+        let parsed =
+            manifest::parse_manifest(content_type.as_deref(), &body).map_err(|reason| {
+                ClientError::Invalid {
+                    url: url.to_string(),
+                    reason,
+                }
+            })?;
+        let computed = sha256_digest(&body);
+        let digest = match (&parsed, header) {
+            // Signed schema 1 manifests are digested without their signatures.
+            (Manifest::Schema1 { .. }, Some(h)) => h,
+            (_, Some(h)) if h.starts_with("sha256:") && h != computed => {
+                return Err(ClientError::Invalid {
+                    url: url.to_string(),
+                    reason: format!("manifest digest is {computed}, the registry says {h}"),
+                });
+            }
+            (_, Some(h)) => h,
+            (_, None) => computed,
+        };
+        if reference.contains(':') && reference != digest {
+            return Err(ClientError::Invalid {
+                url: url.to_string(),
+                reason: format!("asked for {reference}, got {digest}"),
+            });
+        }
+        Ok((digest, parsed))
+    }
+
+    fn scheme(&self, host: &str) -> Option<Scheme> {
+        let schemes = self.schemes.lock().unwrap_or_else(|p| p.into_inner());
+        schemes.get(host).cloned()
+    }
+
+    fn set_scheme(&self, host: &str, scheme: Scheme) {
+        let mut schemes = self.schemes.lock().unwrap_or_else(|p| p.into_inner());
+        schemes.insert(host.to_owned(), scheme);
+    }
+
+    /// Sends a request with whatever authentication the host asks for,
+    /// trying each set of credentials in turn.
+    async fn send(
+        &self,
+        repo: &RepositoryName,
+        kind: RequestKind,
+        method: Method,
+        url: Url,
+        accept: Option<&str>,
+        creds: &[Candidate],
+    ) -> Result<Response, ClientError> {
+        let host = repo.api_host();
+        let choices: Vec<Option<&Candidate>> = if creds.is_empty() {
+            vec![None]
+        } else {
+            creds.iter().map(Some).collect()
+        };
+        let mut rejected = Vec::new();
+        for cand in choices {
+            let mut learnt = false;
+            let mut refreshed = false;
+            loop {
+                let scheme = self.scheme(host);
+                let authorization = match &scheme {
+                    None => None,
+                    Some(Scheme::Basic) => cand.map(|c| basic(&c.auth.username, &c.auth.password)),
+                    Some(Scheme::Bearer { realm, service }) => {
+                        match self.bearer(repo, realm, service.as_deref(), cand).await {
+                            Ok(token) => Some(format!("Bearer {token}")),
+                            Err(ClientError::Unauthorized { .. }) => {
+                                rejected.push(cand);
+                                break;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                };
+                let mut req = self.http.request(method.clone(), url.clone());
+                if let Some(a) = accept {
+                    req = req.header(ACCEPT, a);
+                }
+                if let Some(a) = authorization {
+                    req = req.header(AUTHORIZATION, a);
+                }
+                let req = req.build().map_err(|e| ClientError::Transport {
+                    url: url.to_string(),
+                    source: e,
+                })?;
+                let resp = self.execute(host, kind, req).await?;
+                if resp.status() != StatusCode::UNAUTHORIZED {
+                    return Ok(resp);
+                }
+                let challenge = resp
+                    .headers()
+                    .get(WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_challenge);
+                match challenge {
+                    Some(ch) if scheme.as_ref() != Some(&ch) && !learnt => {
+                        self.set_scheme(host, ch);
+                        learnt = true;
+                    }
+                    Some(Scheme::Bearer { realm, service }) if !refreshed => {
+                        refreshed = true;
+                        self.tokens
+                            .forget(&token_key(repo, &realm, service.as_deref(), cand));
+                    }
+                    _ => {
+                        rejected.push(cand);
+                        break;
+                    }
+                }
+            }
+        }
+        let who: Vec<String> = rejected
+            .iter()
+            .flatten()
+            .map(|c| format!("user {:?} ({} from {})", c.auth.username, c.key, c.source))
+            .collect();
+        if who.is_empty() {
+            Err(ClientError::NoCredentials {
+                url: url.to_string(),
+                host: repo.domain().to_owned(),
+            })
+        } else {
+            Err(ClientError::Unauthorized {
+                url: url.to_string(),
+                who: who.join(", "),
+            })
+        }
+    }
+
+    /// A bearer token for pulling `repo`, from the cache or the realm.
+    async fn bearer(
+        &self,
+        repo: &RepositoryName,
+        realm: &str,
+        service: Option<&str>,
+        cand: Option<&Candidate>,
+    ) -> Result<String, ClientError> {
+        let key = token_key(repo, realm, service, cand);
+        if let Some(t) = self.tokens.get(&key) {
+            return Ok(t);
+        }
+        let mut url = Url::parse(realm).map_err(|e| ClientError::Invalid {
+            url: realm.to_owned(),
+            reason: format!("bad token realm: {e}"),
+        })?;
+        if url.scheme() != "https" && cand.is_some() && !self.is_insecure(repo) {
+            return Err(ClientError::Invalid {
+                url: realm.to_owned(),
+                reason: "refusing to send credentials to a token realm that is not HTTPS".into(),
+            });
+        }
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = service {
+                q.append_pair("service", s);
+            }
+            q.append_pair("scope", &key.scope);
+        }
+        let realm_host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => repo.api_host().to_owned(),
+        };
+        let mut req = self.http.get(url.clone());
+        if let Some(c) = cand {
+            req = req.basic_auth(&c.auth.username, Some(&c.auth.password));
+        }
+        let req = req.build().map_err(|e| ClientError::Transport {
+            url: url.to_string(),
+            source: e,
+        })?;
+        let resp = self.execute(&realm_host, RequestKind::Token, req).await?;
+        if matches!(
+            resp.status(),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) {
+            return Err(ClientError::Unauthorized {
+                url: url.to_string(),
+                who: cand.map_or_else(|| "anonymous".into(), |c| format!("{:?}", c)),
+            });
+        }
+        let body = expect_ok(resp, &url, MAX_LIST).await?;
+        let (token, life) = serde_json::from_slice::<auth::TokenResponse>(&body)
+            .ok()
+            .and_then(auth::TokenResponse::into_token)
+            .ok_or_else(|| ClientError::Invalid {
+                url: url.to_string(),
+                reason: "token answer holds no token".into(),
+            })?;
+        self.tokens.put(key, token.clone(), life);
+        Ok(token)
+    }
+
+    /// Sends one request under the host's limits, retrying 429s, 5xx and
+    /// failed connections.
+    async fn execute(
+        &self,
+        host: &str,
+        kind: RequestKind,
+        req: reqwest::Request,
+    ) -> Result<Response, ClientError> {
+        let url = req.url().to_string();
+        let mut last: Option<ClientError> = None;
+        for _ in 0..self.options.attempts.max(1) {
+            if let Err(blocked) = self.limiter.acquire(host).await {
+                return Err(last.unwrap_or(ClientError::Blocked(blocked)));
+            }
+            let Some(attempt) = req.try_clone() else {
+                return Err(ClientError::Invalid {
+                    url,
+                    reason: "request cannot be retried".into(),
+                });
+            };
+            match self.http.execute(attempt).await {
+                Err(source) => {
+                    self.metrics.request(host, kind, None);
+                    self.metrics.backoff(host);
+                    self.limiter.record(host, Outcome::Failed);
+                    tracing::debug!(host, %url, error = %source, "registry request failed");
+                    last = Some(ClientError::Transport {
+                        url: url.clone(),
+                        source,
+                    });
+                }
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    self.metrics.request(host, kind, Some(status));
+                    if status == 429 {
+                        let retry_after = retry_after(resp.headers());
+                        self.metrics.backoff(host);
+                        self.limiter
+                            .record(host, Outcome::TooManyRequests(retry_after));
+                        last = Some(ClientError::RateLimited {
+                            url: url.clone(),
+                            retry_after,
+                        });
+                    } else if status >= 500 {
+                        self.metrics.backoff(host);
+                        self.limiter.record(host, Outcome::Failed);
+                        let body = read_limited(resp, &url, 64 << 10).await.unwrap_or_default();
+                        last = Some(ClientError::Server {
+                            url: url.clone(),
+                            status,
+                            message: error_message(&body),
+                        });
+                    } else {
+                        self.limiter.record(host, Outcome::Answered);
+                        return Ok(resp);
+                    }
+                }
+            }
+        }
+        Err(last.unwrap_or(ClientError::Invalid {
+            url,
+            reason: "no attempt was made".into(),
+        }))
+    }
+}
+
+fn token_key(
+    repo: &RepositoryName,
+    realm: &str,
+    service: Option<&str>,
+    cand: Option<&Candidate>,
+) -> TokenKey {
+    TokenKey {
+        realm: realm.to_owned(),
+        service: service.map(str::to_owned),
+        scope: format!("repository:{}:pull", repo.path()),
+        who: cand.map(|c| fingerprint(&c.auth.username, &c.auth.password)),
+    }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    let raw = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// The `rel="next"` target of a `Link` header, resolved against `base`.
+fn next_link(headers: &HeaderMap, base: &Url) -> Option<Url> {
+    for value in headers.get_all(LINK) {
+        let Ok(value) = value.to_str() else { continue };
+        for link in value.split(',') {
+            let mut parts = link.split(';');
+            let target = parts.next()?.trim();
+            let is_next = parts.any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            });
+            if is_next {
+                let target = target.strip_prefix('<')?.strip_suffix('>')?;
+                return base.join(target).ok();
+            }
+        }
+    }
+    None
+}
+
+fn header_digest(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_owned())
+}
+
+fn sha256_digest(body: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, body);
+    let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+fn verify_digest(expected: &str, body: &[u8], url: &Url) -> Result<(), ClientError> {
+    if let Some(hex) = expected.strip_prefix("sha512:") {
+        let d = ring::digest::digest(&ring::digest::SHA512, body);
+        let got: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        if got == hex {
+            return Ok(());
+        }
+    } else if sha256_digest(body) == expected {
+        return Ok(());
+    }
+    Err(ClientError::Invalid {
+        url: url.to_string(),
+        reason: format!("content does not match its digest {expected}"),
+    })
+}
+
+/// The body of a 200 answer, or the error the status means.
+async fn expect_ok(resp: Response, url: &Url, limit: usize) -> Result<Vec<u8>, ClientError> {
+    let status = resp.status();
+    let url = url.to_string();
+    if status.is_success() {
+        return read_limited(resp, &url, limit).await;
+    }
+    let body = read_limited(resp, &url, 64 << 10).await.unwrap_or_default();
+    let message = error_message(&body);
+    Err(if status == StatusCode::NOT_FOUND {
+        ClientError::NotFound { url, message }
+    } else {
+        ClientError::Status {
+            url,
+            status: status.as_u16(),
+            message,
+        }
+    })
+}
+
+async fn read_limited(mut resp: Response, url: &str, limit: usize) -> Result<Vec<u8>, ClientError> {
+    let too_large = || ClientError::Invalid {
+        url: url.to_owned(),
+        reason: format!("answer is larger than {limit} bytes"),
+    };
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|source| ClientError::Transport {
+            url: url.to_owned(),
+            source,
+        })?
+    {
+        if out.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn link_headers() {
+        let base = Url::parse("http://r:5000/v2/a/tags/list?n=2").unwrap();
+        let mut h = HeaderMap::new();
+        assert_eq!(next_link(&h, &base), None);
+        h.insert(
+            LINK,
+            HeaderValue::from_static(r#"</v2/a/tags/list?last=b&n=2>; rel="next""#),
+        );
+        assert_eq!(
+            next_link(&h, &base).unwrap().as_str(),
+            "http://r:5000/v2/a/tags/list?last=b&n=2"
+        );
+        h.insert(
+            LINK,
+            HeaderValue::from_static(r#"<https://x/p>; rel="prev", <https://x/n>; rel=next"#),
+        );
+        assert_eq!(next_link(&h, &base).unwrap().as_str(), "https://x/n");
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(RETRY_AFTER, HeaderValue::from_static("120"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(120)));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO), "a date in the past");
+        let future = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
+        h.insert(RETRY_AFTER, HeaderValue::from_str(&future).unwrap());
+        let d = retry_after(&h).unwrap().as_secs();
+        assert!((85..=90).contains(&d), "{d}");
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn digests() {
+        assert_eq!(
+            sha256_digest(b""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        let url = Url::parse("http://h/").unwrap();
+        assert!(verify_digest(&sha256_digest(b"x"), b"x", &url).is_ok());
+        assert!(verify_digest(&sha256_digest(b"x"), b"y", &url).is_err());
+        assert_eq!(basic("u", "p"), "Basic dTpw");
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests of flux-registry against a real registry (Debian's
+//! docker-registry on loopback, started by the tests). Modules mirror `src/`.
+
+mod client;
+mod support;
