@@ -41,6 +41,7 @@ pub mod policy;
 pub mod registry;
 pub mod resource;
 pub mod source;
+pub mod update;
 pub mod workload;
 pub mod yaml;
 

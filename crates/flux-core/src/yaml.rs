@@ -446,7 +446,7 @@ fn resolve_bool(text: &str) -> Option<bool> {
 }
 
 /// Resolves an untagged plain scalar; `Ok(None)` means it is a string.
-fn resolve_plain(text: &str) -> Result<Option<Value>, String> {
+pub(crate) fn resolve_plain(text: &str) -> Result<Option<Value>, String> {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Ok(Some(Value::Null)),
         ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"

@@ -3,3 +3,4 @@
 
 mod examples;
 mod manifest_load;
+mod update;
