@@ -17,15 +17,6 @@
 //! read as something else (`"1.10"`, `"true"`). Every edit is then checked:
 //! the edited document is parsed again and must equal the original with
 //! exactly the intended change, or the edit is refused and nothing changes.
-//!
-//! # Why not a comment-preserving YAML library
-//!
-//! Measured on this module's cases (`benches/compare/yaml-editors/`): the
-//! maintained Rust options (`yaml-edit`, a rowan-based lossless tree, and
-//! `nondestructive`) either reformatted or failed parts of those cases or
-//! were much slower on a 1,000-document file than splicing, and none gives
-//! the read-back check that guards a user's repository for free. The splice
-//! approach reuses the parser the manifest model already trusts.
 
 mod annotations;
 mod image;

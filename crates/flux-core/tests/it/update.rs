@@ -306,7 +306,14 @@ fn remove(key: &str) -> AnnotationChange {
 
 #[test]
 fn annotation_edits() {
-    let cases: Vec<(&str, &str, Option<usize>, Vec<AnnotationChange>, &str)> = vec![
+    type Case = (
+        &'static str,
+        &'static str,
+        Option<usize>,
+        Vec<AnnotationChange>,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "add to block annotations",
             "kind: Deployment\nmetadata:\n  name: a\n  annotations:\n      x.io/a: b   # note\nspec: {}\n",
