@@ -34,11 +34,13 @@
 //! assert_eq!(web.containers().unwrap()[0].image, "nginx:1.25");
 //! ```
 
+pub mod automation;
 pub mod cluster;
 pub mod image;
 pub mod manifest;
 pub mod policy;
 pub mod registry;
+pub mod release;
 pub mod resource;
 pub mod source;
 pub mod update;
