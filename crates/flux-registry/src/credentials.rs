@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use flux_core::registry::{Credentials, RegistryAuth};
 
-use crate::name::{RepositoryName, is_docker_hub, split_port};
+use flux_core::image::ImageName;
 
 /// Credentials that may be presented for one repository, with where they came from.
 #[derive(Clone, PartialEq, Eq)]
@@ -141,9 +141,10 @@ impl Keyring {
     }
 
     /// The credentials that match `repo`, best first, without duplicates.
-    pub fn lookup(&self, repo: &RepositoryName) -> Vec<Candidate> {
-        let host = repo.host().to_ascii_lowercase();
-        let host = if repo.port().is_none() && is_docker_hub(&host) {
+    pub fn lookup(&self, repo: &ImageName) -> Vec<Candidate> {
+        let (host, port) = split_port(repo.domain());
+        let host = host.to_ascii_lowercase();
+        let host = if port.is_none() && is_docker_hub(&host) {
             "docker.io".to_owned()
         } else {
             host
@@ -154,7 +155,7 @@ impl Keyring {
             .entries
             .iter()
             .filter(|e| {
-                e.port.as_deref() == repo.port()
+                e.port.as_deref() == port
                     && e.labels.len() == target_labels.len()
                     && e.labels
                         .iter()
@@ -178,6 +179,36 @@ impl Keyring {
             }
         }
         out
+    }
+}
+
+/// Host names that all mean Docker Hub.
+const DOCKER_HUB_ALIASES: &[&str] = &[
+    "docker.io",
+    "index.docker.io",
+    "registry-1.docker.io",
+    "registry.hub.docker.com",
+];
+
+/// True when `host` (without a port) is one of Docker Hub's names.
+pub(crate) fn is_docker_hub(host: &str) -> bool {
+    DOCKER_HUB_ALIASES
+        .iter()
+        .any(|alias| alias.eq_ignore_ascii_case(host))
+}
+
+/// Splits `host:port` (IPv6 literals in brackets keep their colons).
+pub(crate) fn split_port(domain: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = domain.strip_prefix('[') {
+        if let Some((inside, after)) = rest.split_once(']') {
+            let port = after.strip_prefix(':');
+            return (&domain[..inside.len() + 2], port);
+        }
+        return (domain, None);
+    }
+    match domain.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (domain, None),
     }
 }
 
@@ -305,7 +336,7 @@ mod tests {
     }
 
     fn users(k: &Keyring, image: &str) -> Vec<String> {
-        k.lookup(&RepositoryName::parse(image).unwrap())
+        k.lookup(&ImageName::parse(image).unwrap())
             .into_iter()
             .map(|c| c.auth.username)
             .collect()
@@ -362,7 +393,7 @@ mod tests {
         // The pod's wildcard comes first because its source was added first;
         // the second "pod" entry is the same auth and collapses.
         assert_eq!(users(&k, "r.example.com/x/y"), vec!["pod", "file"]);
-        let c = &k.lookup(&RepositoryName::parse("r.example.com/x/y").unwrap())[0];
+        let c = &k.lookup(&ImageName::parse("r.example.com/x/y").unwrap())[0];
         assert_eq!(&*c.source, "pod secret");
         assert!(!format!("{c:?}").contains("pw"));
     }

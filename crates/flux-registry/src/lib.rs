@@ -14,13 +14,13 @@
 //!
 //! ```
 //! use flux_registry::credentials::Keyring;
-//! use flux_registry::name::RepositoryName;
+//! use flux_core::image::ImageName;
 //! use flux_core::registry::Credentials;
 //!
 //! let secret = br#"{"auths":{"https://index.docker.io/v1/":{"auth":"dXNlcjpwYXNz"}}}"#;
 //! let creds = Credentials::from_dockerconfigjson(secret).unwrap();
 //! let keyring = Keyring::from_credentials(&creds, "secret default/regcred");
-//! let repo = RepositoryName::parse("fluxcd/flux").unwrap();
+//! let repo = ImageName::parse("fluxcd/flux").unwrap();
 //! assert_eq!(repo.to_string(), "docker.io/fluxcd/flux");
 //! assert_eq!(keyring.lookup(&repo)[0].auth.username, "user");
 //! ```
@@ -29,7 +29,6 @@ pub mod client;
 pub mod credentials;
 pub mod limit;
 pub mod metrics;
-pub mod name;
 #[cfg(feature = "testbed")]
 pub mod testbed;
 
@@ -37,7 +36,6 @@ pub use client::{ClientError, ClientOptions, Fetched, Platform, RegistryClient};
 pub use credentials::{Candidate, Keyring};
 pub use limit::{Limiter, RateOptions};
 pub use metrics::Metrics;
-pub use name::RepositoryName;
 
 /// Installs rustls' ring crypto provider as the process default, if none is
 /// installed yet. reqwest is built without a provider of its own, so call

@@ -37,9 +37,10 @@ use self::error::error_message;
 use self::manifest::Manifest;
 pub use self::manifest::Platform;
 use crate::credentials::Candidate;
+use crate::credentials::split_port;
 use crate::limit::{Limiter, Outcome, RateOptions};
 use crate::metrics::{Metrics, RequestKind};
-use crate::name::RepositoryName;
+use flux_core::image::ImageName;
 
 /// Largest manifest accepted (Docker's own limit).
 const MAX_MANIFEST: usize = 4 << 20;
@@ -149,20 +150,24 @@ impl RegistryClient {
         &self.options
     }
 
-    fn is_insecure(&self, repo: &RepositoryName) -> bool {
+    fn is_insecure(&self, repo: &ImageName) -> bool {
         self.options
             .insecure_hosts
             .iter()
-            .any(|h| h == repo.api_host() || h == repo.host())
+            .any(|h| h == repo.registry_host() || h == split_port(repo.domain()).0)
     }
 
-    fn url(&self, repo: &RepositoryName, rest: &str) -> Result<Url, ClientError> {
+    fn url(&self, repo: &ImageName, rest: &str) -> Result<Url, ClientError> {
         let scheme = if self.is_insecure(repo) {
             "http"
         } else {
             "https"
         };
-        let text = format!("{scheme}://{}/v2/{}/{rest}", repo.api_host(), repo.path());
+        let text = format!(
+            "{scheme}://{}/v2/{}/{rest}",
+            repo.registry_host(),
+            repo.path()
+        );
         Url::parse(&text).map_err(|e| ClientError::Invalid {
             url: text.clone(),
             reason: format!("bad URL: {e}"),
@@ -172,7 +177,7 @@ impl RegistryClient {
     /// All tags of `repo`, following pagination.
     pub async fn tags(
         &self,
-        repo: &RepositoryName,
+        repo: &ImageName,
         creds: &[Candidate],
     ) -> Result<Vec<String>, ClientError> {
         #[derive(serde::Deserialize)]
@@ -223,7 +228,7 @@ impl RegistryClient {
     /// whether a tag moved.
     pub async fn digest(
         &self,
-        repo: &RepositoryName,
+        repo: &ImageName,
         tag: &str,
         creds: &[Candidate],
     ) -> Result<String, ClientError> {
@@ -250,7 +255,7 @@ impl RegistryClient {
     /// index is resolved to the configured platform.
     pub async fn image(
         &self,
-        repo: &RepositoryName,
+        repo: &ImageName,
         tag: &str,
         creds: &[Candidate],
     ) -> Result<Fetched, ClientError> {
@@ -299,7 +304,7 @@ impl RegistryClient {
                 });
             }
         };
-        self.metrics.image_fetched(repo.api_host());
+        self.metrics.image_fetched(repo.registry_host());
         Ok(Fetched::Image(ImageInfo {
             digest: Some(digest),
             created,
@@ -309,7 +314,7 @@ impl RegistryClient {
 
     async fn manifest(
         &self,
-        repo: &RepositoryName,
+        repo: &ImageName,
         reference: &str,
         creds: &[Candidate],
     ) -> Result<(String, Manifest), ClientError> {
@@ -374,14 +379,14 @@ impl RegistryClient {
     /// trying each set of credentials in turn.
     async fn send(
         &self,
-        repo: &RepositoryName,
+        repo: &ImageName,
         kind: RequestKind,
         method: Method,
         url: Url,
         accept: Option<&str>,
         creds: &[Candidate],
     ) -> Result<Response, ClientError> {
-        let host = repo.api_host();
+        let host = repo.registry_host();
         let choices: Vec<Option<&Candidate>> = if creds.is_empty() {
             vec![None]
         } else {
@@ -465,7 +470,7 @@ impl RegistryClient {
     /// A bearer token for pulling `repo`, from the cache or the realm.
     async fn bearer(
         &self,
-        repo: &RepositoryName,
+        repo: &ImageName,
         realm: &str,
         service: Option<&str>,
         cand: Option<&Candidate>,
@@ -494,7 +499,7 @@ impl RegistryClient {
         let realm_host = match (url.host_str(), url.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_owned(),
-            (None, _) => repo.api_host().to_owned(),
+            (None, _) => repo.registry_host().to_owned(),
         };
         let mut req = self.http.get(url.clone());
         if let Some(c) = cand {
@@ -593,7 +598,7 @@ impl RegistryClient {
 }
 
 fn token_key(
-    repo: &RepositoryName,
+    repo: &ImageName,
     realm: &str,
     service: Option<&str>,
     cand: Option<&Candidate>,

@@ -16,6 +16,6 @@ pub fn client_for(hosts: &[&str], tweak: impl FnOnce(&mut ClientOptions)) -> Reg
 }
 
 /// `addr/path` as a repository name.
-pub fn repo(addr: &str, path: &str) -> flux_registry::RepositoryName {
-    flux_registry::RepositoryName::parse(&format!("{addr}/{path}")).expect("name")
+pub fn repo(addr: &str, path: &str) -> flux_core::image::ImageName {
+    flux_core::image::ImageName::parse(&format!("{addr}/{path}")).expect("name")
 }
