@@ -25,6 +25,7 @@
 //! assert_eq!(keyring.lookup(&repo)[0].auth.username, "user");
 //! ```
 
+pub mod cache;
 pub mod client;
 pub mod credentials;
 pub mod limit;

@@ -146,7 +146,6 @@ impl Metrics {
             .inc();
     }
 
-    #[allow(dead_code)] // used by the cache (next commit)
     pub(crate) fn set_cached_tags(&self, n: usize) {
         self.cached_tags.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
