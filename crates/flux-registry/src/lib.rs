@@ -30,6 +30,8 @@ pub mod client;
 pub mod credentials;
 pub mod limit;
 pub mod metrics;
+pub mod provider;
+pub mod scan;
 #[cfg(feature = "testbed")]
 pub mod testbed;
 
@@ -37,6 +39,7 @@ pub use client::{ClientError, ClientOptions, Fetched, Platform, RegistryClient};
 pub use credentials::{Candidate, Keyring};
 pub use limit::{Limiter, RateOptions};
 pub use metrics::Metrics;
+pub use scan::{ScanOptions, ScanReport, ScanTarget, Scanner};
 
 /// Installs rustls' ring crypto provider as the process default, if none is
 /// installed yet. reqwest is built without a provider of its own, so call

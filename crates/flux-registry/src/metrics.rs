@@ -120,7 +120,6 @@ impl Metrics {
         *tally.entry((host.to_owned(), kind)).or_default() += 1;
     }
 
-    #[allow(dead_code)] // used by the scanner (next commit)
     pub(crate) fn scan(&self, host: &str, result: ScanResult) {
         self.scans
             .get_or_create(&ScanLabels {

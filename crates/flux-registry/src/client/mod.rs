@@ -69,6 +69,9 @@ pub struct ClientOptions {
     pub connect_timeout: Option<Duration>,
     /// Read timeout (between bytes of an answer).
     pub read_timeout: Option<Duration>,
+    /// How long idle connections are kept (`None`: until the host closes
+    /// them, and no timer runs, which tests on paused time need).
+    pub pool_idle_timeout: Option<Duration>,
 }
 
 impl Default for ClientOptions {
@@ -81,6 +84,7 @@ impl Default for ClientOptions {
             page_size: 1000,
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: Some(Duration::from_secs(30)),
+            pool_idle_timeout: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -117,7 +121,8 @@ impl RegistryClient {
     pub fn new(options: ClientOptions, metrics: Arc<Metrics>) -> Result<Self, ClientError> {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("fluxd-rs/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(options.rate.burst.max(1) as usize);
+            .pool_max_idle_per_host(options.rate.burst.max(1) as usize)
+            .pool_idle_timeout(options.pool_idle_timeout);
         if let Some(t) = options.connect_timeout {
             builder = builder.connect_timeout(t);
         }

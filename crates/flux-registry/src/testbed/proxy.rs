@@ -70,6 +70,8 @@ impl Proxy {
             upstream: upstream.to_owned(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // No idle timer: tests on paused time would see the clock jump.
+                .pool_idle_timeout(None)
                 .build()
                 .map_err(|e| tb_err("proxy client", e))?,
             shared: shared.clone(),

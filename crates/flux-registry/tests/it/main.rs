@@ -2,4 +2,5 @@
 //! docker-registry on loopback, started by the tests). Modules mirror `src/`.
 
 mod client;
+mod scan;
 mod support;
