@@ -1,12 +1,229 @@
 //! An in-memory Kubernetes API server over HTTP, for tests and demos.
 //!
 //! No real API server can be installed on the machines this project is built
-//! on, so this crate will serve enough of the Kubernetes API (discovery, CRUD,
-//! server-side apply with managed fields, label selectors, Status errors)
-//! that the real `kubectl` and kube-rs work against it unchanged. kubectl is
-//! the referee of its behaviour.
+//! on, so this crate serves enough of the Kubernetes API that the real
+//! `kubectl` and kube-rs work against it unchanged: discovery (legacy and
+//! aggregated), OpenAPI v3 as far as `kubectl apply --server-side` needs it,
+//! get/list/watch with label and field selectors, create, update, delete,
+//! JSON merge, strategic merge and JSON patches, and server-side apply with
+//! field managers, `managedFields`, conflicts and `force`; built-in kinds
+//! and any CustomResourceDefinition created at run time; Status error
+//! bodies; namespace-limited identities (403s); and fault injection.
+//! kubectl is the referee of its behaviour.
 //!
-//! It is not a cluster: nothing is scheduled, no controller runs, and
-//! admission is limited to what Flux's tests need.
+//! It is **not** a cluster: nothing is scheduled, no controller runs
+//! (deployments never become ready, owner references are not garbage
+//! collected, namespaces are deleted at once), and admission is limited to
+//! the validations and defaults that matter when syncing manifests.
 //!
-//! Status: scaffolding only; the implementation is tracked by its own issue.
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let server = kube_emulator::Emulator::new().start().await.unwrap();
+//! let dir = tempfile::tempdir().unwrap();
+//! let kubeconfig = dir.path().join("config");
+//! server.write_kubeconfig(&kubeconfig, None).unwrap();
+//! // KUBECONFIG=<kubeconfig> kubectl get namespaces   now lists `default`…
+//! assert!(server.object("", "namespaces", "", "default").is_some());
+//! # }
+//! ```
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+pub mod access;
+mod admission;
+mod alloc;
+mod api;
+mod discovery;
+pub mod error;
+pub mod faults;
+mod fieldset;
+mod http;
+pub mod kubectl;
+mod list;
+mod managed;
+mod merge;
+mod openapi;
+mod ops;
+mod patch;
+mod proto;
+mod resources;
+mod scale;
+mod schema;
+mod selector;
+mod server;
+mod store;
+mod table;
+mod watch;
+
+pub use access::{Access, AccessRule};
+pub use api::StatsSnapshot;
+pub use error::{ApiError, Error};
+pub use faults::{FaultAction, FaultRule, Faults};
+
+/// The current time as the API server writes it.
+pub(crate) fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Settings of an emulator to start.
+#[derive(Debug, Clone, Default)]
+pub struct Emulator {
+    access: Access,
+}
+
+impl Emulator {
+    /// An emulator where anyone has full access.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses these authentication and authorization settings.
+    pub fn access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// Starts serving on a free loopback port.
+    pub async fn start(self) -> Result<Server, Error> {
+        self.start_at(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts serving on `addr`.
+    pub async fn start_at(self, addr: SocketAddr) -> Result<Server, Error> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| Error::Bind { addr, source })?;
+        let shared = Arc::new(api::Shared {
+            store: store::Store::new(),
+            alloc: ops::Allocator::new(),
+            access: self.access,
+            faults: Faults::default(),
+            stats: api::Stats::default(),
+            addr: local.to_string(),
+        });
+        seed(&shared);
+        let task = tokio::spawn(server::serve(listener, shared.clone()));
+        Ok(Server {
+            addr: local,
+            shared,
+            task,
+        })
+    }
+}
+
+/// The namespaces every cluster starts with.
+fn seed(shared: &api::Shared) {
+    let Some(rt) = shared.store.resolve("", "v1", "namespaces") else {
+        return;
+    };
+    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let target = ops::Target {
+            store: &shared.store,
+            alloc: &shared.alloc,
+            rt: &rt,
+            version: "v1",
+            ns: "",
+            name,
+        };
+        let opts = ops::WriteOptions {
+            manager: "kube-apiserver",
+            dry_run: false,
+            validation: ops::FieldValidation::Strict,
+        };
+        let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        // Seeding an empty store cannot conflict.
+        let _ = target.write(ops::Sub::Main, &ops::Mutation::Create(body), &opts);
+    }
+}
+
+/// A running emulator; dropping it stops the server and closes every
+/// connection.
+pub struct Server {
+    addr: SocketAddr,
+    shared: Arc<api::Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Server {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The fault rules, to add or clear faults while it runs.
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+
+    /// Request counters so far.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot(self.shared.store.commits())
+    }
+
+    /// The stored object (`group` `""` for core, `namespace` `""` for
+    /// cluster-scoped), as a GET in its preferred version would return it.
+    pub fn object(&self, group: &str, plural: &str, namespace: &str, name: &str) -> Option<Value> {
+        let rt = self
+            .shared
+            .store
+            .types()
+            .into_iter()
+            .find(|t| t.group == group && t.plural == plural)?;
+        let obj = self.shared.store.get(&rt, namespace, name)?;
+        Some((*obj).clone())
+    }
+
+    /// Every stored object of a type, in all namespaces.
+    pub fn objects(&self, group: &str, plural: &str) -> Vec<Value> {
+        let Some(rt) = self
+            .shared
+            .store
+            .types()
+            .into_iter()
+            .find(|t| t.group == group && t.plural == plural)
+        else {
+            return Vec::new();
+        };
+        self.shared
+            .store
+            .list(&rt, None)
+            .0
+            .iter()
+            .map(|o| (**o).clone())
+            .collect()
+    }
+
+    /// A kubeconfig pointing at this server, authenticating with `token`
+    /// if given.
+    pub fn kubeconfig(&self, token: Option<&str>) -> String {
+        kubectl::kubeconfig(&self.url(), token)
+    }
+
+    /// Writes [`Server::kubeconfig`] to `path`.
+    pub fn write_kubeconfig(&self, path: &Path, token: Option<&str>) -> Result<(), Error> {
+        std::fs::write(path, self.kubeconfig(token)).map_err(|source| Error::Kubeconfig {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
