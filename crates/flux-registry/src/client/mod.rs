@@ -116,9 +116,10 @@ pub struct RegistryClient {
 }
 
 impl RegistryClient {
-    /// Builds a client. Install a rustls crypto provider first
-    /// ([`crate::install_crypto_provider`]).
+    /// Builds a client (installing rustls' ring provider as the process
+    /// default if none is installed yet).
     pub fn new(options: ClientOptions, metrics: Arc<Metrics>) -> Result<Self, ClientError> {
+        crate::install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("fluxd-rs/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(options.rate.burst.max(1) as usize)

@@ -2,5 +2,6 @@
 //! docker-registry on loopback, started by the tests). Modules mirror `src/`.
 
 mod client;
+mod provider;
 mod scan;
 mod support;
