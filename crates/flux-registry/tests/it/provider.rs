@@ -8,7 +8,9 @@ use base64::Engine as _;
 use flux_registry::provider::{Acr, CredentialProvider, Ecr, Gcp, aws::AwsKeys};
 
 async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
     addr
