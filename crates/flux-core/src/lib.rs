@@ -43,6 +43,9 @@ pub mod registry;
 pub mod release;
 pub mod resource;
 pub mod source;
+pub mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod update;
 pub mod workload;
 pub mod yaml;

@@ -1,6 +1,7 @@
 //! Integration tests of flux-core: loading real directories, including the
-//! bundled example repository. Modules mirror `src/`.
+//! bundled example repository, and property tests of sync planning. Modules mirror `src/`.
 
 mod examples;
 mod manifest_load;
+mod sync;
 mod update;

@@ -1,0 +1,265 @@
+//! The live state as the planner reads it: objects grouped by ID, with
+//! conservative answers when one object was listed more than once.
+//!
+//! The same object can arrive twice (from `export_workloads` and from
+//! `list_managed`), possibly read at different moments. Every question is
+//! answered so that disagreement between copies leads to doing less: an
+//! object is ignored if any copy says so, ours only if every copy carries
+//! our mark, up to date only if every copy is.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::mark::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, MarkState, SyncSetName};
+use crate::cluster::LiveObject;
+use crate::manifest::annotations;
+use crate::policy::{self, PolicyError};
+use crate::resource::ResourceId;
+
+/// The `ignore` policy of an object, ordered from weakest to strongest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Ignore {
+    /// Synced and collected as usual.
+    No,
+    /// `sync_only`: applied from git, never garbage-collected.
+    SyncOnly,
+    /// `true`: neither applied nor garbage-collected.
+    Yes,
+}
+
+/// Reads `fluxcd.io/ignore` (or the legacy `flux.weave.works/ignore`)
+/// through the policy module, which refuses values other than `"true"`,
+/// `"false"` and `"sync_only"` and two keys that disagree.
+pub(crate) fn ignore_policy(object: &Value) -> Result<Ignore, PolicyError> {
+    Ok(
+        match policy::Ignore::from_annotations(&annotations(object))? {
+            policy::Ignore::No => Ignore::No,
+            policy::Ignore::SyncOnly => Ignore::SyncOnly,
+            policy::Ignore::Yes => Ignore::Yes,
+        },
+    )
+}
+
+/// The ignore policy of a live object, where an unreadable one counts as
+/// `true`: whoever annotated it meant to keep Flux away.
+pub(crate) fn live_ignore(object: &Value) -> Ignore {
+    ignore_policy(object).unwrap_or(Ignore::Yes)
+}
+
+/// The label value of the GC mark, if the object has the label.
+pub(crate) fn mark_of(object: &Value) -> Option<&Value> {
+    object["metadata"]["labels"].get(GC_MARK_LABEL)
+}
+
+/// The checksum annotation, if present.
+pub(crate) fn checksum_of(object: &Value) -> Option<&str> {
+    object["metadata"]["annotations"][CHECKSUM_ANNOTATION].as_str()
+}
+
+/// Whether an object is owned by another (has `ownerReferences`).
+pub(crate) fn has_owner(object: &Value) -> bool {
+    object["metadata"]["ownerReferences"]
+        .as_array()
+        .is_some_and(|refs| !refs.is_empty())
+}
+
+/// Live objects by ID.
+pub(crate) struct LiveView<'a> {
+    by_id: BTreeMap<&'a ResourceId, Vec<&'a Value>>,
+}
+
+impl<'a> LiveView<'a> {
+    pub(crate) fn new<I: IntoIterator<Item = &'a LiveObject>>(live: I) -> Self {
+        let mut by_id: BTreeMap<&'a ResourceId, Vec<&'a Value>> = BTreeMap::new();
+        for object in live {
+            by_id.entry(&object.id).or_default().push(&object.object);
+        }
+        LiveView { by_id }
+    }
+
+    /// The copies of an object, if it is live.
+    pub(crate) fn get(&self, id: &ResourceId) -> Option<&[&'a Value]> {
+        self.by_id.get(id).map(Vec::as_slice)
+    }
+
+    /// Whether an object with this ID is live.
+    pub(crate) fn contains(&self, id: &ResourceId) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// Every live object, in ID order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&'a ResourceId, &[&'a Value])> + '_ {
+        self.by_id
+            .iter()
+            .map(|(id, copies)| (*id, copies.as_slice()))
+    }
+
+    /// The strongest ignore policy of any copy.
+    pub(crate) fn ignore(&self, id: &ResourceId) -> Ignore {
+        self.get(id)
+            .into_iter()
+            .flatten()
+            .map(|o| live_ignore(o))
+            .max()
+            .unwrap_or(Ignore::No)
+    }
+}
+
+/// What the copies of one live object say about its GC mark.
+pub(crate) fn mark_state(set: &SyncSetName, id: &ResourceId, copies: &[&Value]) -> MarkState {
+    let mut state = MarkState::Ours;
+    for copy in copies {
+        let this = match mark_of(copy) {
+            Some(Value::String(value)) => set.mark_state(id, value),
+            _ => MarkState::Malformed,
+        };
+        state = match (state, this) {
+            (MarkState::Malformed, _) | (_, MarkState::Malformed) => MarkState::Malformed,
+            (MarkState::Foreign, _) | (_, MarkState::Foreign) => MarkState::Foreign,
+            _ => MarkState::Ours,
+        };
+    }
+    state
+}
+
+/// Whether `live` already holds every field of `desired` with the same
+/// value: applying `desired` again would change nothing Flux owns.
+///
+/// Maps may have extra keys in `live` (server defaults, status, fields other
+/// managers own); lists must have the same length and match item by item.
+/// A `null` in `desired` matches an absent field.
+pub(crate) fn covers(live: &Value, desired: &Value) -> bool {
+    match (live, desired) {
+        (Value::Object(l), Value::Object(d)) => d.iter().all(|(k, dv)| match l.get(k) {
+            Some(lv) => covers(lv, dv),
+            None => dv.is_null(),
+        }),
+        (Value::Array(l), Value::Array(d)) => {
+            l.len() == d.len() && l.iter().zip(d).all(|(lv, dv)| covers(lv, dv))
+        }
+        _ => live == desired,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn annotated(pairs: &[(&str, &str)]) -> Value {
+        let map: serde_json::Map<String, Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect();
+        json!({"metadata": {"annotations": map}})
+    }
+
+    macro_rules! ignore {
+        ($name:ident, $pairs:expr, $want:expr) => {
+            #[test]
+            fn $name() {
+                let object = annotated($pairs);
+                let got = ignore_policy(&object).map_err(|e| e.to_string());
+                assert_eq!(got, $want);
+                assert_eq!(live_ignore(&object), got.unwrap_or(Ignore::Yes));
+            }
+        };
+    }
+    ignore!(none, &[], Ok(Ignore::No));
+    ignore!(true_, &[("fluxcd.io/ignore", "true")], Ok(Ignore::Yes));
+    ignore!(
+        legacy,
+        &[("flux.weave.works/ignore", "true")],
+        Ok(Ignore::Yes)
+    );
+    ignore!(
+        sync_only,
+        &[("fluxcd.io/ignore", "sync_only")],
+        Ok(Ignore::SyncOnly)
+    );
+    ignore!(
+        legacy_sync_only,
+        &[("flux.weave.works/ignore", "sync_only")],
+        Ok(Ignore::SyncOnly)
+    );
+    ignore!(false_, &[("fluxcd.io/ignore", "false")], Ok(Ignore::No));
+    ignore!(other_key, &[("fluxcd.io/ignored", "true")], Ok(Ignore::No));
+    ignore!(
+        same_value_twice,
+        &[
+            ("fluxcd.io/ignore", "true"),
+            ("flux.weave.works/ignore", "true")
+        ],
+        Ok(Ignore::Yes)
+    );
+
+    #[test]
+    fn unreadable_ignore_is_an_error_and_ignored_on_the_cluster() {
+        for pairs in [
+            &[("fluxcd.io/ignore", "True")][..],
+            &[("fluxcd.io/ignore", "yes")][..],
+            &[
+                ("fluxcd.io/ignore", "sync_only"),
+                ("flux.weave.works/ignore", "true"),
+            ][..],
+        ] {
+            let object = annotated(pairs);
+            let e = ignore_policy(&object).expect_err("unreadable");
+            assert!(e.to_string().contains("ignore"), "{e}");
+            assert_eq!(live_ignore(&object), Ignore::Yes);
+        }
+    }
+
+    macro_rules! covers {
+        ($name:ident, $live:tt, $desired:tt, $want:expr) => {
+            #[test]
+            fn $name() {
+                assert_eq!(covers(&json!($live), &json!($desired)), $want);
+            }
+        };
+    }
+    covers!(equal, {"a": 1}, {"a": 1}, true);
+    covers!(extra_live_key, {"a": 1, "status": {}}, {"a": 1}, true);
+    covers!(missing_key, {"b": 1}, {"a": 1}, false);
+    covers!(changed_value, {"a": 2}, {"a": 1}, false);
+    covers!(nested, {"s": {"r": 3, "t": {"x": 1}}}, {"s": {"t": {"x": 1}}}, true);
+    covers!(list_items_with_defaults, {"c": [{"n": "a", "pull": "Always"}]}, {"c": [{"n": "a"}]}, true);
+    covers!(list_longer_live, {"c": [1, 2]}, {"c": [1]}, false);
+    covers!(list_reordered, {"c": [2, 1]}, {"c": [1, 2]}, false);
+    covers!(null_matches_absent, {}, {"a": null}, true);
+    covers!(int_vs_float, {"a": 1.0}, {"a": 1}, false);
+    covers!(type_change, {"a": "1"}, {"a": 1}, false);
+
+    #[test]
+    fn copies_merge_conservatively() {
+        let set = SyncSetName::new("s");
+        let id: ResourceId = "a:configmap/x".parse().unwrap();
+        let ours = json!({"metadata": {"labels": {GC_MARK_LABEL: set.gc_mark(&id)}}});
+        let theirs =
+            json!({"metadata": {"labels": {GC_MARK_LABEL: SyncSetName::new("t").gc_mark(&id)}}});
+        let broken = json!({"metadata": {"labels": {GC_MARK_LABEL: 7}}});
+        assert_eq!(mark_state(&set, &id, &[&ours]), MarkState::Ours);
+        assert_eq!(mark_state(&set, &id, &[&ours, &ours]), MarkState::Ours);
+        assert_eq!(mark_state(&set, &id, &[&ours, &theirs]), MarkState::Foreign);
+        assert_eq!(mark_state(&set, &id, &[&theirs, &ours]), MarkState::Foreign);
+        assert_eq!(
+            mark_state(&set, &id, &[&ours, &broken]),
+            MarkState::Malformed
+        );
+        assert_eq!(mark_state(&set, &id, &[&json!({})]), MarkState::Malformed);
+
+        let live = [
+            LiveObject {
+                id: id.clone(),
+                object: ours.clone(),
+            },
+            LiveObject {
+                id: id.clone(),
+                object: annotated(&[("fluxcd.io/ignore", "true")]),
+            },
+        ];
+        assert_eq!(LiveView::new(&live).ignore(&id), Ignore::Yes);
+        assert_eq!(LiveView::new(live.iter().rev()).ignore(&id), Ignore::Yes);
+    }
+}

@@ -1,0 +1,888 @@
+//! An in-memory Kubernetes cluster behind the [`Cluster`] trait.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::cluster::{
+    Applied, ApplyObject, Cluster, ClusterError, ClusterErrorKind, LiveObject, Namespaces,
+    PerObject,
+};
+use crate::registry::Credentials;
+use crate::resource::{ResourceId, Scope, ScopeTable, split_api_version};
+use crate::sync::allows;
+use crate::workload::{WORKLOAD_KINDS, pod_spec_path};
+
+/// An operation of the [`Cluster`] trait, for failures on demand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// [`Cluster::export_workloads`].
+    ExportWorkloads,
+    /// [`Cluster::list_managed`].
+    ListManaged,
+    /// [`Cluster::apply`], per object.
+    Apply,
+    /// [`Cluster::delete`], per object.
+    Delete,
+    /// [`Cluster::image_pull_secrets`].
+    ImagePullSecrets,
+}
+
+/// One call on the cluster, as its journal records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// `export_workloads`.
+    ExportWorkloads,
+    /// `list_managed` with this label.
+    ListManaged {
+        /// The label asked for.
+        label: String,
+    },
+    /// An object given to `apply`, and what became of it.
+    Apply {
+        /// The object.
+        id: ResourceId,
+        /// What applying did, or the kind of failure.
+        result: Result<Applied, ClusterErrorKind>,
+    },
+    /// An object given to `delete`, and whether it was there.
+    Delete {
+        /// The object.
+        id: ResourceId,
+        /// Whether it existed, or the kind of failure.
+        result: Result<bool, ClusterErrorKind>,
+    },
+    /// `image_pull_secrets` of a workload.
+    ImagePullSecrets {
+        /// The workload.
+        workload: ResourceId,
+    },
+}
+
+impl Call {
+    /// The object an apply or delete tried to write, failed or not.
+    pub fn written(&self) -> Option<&ResourceId> {
+        match self {
+            Call::Apply { id, .. } | Call::Delete { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// A failure to inject: calls of `operation` (on `id`, if set), after the
+/// first `after` of them, fail with `kind`, `times` times or forever.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The operation that fails.
+    pub operation: Operation,
+    /// Only for this object (apply, delete, pull secrets); `None` for all.
+    pub id: Option<ResourceId>,
+    /// The error kind returned.
+    pub kind: ClusterErrorKind,
+    /// How many more times it fails; `None` for always.
+    pub times: Option<usize>,
+    /// How many matching calls still succeed before it starts failing.
+    pub after: usize,
+}
+
+impl Failure {
+    /// Every call of `operation` fails with `kind`.
+    pub fn new(operation: Operation, kind: ClusterErrorKind) -> Self {
+        Failure {
+            operation,
+            id: None,
+            kind,
+            times: None,
+            after: 0,
+        }
+    }
+
+    /// Only calls about `id` fail.
+    pub fn on(mut self, id: ResourceId) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// Only the next `n` matching calls fail.
+    pub fn times(mut self, n: usize) -> Self {
+        self.times = Some(n);
+        self
+    }
+
+    /// The first `n` matching calls succeed (e.g. fail the second
+    /// `list_managed` of a sync, the one after applying).
+    pub fn after(mut self, n: usize) -> Self {
+        self.after = n;
+        self
+    }
+}
+
+struct Stored {
+    object: Value,
+    /// What Flux last applied: the fields it owns.
+    applied: Option<Value>,
+}
+
+#[derive(Default)]
+struct State {
+    objects: BTreeMap<ResourceId, Stored>,
+    failures: Vec<Failure>,
+    journal: Vec<Call>,
+    version: u64,
+    scopes: ScopeTable,
+}
+
+/// A Kubernetes cluster in memory, for tests of anything that syncs.
+///
+/// What it does, as a real API server would:
+/// - `apply` is a simplified server-side apply with one field manager for
+///   Flux: fields Flux applied before and no longer applies are removed,
+///   fields set by others ([`MemoryCluster::set_field`]) are kept, maps
+///   merge, lists are replaced whole. It answers `Created`, `Configured` or
+///   `Unchanged`, sets `metadata.uid` and `metadata.resourceVersion`, refuses
+///   an object whose name, kind or namespace disagrees with its ID
+///   (`Invalid`) and a namespaced object whose Namespace does not exist
+///   (`NotFound`), and learns the scope of kinds from CRDs applied to it.
+/// - `delete` of a missing object succeeds; deleting a Namespace deletes
+///   everything in it, deleting a CRD every object of its kind.
+/// - `export_workloads` returns the allowed Namespaces and workloads;
+///   `list_managed` every object with the label, namespaced ones in the
+///   allowed namespaces, cluster-scoped ones all.
+/// - `image_pull_secrets` reads `imagePullSecrets` of the pod spec and of
+///   its service account (`default` unless named) from docker config
+///   Secrets, skipping missing or unreadable ones as Flux v1 did.
+///
+/// Every call is recorded in a journal ([`MemoryCluster::journal`]), and
+/// any operation can be made to fail ([`MemoryCluster::fail`]).
+///
+/// ```
+/// use flux_core::cluster::{ApplyObject, Applied, Cluster, ClusterErrorKind};
+/// use flux_core::testing::{Failure, MemoryCluster, Operation, block_on};
+/// use serde_json::json;
+///
+/// let cluster = MemoryCluster::new();
+/// cluster.create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}})).unwrap();
+/// let cm = ApplyObject {
+///     id: "demo:configmap/x".parse().unwrap(),
+///     object: json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "demo"}}),
+/// };
+/// let result = block_on(cluster.apply(&[cm.clone()]));
+/// assert_eq!(result[0].1.as_ref().unwrap(), &Applied::Created);
+///
+/// cluster.fail(Failure::new(Operation::Apply, ClusterErrorKind::Forbidden).times(1));
+/// let result = block_on(cluster.apply(&[cm]));
+/// assert_eq!(result[0].1.as_ref().unwrap_err().kind, ClusterErrorKind::Forbidden);
+/// ```
+pub struct MemoryCluster {
+    state: Mutex<State>,
+}
+
+impl Default for MemoryCluster {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryCluster")
+            .field("objects", &self.ids())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryCluster {
+    /// An empty cluster that knows the built-in kinds.
+    pub fn new() -> Self {
+        MemoryCluster {
+            state: Mutex::new(State {
+                scopes: ScopeTable::builtin(),
+                ..State::default()
+            }),
+        }
+    }
+
+    /// A cluster holding these Namespaces.
+    pub fn with_namespaces<S: AsRef<str>>(names: &[S]) -> Self {
+        let cluster = Self::new();
+        for name in names {
+            cluster.put(
+                ResourceId::cluster("namespace", name.as_ref()),
+                serde_json::json!({
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": name.as_ref()},
+                }),
+            );
+        }
+        cluster
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Creates an object as another client would (`kubectl create`): its
+    /// ID comes from the object, its scope from the kinds the cluster knows.
+    /// Replaces an object with the same ID.
+    pub fn create(&self, object: Value) -> Result<ResourceId, ClusterError> {
+        let mut state = self.lock();
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let api_version = object["apiVersion"].as_str().unwrap_or_default();
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        let invalid = |message: String| ClusterError::new(ClusterErrorKind::Invalid, None, message);
+        let scope = state
+            .scopes
+            .lookup(api_version, kind)
+            .ok_or_else(|| invalid(format!("no kind {kind} in {api_version}")))?;
+        let namespace = match scope {
+            Scope::Cluster => None,
+            Scope::Namespaced => Some(
+                object["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("default")
+                    .to_owned(),
+            ),
+        };
+        let id = ResourceId::try_new(namespace.as_deref(), kind, name)
+            .map_err(|e| invalid(e.to_string()))?;
+        state.check_namespace(&id)?;
+        let object = state.server_fields(&id, object);
+        state.learn(&object);
+        state.objects.insert(
+            id.clone(),
+            Stored {
+                object,
+                applied: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Stores an object under `id` exactly as given, with no checks: for
+    /// fixtures a real server would not produce (broken marks, say).
+    pub fn put(&self, id: ResourceId, object: Value) {
+        let mut state = self.lock();
+        state.learn(&object);
+        state.objects.insert(
+            id,
+            Stored {
+                object,
+                applied: None,
+            },
+        );
+    }
+
+    /// Stores an object under `id` as if Flux had applied `applied` to it
+    /// earlier: the next apply removes the fields of `applied` it no longer
+    /// sets, as server-side apply does for a field manager's own fields.
+    pub fn put_applied(&self, id: ResourceId, object: Value, applied: Value) {
+        let mut state = self.lock();
+        state.learn(&object);
+        state.objects.insert(
+            id,
+            Stored {
+                object,
+                applied: Some(applied),
+            },
+        );
+    }
+
+    /// What Flux last applied to the object `id` (the fields it owns).
+    pub fn applied(&self, id: &ResourceId) -> Option<Value> {
+        self.lock().objects.get(id).and_then(|s| s.applied.clone())
+    }
+
+    /// The object with this ID.
+    pub fn get(&self, id: &ResourceId) -> Option<Value> {
+        self.lock().objects.get(id).map(|s| s.object.clone())
+    }
+
+    /// Every object's ID, in order.
+    pub fn ids(&self) -> Vec<ResourceId> {
+        self.lock().objects.keys().cloned().collect()
+    }
+
+    /// Every object, by ID.
+    pub fn objects(&self) -> BTreeMap<ResourceId, Value> {
+        self.lock()
+            .objects
+            .iter()
+            .map(|(id, s)| (id.clone(), s.object.clone()))
+            .collect()
+    }
+
+    /// Sets a field as another field manager would (an HPA setting
+    /// `spec.replicas`, `kubectl annotate`), creating maps on the way.
+    /// Returns whether the object exists.
+    pub fn set_field(&self, id: &ResourceId, path: &[&str], value: Value) -> bool {
+        let mut state = self.lock();
+        let Some(stored) = state.objects.get_mut(id) else {
+            return false;
+        };
+        let mut at = &mut stored.object;
+        for key in path {
+            if !at.is_object() {
+                *at = Value::Object(Map::new());
+            }
+            let Value::Object(map) = at else {
+                return false;
+            };
+            at = map.entry(key.to_string()).or_insert(Value::Null);
+        }
+        *at = value;
+        true
+    }
+
+    /// Removes an object behind Flux's back (no cascade, not journalled).
+    pub fn remove(&self, id: &ResourceId) -> Option<Value> {
+        self.lock().objects.remove(id).map(|s| s.object)
+    }
+
+    /// Makes calls fail, as `failure` describes.
+    pub fn fail(&self, failure: Failure) {
+        self.lock().failures.push(failure);
+    }
+
+    /// Stops all injected failures.
+    pub fn heal(&self) {
+        self.lock().failures.clear();
+    }
+
+    /// Every call so far, in order.
+    pub fn journal(&self) -> Vec<Call> {
+        self.lock().journal.clone()
+    }
+
+    /// Every call so far, clearing the journal.
+    pub fn take_journal(&self) -> Vec<Call> {
+        std::mem::take(&mut self.lock().journal)
+    }
+}
+
+impl State {
+    /// The injected failure for this call, if any (and counts it down).
+    fn failure(&mut self, operation: Operation, id: Option<&ResourceId>) -> Option<ClusterError> {
+        let index = self
+            .failures
+            .iter()
+            .position(|f| f.operation == operation && (f.id.is_none() || f.id.as_ref() == id))?;
+        let failure = &mut self.failures[index];
+        if failure.after > 0 {
+            failure.after -= 1;
+            return None;
+        }
+        let kind = failure.kind;
+        if let Some(times) = &mut failure.times {
+            *times -= 1;
+            if *times == 0 {
+                self.failures.remove(index);
+            }
+        }
+        Some(ClusterError::new(
+            kind,
+            id.cloned(),
+            format!("injected {kind:?} failure of {operation:?}"),
+        ))
+    }
+
+    fn check_namespace(&self, id: &ResourceId) -> Result<(), ClusterError> {
+        match id.namespace() {
+            Some(ns)
+                if !self
+                    .objects
+                    .contains_key(&ResourceId::cluster("namespace", ns)) =>
+            {
+                Err(ClusterError::new(
+                    ClusterErrorKind::NotFound,
+                    Some(id.clone()),
+                    format!("namespaces \"{ns}\" not found"),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn server_fields(&mut self, id: &ResourceId, mut object: Value) -> Value {
+        self.version += 1;
+        if let Some(meta) = object["metadata"].as_object_mut() {
+            if let Some(ns) = id.namespace() {
+                meta.insert("namespace".into(), ns.into());
+            }
+            meta.insert("uid".into(), format!("uid-{}", self.version).into());
+            meta.insert("resourceVersion".into(), self.version.to_string().into());
+        }
+        object
+    }
+
+    fn learn(&mut self, object: &Value) {
+        if object["kind"] == "CustomResourceDefinition" {
+            self.scopes.learn_crd(object);
+        }
+    }
+
+    fn apply_one(&mut self, request: &ApplyObject) -> Result<Applied, ClusterError> {
+        let id = &request.id;
+        if let Some(e) = self.failure(Operation::Apply, Some(id)) {
+            return Err(e);
+        }
+        validate(request)?;
+        self.check_namespace(id)?;
+        self.learn(&request.object);
+        let applied = request.object.clone();
+        let Some(stored) = self.objects.get_mut(id) else {
+            let object = self.server_fields(id, applied.clone());
+            self.objects.insert(
+                id.clone(),
+                Stored {
+                    object,
+                    applied: Some(applied),
+                },
+            );
+            return Ok(Applied::Created);
+        };
+        let mut merged = stored.object.clone();
+        if let Some(previous) = &stored.applied {
+            remove_dropped(&mut merged, previous, &applied);
+        }
+        overlay(&mut merged, &applied);
+        stored.applied = Some(applied);
+        if merged == stored.object {
+            return Ok(Applied::Unchanged);
+        }
+        self.version += 1;
+        merged["metadata"]["resourceVersion"] = self.version.to_string().into();
+        if let Some(stored) = self.objects.get_mut(id) {
+            stored.object = merged;
+        }
+        Ok(Applied::Configured)
+    }
+
+    fn delete_one(&mut self, id: &ResourceId) -> Result<bool, ClusterError> {
+        if let Some(e) = self.failure(Operation::Delete, Some(id)) {
+            return Err(e);
+        }
+        let Some(stored) = self.objects.remove(id) else {
+            return Ok(false);
+        };
+        if id.is_cluster_scoped() && id.kind() == "namespace" {
+            self.objects
+                .retain(|other, _| other.namespace() != Some(id.name()));
+        } else if id.is_cluster_scoped() && id.kind() == "customresourcedefinition" {
+            let spec = &stored.object["spec"];
+            if let (Some(group), Some(kind)) =
+                (spec["group"].as_str(), spec["names"]["kind"].as_str())
+            {
+                let kind = kind.to_ascii_lowercase();
+                self.objects.retain(|other, s| {
+                    other.kind() != kind
+                        || split_api_version(s.object["apiVersion"].as_str().unwrap_or_default()).0
+                            != group
+                });
+            }
+        }
+        Ok(true)
+    }
+
+    fn live(&self, keep: impl Fn(&ResourceId, &Value) -> bool) -> Vec<LiveObject> {
+        self.objects
+            .iter()
+            .filter(|(id, s)| keep(id, &s.object))
+            .map(|(id, s)| LiveObject {
+                id: id.clone(),
+                object: s.object.clone(),
+            })
+            .collect()
+    }
+
+    fn credentials(&self, namespace: &str, secret: &str) -> Option<Credentials> {
+        let object = &self
+            .objects
+            .get(&ResourceId::new(namespace, "secret", secret))?
+            .object;
+        let (key, parse): (_, fn(&[u8]) -> _) = match object["type"].as_str()? {
+            "kubernetes.io/dockerconfigjson" => {
+                (".dockerconfigjson", Credentials::from_dockerconfigjson)
+            }
+            "kubernetes.io/dockercfg" => (".dockercfg", Credentials::from_dockercfg),
+            _ => return None,
+        };
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(object["data"][key].as_str()?)
+            .ok()?;
+        parse(&data).ok()
+    }
+}
+
+fn validate(request: &ApplyObject) -> Result<(), ClusterError> {
+    let id = &request.id;
+    let object = &request.object;
+    let invalid = |message: String| {
+        Err(ClusterError::new(
+            ClusterErrorKind::Invalid,
+            Some(id.clone()),
+            message,
+        ))
+    };
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    if name != id.name() {
+        return invalid(format!(
+            "the name of the object ({name}) does not match the name on the URL ({})",
+            id.name()
+        ));
+    }
+    let kind = object["kind"].as_str().unwrap_or_default();
+    if !kind.eq_ignore_ascii_case(id.kind()) {
+        return invalid(format!("kind {kind} does not match {}", id.kind()));
+    }
+    if let (Some(ns), Some(given)) = (id.namespace(), object["metadata"]["namespace"].as_str())
+        && ns != given
+    {
+        return invalid(format!(
+            "the namespace of the provided object ({given}) does not match the namespace sent on the request ({ns})"
+        ));
+    }
+    Ok(())
+}
+
+/// Removes from `live` the fields Flux applied before (`previous`) and no
+/// longer applies (`next`).
+fn remove_dropped(live: &mut Value, previous: &Value, next: &Value) {
+    if let (Value::Object(live), Value::Object(previous)) = (live, previous) {
+        for (key, was) in previous {
+            match next.get(key) {
+                None => {
+                    live.remove(key);
+                }
+                Some(now) => {
+                    if let Some(field) = live.get_mut(key) {
+                        remove_dropped(field, was, now);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes `applied` over `live`: maps merge, everything else is replaced.
+fn overlay(live: &mut Value, applied: &Value) {
+    match (live, applied) {
+        (Value::Object(live), Value::Object(applied)) => {
+            for (key, value) in applied {
+                match live.get_mut(key) {
+                    Some(field) if field.is_object() && value.is_object() => overlay(field, value),
+                    _ => {
+                        live.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (live, applied) => *live = applied.clone(),
+    }
+}
+
+#[async_trait::async_trait]
+impl Cluster for MemoryCluster {
+    async fn export_workloads(
+        &self,
+        namespaces: &Namespaces,
+    ) -> Result<Vec<LiveObject>, ClusterError> {
+        let mut state = self.lock();
+        state.journal.push(Call::ExportWorkloads);
+        if let Some(e) = state.failure(Operation::ExportWorkloads, None) {
+            return Err(e);
+        }
+        Ok(state.live(|id, _| {
+            let exported = (id.is_cluster_scoped() && id.kind() == "namespace")
+                || WORKLOAD_KINDS
+                    .iter()
+                    .any(|k| k.eq_ignore_ascii_case(id.kind()));
+            exported && allows(namespaces, id)
+        }))
+    }
+
+    async fn list_managed(
+        &self,
+        label: &str,
+        namespaces: &Namespaces,
+    ) -> Result<Vec<LiveObject>, ClusterError> {
+        let mut state = self.lock();
+        state.journal.push(Call::ListManaged {
+            label: label.to_owned(),
+        });
+        if let Some(e) = state.failure(Operation::ListManaged, None) {
+            return Err(e);
+        }
+        Ok(state.live(|id, object| {
+            object["metadata"]["labels"].get(label).is_some()
+                && id.namespace().is_none_or(|ns| namespaces.allows(ns))
+        }))
+    }
+
+    async fn apply(&self, objects: &[ApplyObject]) -> PerObject<Applied> {
+        let mut state = self.lock();
+        objects
+            .iter()
+            .map(|request| {
+                let result = state.apply_one(request);
+                state.journal.push(Call::Apply {
+                    id: request.id.clone(),
+                    result: result.as_ref().map(|a| *a).map_err(|e| e.kind),
+                });
+                (request.id.clone(), result)
+            })
+            .collect()
+    }
+
+    async fn delete(&self, ids: &[ResourceId]) -> PerObject<()> {
+        let mut state = self.lock();
+        ids.iter()
+            .map(|id| {
+                let result = state.delete_one(id);
+                state.journal.push(Call::Delete {
+                    id: id.clone(),
+                    result: result.as_ref().map(|b| *b).map_err(|e| e.kind),
+                });
+                (id.clone(), result.map(|_| ()))
+            })
+            .collect()
+    }
+
+    async fn image_pull_secrets(&self, workload: &ResourceId) -> Result<Credentials, ClusterError> {
+        let mut state = self.lock();
+        state.journal.push(Call::ImagePullSecrets {
+            workload: workload.clone(),
+        });
+        if let Some(e) = state.failure(Operation::ImagePullSecrets, Some(workload)) {
+            return Err(e);
+        }
+        let not_found = || {
+            ClusterError::new(
+                ClusterErrorKind::NotFound,
+                Some(workload.clone()),
+                "workload not found",
+            )
+        };
+        let object = &state.objects.get(workload).ok_or_else(not_found)?.object;
+        let namespace = workload.namespace().ok_or_else(not_found)?;
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let spec = pod_spec_path(kind)
+            .and_then(|p| p.get(object))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let names = |v: &Value| -> Vec<String> {
+            v["imagePullSecrets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["name"].as_str().map(str::to_owned))
+                .collect()
+        };
+        let account = spec["serviceAccountName"].as_str().unwrap_or("default");
+        let mut secrets = names(&spec);
+        if let Some(sa) = state
+            .objects
+            .get(&ResourceId::new(namespace, "serviceaccount", account))
+        {
+            secrets.extend(names(&sa.object));
+        }
+        let mut credentials = Credentials::default();
+        for secret in secrets {
+            if let Some(found) = state.credentials(namespace, &secret) {
+                credentials.merge(found);
+            }
+        }
+        Ok(credentials)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::block_on;
+    use serde_json::json;
+
+    fn id(s: &str) -> ResourceId {
+        s.parse().unwrap()
+    }
+
+    fn cm(name: &str, ns: &str, data: Value) -> ApplyObject {
+        ApplyObject {
+            id: ResourceId::new(ns, "configmap", name),
+            object: json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": ns}, "data": data}),
+        }
+    }
+
+    #[test]
+    fn apply_created_unchanged_configured() {
+        let c = MemoryCluster::with_namespaces(&["a"]);
+        let first = cm("x", "a", json!({"k": "1"}));
+        let r = block_on(c.apply(std::slice::from_ref(&first)));
+        assert_eq!(r[0].1.as_ref().unwrap(), &Applied::Created);
+        let r = block_on(c.apply(std::slice::from_ref(&first)));
+        assert_eq!(r[0].1.as_ref().unwrap(), &Applied::Unchanged);
+        let r = block_on(c.apply(&[cm("x", "a", json!({"k": "2"}))]));
+        assert_eq!(r[0].1.as_ref().unwrap(), &Applied::Configured);
+        assert_eq!(c.get(&id("a:configmap/x")).unwrap()["data"]["k"], "2");
+    }
+
+    #[test]
+    fn apply_keeps_fields_of_other_managers_and_drops_its_own() {
+        let c = MemoryCluster::with_namespaces(&["a"]);
+        let x = id("a:configmap/x");
+        block_on(c.apply(&[cm("x", "a", json!({"mine": "1", "gone": "1"}))]));
+        assert!(c.set_field(&x, &["data", "theirs"], json!("t")));
+        block_on(c.apply(&[cm("x", "a", json!({"mine": "2"}))]));
+        assert_eq!(
+            c.get(&x).unwrap()["data"],
+            json!({"mine": "2", "theirs": "t"})
+        );
+    }
+
+    #[test]
+    fn apply_refuses_missing_namespace_and_mismatched_ids() {
+        let c = MemoryCluster::new();
+        let r = block_on(c.apply(&[cm("x", "nope", json!({}))]));
+        let e = r[0].1.as_ref().unwrap_err();
+        assert_eq!(e.kind, ClusterErrorKind::NotFound);
+        assert!(
+            e.to_string().contains("namespaces \"nope\" not found"),
+            "{e}"
+        );
+
+        let c = MemoryCluster::with_namespaces(&["a", "b"]);
+        let mut wrong = cm("x", "a", json!({}));
+        wrong.id = id("b:configmap/x");
+        let mut renamed = cm("x", "a", json!({}));
+        renamed.id = id("a:configmap/y");
+        let mut rekinded = cm("x", "a", json!({}));
+        rekinded.id = id("a:secret/x");
+        for bad in [wrong, renamed, rekinded] {
+            let r = block_on(c.apply(&[bad]));
+            assert_eq!(r[0].1.as_ref().unwrap_err().kind, ClusterErrorKind::Invalid);
+        }
+        assert!(c.ids().iter().all(|i| i.kind() == "namespace"));
+    }
+
+    #[test]
+    fn delete_cascades_and_tolerates_missing() {
+        let c = MemoryCluster::with_namespaces(&["a", "b"]);
+        block_on(c.apply(&[cm("x", "a", json!({})), cm("y", "b", json!({}))]));
+        let r = block_on(c.delete(&[id("<cluster>:namespace/a"), id("a:configmap/zzz")]));
+        assert!(r.iter().all(|(_, r)| r.is_ok()));
+        assert_eq!(
+            c.ids(),
+            vec![id("<cluster>:namespace/b"), id("b:configmap/y")]
+        );
+        assert_eq!(
+            c.journal().last(),
+            Some(&Call::Delete {
+                id: id("a:configmap/zzz"),
+                result: Ok(false)
+            })
+        );
+    }
+
+    #[test]
+    fn crds_teach_scope_and_take_their_objects_along() {
+        let c = MemoryCluster::with_namespaces(&["a"]);
+        let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced", "names": {"kind": "Widget", "plural": "widgets"}}});
+        let crd_id = c.create(crd).unwrap();
+        let w = c
+            .create(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "a"}}))
+            .unwrap();
+        assert_eq!(w, id("a:widget/w"));
+        block_on(c.delete(&[crd_id]));
+        assert!(c.get(&w).is_none());
+    }
+
+    #[test]
+    fn failures_on_demand() {
+        let c = MemoryCluster::with_namespaces(&["a"]);
+        c.fail(
+            Failure::new(Operation::Apply, ClusterErrorKind::Conflict)
+                .on(id("a:configmap/x"))
+                .times(1),
+        );
+        let r = block_on(c.apply(&[cm("x", "a", json!({})), cm("y", "a", json!({}))]));
+        assert_eq!(
+            r[0].1.as_ref().unwrap_err().kind,
+            ClusterErrorKind::Conflict
+        );
+        assert!(r[1].1.is_ok());
+        let r = block_on(c.apply(&[cm("x", "a", json!({}))]));
+        assert!(r[0].1.is_ok());
+        c.fail(Failure::new(
+            Operation::ListManaged,
+            ClusterErrorKind::Unavailable,
+        ));
+        assert!(block_on(c.list_managed("l", &Namespaces::All)).is_err());
+        c.heal();
+        assert!(block_on(c.list_managed("l", &Namespaces::All)).is_ok());
+    }
+
+    #[test]
+    fn export_and_list_respect_namespaces() {
+        let c = MemoryCluster::with_namespaces(&["a", "b"]);
+        for ns in ["a", "b"] {
+            c.create(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "d", "namespace": ns, "labels": {"m": "1"}}}))
+                .unwrap();
+        }
+        c.create(
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "r", "labels": {"m": "1"}}}),
+        )
+        .unwrap();
+        let only_a = Namespaces::from_list(&["a"]);
+        let exported: Vec<String> = block_on(c.export_workloads(&only_a))
+            .unwrap()
+            .iter()
+            .map(|o| o.id.to_string())
+            .collect();
+        assert_eq!(exported, ["<cluster>:namespace/a", "a:deployment/d"]);
+        let managed: Vec<String> = block_on(c.list_managed("m", &only_a))
+            .unwrap()
+            .iter()
+            .map(|o| o.id.to_string())
+            .collect();
+        assert_eq!(managed, ["<cluster>:clusterrole/r", "a:deployment/d"]);
+    }
+
+    #[test]
+    fn pull_secrets_of_pod_spec_and_service_account() {
+        let c = MemoryCluster::with_namespaces(&["a"]);
+        let secret = |name: &str, host: &str| {
+            let config =
+                format!(r#"{{"auths":{{"{host}":{{"username":"u-{name}","password":"p"}}}}}}"#);
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+                "metadata": {"name": name, "namespace": "a"},
+                "data": {".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(config)}})
+        };
+        c.create(secret("pod", "one.io")).unwrap();
+        c.create(secret("sa", "two.io")).unwrap();
+        c.create(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": "builder", "namespace": "a"}, "imagePullSecrets": [{"name": "sa"}]}))
+            .unwrap();
+        let d = c
+            .create(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "d", "namespace": "a"},
+                "spec": {"template": {"spec": {"serviceAccountName": "builder",
+                    "imagePullSecrets": [{"name": "pod"}, {"name": "missing"}], "containers": []}}}}))
+            .unwrap();
+        let creds = block_on(c.image_pull_secrets(&d)).unwrap();
+        let hosts: Vec<&str> = creds.entries.keys().map(String::as_str).collect();
+        assert_eq!(hosts, ["one.io", "two.io"]);
+        assert_eq!(
+            block_on(c.image_pull_secrets(&id("a:deployment/none")))
+                .unwrap_err()
+                .kind,
+            ClusterErrorKind::NotFound
+        );
+    }
+}

@@ -1,0 +1,5 @@
+//! Sync planning and GC: the seven properties over generated scenarios, and
+//! the bad-input and behaviour cases users rely on.
+
+mod cases;
+mod properties;
