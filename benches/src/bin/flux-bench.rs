@@ -3,13 +3,19 @@
 //! - `flux-bench gen-repo DIR N`: write a synthetic repository of N manifest files.
 //! - `flux-bench load DIR [RUNS]`: load DIR with flux-core RUNS times (default 5)
 //!   and print the best wall time in milliseconds and the resource count.
+//! - `flux-bench gen-multi FILE N`: write one file of N Deployment documents.
+//! - `flux-bench update FILE DOC CONTAINER IMAGE OUT [RUNS]`: set CONTAINER's
+//!   image in document DOC of FILE RUNS times (default 5), write the result
+//!   to OUT, and print the best wall time in milliseconds.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use flux_core::ScopeTable;
-use flux_core::manifest::{LoadOptions, load_dir};
+use flux_core::image::ImageRef;
+use flux_core::manifest::{LoadOptions, SourceRef, load_dir};
+use flux_core::update::set_container_image;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,7 +46,36 @@ fn main() -> anyhow::Result<()> {
             }
             println!("{best:.1} {count}");
         }
-        _ => bail!("usage: flux-bench gen-repo DIR N | flux-bench load DIR [RUNS]"),
+        ["gen-multi", file, n] => {
+            let n: usize = n.parse().context("N must be a number")?;
+            std::fs::write(file, flux_benches::multi_document_file(n))?;
+        }
+        ["update", file, doc, container, image, out, rest @ ..] => {
+            let runs: usize = rest
+                .first()
+                .map_or(Ok(5), |r| r.parse())
+                .context("RUNS must be a number")?;
+            let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+            let at = SourceRef {
+                file: (*file).to_owned(),
+                document: doc.parse().context("DOC must be a number")?,
+                item: None,
+                line: 0,
+            };
+            let image: ImageRef = image.parse()?;
+            let mut best = f64::MAX;
+            let mut result = String::new();
+            for _ in 0..runs.max(1) {
+                let start = Instant::now();
+                result = set_container_image(&text, &at, container, &image)?;
+                best = best.min(start.elapsed().as_secs_f64() * 1000.0);
+            }
+            std::fs::write(out, result)?;
+            println!("{best:.3}");
+        }
+        _ => bail!(
+            "usage: flux-bench gen-repo DIR N | load DIR [RUNS] | gen-multi FILE N | update FILE DOC CONTAINER IMAGE OUT [RUNS]"
+        ),
     }
     Ok(())
 }

@@ -36,22 +36,40 @@ pub fn set_annotations(
     changes: &[AnnotationChange],
 ) -> Result<String, UpdateError> {
     let original = locate(text, at)?;
+    let region = original.doc.region.clone();
     let mut expected = original.json.clone();
     let mut ordered: Vec<&AnnotationChange> =
         changes.iter().filter(|c| c.value.is_some()).collect();
     ordered.extend(changes.iter().filter(|c| c.value.is_none()));
-    let mut current = text.to_owned();
-    for change in ordered {
-        let located = locate(&current, at)?;
-        let Some(object) = located.object_node() else {
-            continue;
+    // Later changes re-read only this document, as a stream of its own.
+    let local = SourceRef {
+        document: 0,
+        ..at.clone()
+    };
+    let mut doc_text = text[region.clone()].to_owned();
+    for (i, change) in ordered.into_iter().enumerate() {
+        let splices = if i == 0 {
+            let Some(object) = original.object_node() else {
+                continue;
+            };
+            let mut splices = one_change(text, &original.doc, object, change, at)?;
+            for s in &mut splices {
+                s.range = s.range.start - region.start..s.range.end - region.start;
+            }
+            splices
+        } else {
+            let located = locate(&doc_text, &local)?;
+            let Some(object) = located.object_node() else {
+                continue;
+            };
+            one_change(&doc_text, &located.doc, object, change, at)?
         };
-        let splices = one_change(&current, &located.doc, object, change, at)?;
-        current = apply(&current, splices);
+        doc_text = apply(&doc_text, splices);
         expect(&mut expected, &original.object_path, change);
     }
-    verify(&current, text.len(), &original.doc.region, &expected, at)?;
-    Ok(current)
+    let new = format!("{}{doc_text}{}", &text[..region.start], &text[region.end..]);
+    verify(&new, text.len(), &region, &expected, at)?;
+    Ok(new)
 }
 
 /// Applies a change to the expected JSON.
