@@ -2,7 +2,10 @@
 //!
 //! flux-core reads a repository of Kubernetes manifests the way Flux v1 did,
 //! names resources the way Flux v1 users know them (`namespace:kind/name`),
-//! finds the containers and images of workloads, and defines the seams
+//! finds the containers and images of workloads, reads their policies
+//! ([`policy`]), decides releases and automation ([`release`],
+//! [`automation`]) and edits manifests keeping every other byte
+//! ([`update`]); and it defines the seams
 //! ([`Cluster`], [`ManifestSource`], [`ImageRegistry`]) that the adapter
 //! crates implement.
 //!
