@@ -1,0 +1,50 @@
+//! The test bed checks itself: its servers start, serve git, and sshd
+//! refuses clients that do not know its host key.
+
+use flux_testbed::git::{BareRepo, GitDaemon, SshServer, WorkClone, git_command, run};
+
+#[test]
+fn git_daemon_serves_clone_and_push() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = BareRepo::create(root.path(), "r.git").unwrap();
+    let first = repo
+        .commit_files(&[("a.yaml", b"a: 1\n")], "first")
+        .unwrap();
+    let daemon = GitDaemon::start(root.path()).unwrap();
+    let work = WorkClone::new(&daemon.url("r.git"), "master", None).unwrap();
+    assert_eq!(work.head().unwrap(), first);
+    work.write("b.yaml", b"b: 2\n").unwrap();
+    work.commit("second").unwrap();
+    work.push().unwrap();
+    assert_eq!(repo.subjects("master").unwrap(), ["second", "first"]);
+}
+
+#[test]
+fn sshd_serves_known_clients_and_refuses_unknown_host_keys() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = BareRepo::create(root.path(), "r.git").unwrap();
+    repo.commit_files(&[("a.yaml", b"a: 1\n")], "first")
+        .unwrap();
+    let sshd = SshServer::start().unwrap();
+    let ssh = sshd.git_ssh_command().unwrap();
+    let work = WorkClone::new(&sshd.url(repo.path()), "master", Some(&ssh))
+        .unwrap_or_else(|e| panic!("{e}\n{}", sshd.log()));
+    work.write("b.yaml", b"b: 2\n").unwrap();
+    work.commit("over ssh").unwrap();
+    work.push().unwrap();
+    assert_eq!(repo.subjects("master").unwrap()[0], "over ssh");
+
+    // The same client without the host key in its known_hosts is refused.
+    let empty = root.path().join("empty_known_hosts");
+    std::fs::write(&empty, "").unwrap();
+    let strict = format!(
+        "ssh -F /dev/null -i {} -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null",
+        sshd.client_key().display(),
+        empty.display()
+    );
+    let mut cmd = git_command(None);
+    cmd.env("GIT_SSH_COMMAND", strict)
+        .args(["ls-remote", &sshd.url(repo.path())]);
+    let err = run(cmd).unwrap_err().to_string();
+    assert!(err.contains("Host key verification failed"), "{err}");
+}
