@@ -1,0 +1,254 @@
+//! Running the `git` program, for what gix cannot do (push, signing,
+//! signature verification).
+//!
+//! Each run gets a clean environment (Flux v1's allow-list: `PATH`, `HOME`,
+//! GnuPG and proxy variables), no terminal prompts, English messages, the
+//! repository's ssh command, and the `--git-timeout` bound: on timeout the
+//! whole process group (git and the ssh it started) is killed. Passwords
+//! from the URL are scrubbed from anything that ends up in an error.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt as _;
+
+use crate::error::Error;
+
+/// Variables passed through from fluxd's environment (Flux v1's list).
+const ALLOWED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "GNUPGHOME",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "NSS_WRAPPER_PASSWD",
+    "NSS_WRAPPER_GROUP",
+];
+
+/// How to run `git` against one repository.
+#[derive(Debug, Clone)]
+pub(crate) struct GitRunner {
+    pub(crate) git_dir: PathBuf,
+    pub(crate) ssh_command: Option<String>,
+    pub(crate) secrets: Vec<String>,
+    pub(crate) timeout: Duration,
+    pub(crate) remote_display: String,
+}
+
+/// What a finished `git` run produced.
+#[derive(Debug)]
+pub(crate) struct RawOutput {
+    pub(crate) status: ExitStatus,
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) stderr: String,
+}
+
+impl GitRunner {
+    /// Runs `git args` with `stdin`, bounded by the timeout; `operation`
+    /// names it in a timeout error. Exit status is left to the caller.
+    pub(crate) async fn raw(
+        &self,
+        args: &[OsString],
+        stdin: Option<Vec<u8>>,
+        envs: &[(&str, String)],
+        operation: &'static str,
+    ) -> Result<RawOutput, Error> {
+        let mut cmd = tokio::process::Command::new("git");
+        cmd.env_clear();
+        for key in ALLOWED_ENV {
+            if let Some(v) = std::env::var_os(key) {
+                cmd.env(key, v);
+            }
+        }
+        cmd.env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_ASKPASS", "")
+            .env("SSH_ASKPASS", "")
+            .env("LC_ALL", "C")
+            .env("LANG", "C");
+        if let Some(ssh) = &self.ssh_command {
+            cmd.env("GIT_SSH_COMMAND", ssh);
+        }
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.arg("--git-dir")
+            .arg(&self.git_dir)
+            .args([
+                "-c",
+                "protocol.ext.allow=never",
+                "-c",
+                "core.hooksPath=/dev/null",
+            ])
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
+        let mut child = cmd.spawn().map_err(|source| Error::Spawn {
+            program: "git",
+            source,
+        })?;
+        let pid = child.id();
+        if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            // Written in the background so a chatty git cannot deadlock us.
+            tokio::spawn(async move {
+                let _ = pipe.write_all(&bytes).await;
+            });
+        }
+        match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
+            Ok(Ok(out)) => Ok(RawOutput {
+                status: out.status,
+                stdout: out.stdout,
+                stderr: self.scrub(String::from_utf8_lossy(&out.stderr).trim()),
+            }),
+            Ok(Err(source)) => Err(Error::Spawn {
+                program: "git",
+                source,
+            }),
+            Err(_elapsed) => {
+                if let Some(pid) = pid {
+                    kill_group(pid);
+                }
+                Err(Error::Timeout {
+                    operation,
+                    url: self.remote_display.clone(),
+                    after: self.timeout,
+                })
+            }
+        }
+    }
+
+    /// Runs `git args` and returns stdout; a non-zero exit is an error.
+    pub(crate) async fn run(
+        &self,
+        args: &[OsString],
+        stdin: Option<Vec<u8>>,
+        envs: &[(&str, String)],
+        operation: &'static str,
+    ) -> Result<Vec<u8>, Error> {
+        let out = self.raw(args, stdin, envs, operation).await?;
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(self.failure(args, &out))
+        }
+    }
+
+    /// The error for a failed run.
+    pub(crate) fn failure(&self, args: &[OsString], out: &RawOutput) -> Error {
+        let args = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Error::Command {
+            program: "git",
+            args: self.scrub(&args),
+            status: out.status.to_string(),
+            stderr: out.stderr.clone(),
+        }
+    }
+
+    /// `text` with every secret replaced.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for secret in self.secrets.iter().filter(|s| !s.is_empty()) {
+            text = text.replace(secret.as_str(), "<redacted>");
+        }
+        text
+    }
+}
+
+/// Kills process group `pgid` (git and the ssh it spawned).
+fn kill_group(pgid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// `OsString` arguments from anything string-like.
+pub(crate) fn args<I, S>(items: I) -> Vec<OsString>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
+    items.into_iter().map(Into::into).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runner(dir: &std::path::Path, timeout: Duration) -> GitRunner {
+        GitRunner {
+            git_dir: dir.to_owned(),
+            ssh_command: None,
+            secrets: vec!["hunter2".into()],
+            timeout,
+            remote_display: "file:///remote".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_carry_scrubbed_stderr() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = runner(dir.path(), Duration::from_secs(10));
+        let err = r
+            .run(&args(["rev-parse", "hunter2"]), None, &[], "test")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("git") && err.contains("<redacted>"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn stdin_is_fed_and_stdout_returned() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = runner(dir.path(), Duration::from_secs(10));
+        let out = r
+            .run(
+                &args(["hash-object", "--stdin"]),
+                Some(b"hello\n".to_vec()),
+                &[],
+                "test",
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap().trim(),
+            "ce013625030ba8dba906f756967f9e9ca394464a"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hung_program_is_killed_at_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = runner(dir.path(), Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let err = r
+            .raw(
+                &args(["-c", "alias.hang=!sleep 30", "hang"]),
+                None,
+                &[],
+                "fetch from",
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,205 @@
+//! Fetching: the mirror follows the remote branch and its tags.
+//!
+//! gix does the fetch (its network API is blocking, so it runs on a blocking
+//! thread). The refspecs are explicit: the configured branch and all tags,
+//! force-updated, exactly as the remote has them. A missing branch is an
+//! error naming it; a sync tag deleted on the remote is deleted locally, so a
+//! stale high-water mark is never trusted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use gix::ObjectId;
+use gix::remote::Direction;
+
+use crate::error::{BoxError, Error};
+use crate::repo::{Refreshed, Repo, RepoState, mirror_error};
+
+impl Repo {
+    /// Fetches the branch and tags, and reports the head and whether it
+    /// moved since the previous successful fetch. Bounded by `--git-timeout`.
+    pub async fn refresh(&self) -> Result<Refreshed, Error> {
+        let result = self.fetch().await;
+        let mut state = self.lock_state();
+        match result {
+            Ok(head) => {
+                let head = head.to_string();
+                let previous = state.head.replace(head.clone());
+                if state.state == RepoState::New {
+                    state.state =
+                        if self.inner.config.readonly || self.inner.write_checked.get().is_some() {
+                            RepoState::Ready
+                        } else {
+                            RepoState::Cloned
+                        };
+                }
+                state.error = None;
+                let refreshed = Refreshed {
+                    moved: previous.as_deref() != Some(head.as_str()),
+                    head,
+                    previous,
+                };
+                drop(state);
+                self.inner.heads.send_replace(Some(refreshed.clone()));
+                Ok(refreshed)
+            }
+            Err(e) => {
+                state.error = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Fetches (without touching the status) and returns the branch head.
+    pub(crate) async fn fetch(&self) -> Result<ObjectId, Error> {
+        let guard = Arc::clone(&self.inner.fetch_lock).lock_owned().await;
+        let interrupt = Arc::new(AtomicBool::new(false));
+        let this = self.clone();
+        let flag = Arc::clone(&interrupt);
+        let task = tokio::task::spawn_blocking(move || {
+            // The lock is held until the blocking fetch really ends, even if
+            // the caller has given up waiting for it.
+            let _guard = guard;
+            this.fetch_blocking(&flag)
+        });
+        match tokio::time::timeout(self.inner.config.timeout, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(Error::Fetch {
+                url: self.url(),
+                source: Box::new(join),
+            }),
+            Err(_) => {
+                interrupt.store(true, Ordering::Relaxed);
+                Err(Error::Timeout {
+                    operation: "fetch from",
+                    url: self.url(),
+                    after: self.inner.config.timeout,
+                })
+            }
+        }
+    }
+
+    fn fetch_blocking(&self, interrupt: &AtomicBool) -> Result<ObjectId, Error> {
+        let log = self.inner.ssh.fetch_log();
+        // Fetches are serialised, so one log file is enough; start it empty.
+        std::fs::write(&log, b"").map_err(|e| Error::io(&log, e))?;
+        let result = self.fetch_with_gix(interrupt);
+        match result {
+            Err(Error::Fetch { url, source }) => {
+                let said = std::fs::read_to_string(&log).unwrap_or_default();
+                let said = said.trim();
+                Err(Error::Fetch {
+                    url,
+                    source: if said.is_empty() {
+                        source
+                    } else {
+                        Box::new(SshSaid {
+                            said: said.replace('\n', " ").replace('\r', ""),
+                            source,
+                        })
+                    },
+                })
+            }
+            other => other,
+        }
+    }
+
+    fn fetch_with_gix(&self, interrupt: &AtomicBool) -> Result<ObjectId, Error> {
+        let config = &self.inner.config;
+        let mut repo = self.gix();
+        let branch_ref = config.branch_ref();
+        let fetch_error = |e: BoxError| Error::Fetch {
+            url: self.url(),
+            source: e,
+        };
+        {
+            let mut snapshot = repo.config_snapshot_mut();
+            snapshot
+                .set_value(
+                    &gix::config::tree::Core::SSH_COMMAND,
+                    self.inner.ssh.fetch_command().as_str(),
+                )
+                .map_err(|e| fetch_error(e.into()))?;
+            snapshot.commit().map_err(|e| fetch_error(e.into()))?;
+        }
+        let url = gix::url::parse(config.remote.secret_url().as_bytes())
+            .map_err(|e| fetch_error(e.into()))?;
+        let remote = repo
+            .remote_at(url)
+            .and_then(|r| {
+                r.with_fetch_tags(gix::remote::fetch::Tags::None)
+                    .with_refspecs(
+                        [
+                            format!("+{branch_ref}:{branch_ref}").as_str(),
+                            "+refs/tags/*:refs/tags/*",
+                        ],
+                        Direction::Fetch,
+                    )
+            })
+            .map_err(|e| fetch_error(e.into()))?;
+        let prepare = remote
+            .connect(Direction::Fetch)
+            .and_then(|c| c.prepare_fetch(gix::progress::Discard, Default::default()))
+            .map_err(|e| fetch_error(e.into()))?;
+        let advertised: std::collections::HashSet<String> = prepare
+            .ref_map()
+            .remote_refs
+            .iter()
+            .map(|r| r.unpack().0.to_string())
+            .collect();
+        if !advertised.contains(&branch_ref) {
+            return Err(Error::BranchNotFound {
+                branch: config.branch.clone(),
+                url: self.url(),
+            });
+        }
+        prepare
+            .receive(gix::progress::Discard, interrupt)
+            .map_err(|e| fetch_error(e.into()))?;
+        let tag_ref = config.sync_tag_ref();
+        if !advertised.contains(&tag_ref) {
+            self.delete_local_ref(&repo, &tag_ref)?;
+        }
+        let head = repo
+            .find_reference(branch_ref.as_str())
+            .and_then(|mut r| r.peel_to_id().map(|id| id.detach()))
+            .map_err(|e| mirror_error(&self.inner.dir, "reading the fetched branch", e))?;
+        Ok(head)
+    }
+
+    pub(crate) fn delete_local_ref(&self, repo: &gix::Repository, name: &str) -> Result<(), Error> {
+        use gix::refs::transaction::{Change, PreviousValue, RefEdit, RefLog};
+        let Ok(Some(existing)) = repo.try_find_reference(name) else {
+            return Ok(());
+        };
+        repo.edit_reference(RefEdit {
+            change: Change::Delete {
+                expected: PreviousValue::Any,
+                log: RefLog::AndReference,
+            },
+            name: existing.name().to_owned(),
+            deref: false,
+        })
+        .map(|_| ())
+        .map_err(|e| mirror_error(&self.inner.dir, &format!("deleting {name}"), e))
+    }
+}
+
+/// A fetch error with what ssh logged (host key mismatch, refused key…).
+#[derive(Debug)]
+struct SshSaid {
+    said: String,
+    source: BoxError,
+}
+
+impl std::fmt::Display for SshSaid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (ssh: {})", self.source, self.said)
+    }
+}
+
+impl std::error::Error for SshSaid {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
+    }
+}

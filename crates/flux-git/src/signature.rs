@@ -1,0 +1,230 @@
+//! GPG signatures, checked with the `git` program (gix does not verify).
+//!
+//! Flux v1's rule (`--git-verify-signatures-mode`): the sync tag and the
+//! commit it points at must verify, and the cluster is only synced up to the
+//! newest commit before the first one (oldest first) without a good
+//! signature.
+
+use crate::command::args;
+use crate::config::VerifyMode;
+use crate::error::Error;
+use crate::repo::Repo;
+
+/// A commit and its signature status, as `git log --format=%G?` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCommit {
+    /// The commit.
+    pub revision: String,
+    /// `G` good; `B` bad; `U` good, unknown validity; `X`/`Y` expired
+    /// signature/key; `R` revoked key; `E` cannot check; `N` none.
+    pub status: char,
+    /// The signing key, if any.
+    pub key: String,
+}
+
+impl SignedCommit {
+    /// Whether the signature is good (`G`), the only status Flux accepts.
+    pub fn is_valid(&self) -> bool {
+        self.status == 'G'
+    }
+}
+
+/// The newest revision that may be synced: `head` if every commit in
+/// `commits` (newest first, those after the sync tag) is validly signed;
+/// otherwise the commit just before the oldest invalid one (or the sync tag
+/// revision if that is the first), with the offending commit.
+///
+/// ```
+/// use flux_git::signature::{SignedCommit, latest_valid};
+/// let c = |r: &str, s| SignedCommit { revision: r.into(), status: s, key: String::new() };
+/// let commits = [c("c3", 'G'), c("c2", 'N'), c("c1", 'G')];
+/// let (rev, bad) = latest_valid(Some("tag"), "c3", &commits);
+/// assert_eq!(rev.as_deref(), Some("c1"));
+/// assert_eq!(bad.unwrap().revision, "c2");
+/// ```
+pub fn latest_valid(
+    tag_revision: Option<&str>,
+    head: &str,
+    commits: &[SignedCommit],
+) -> (Option<String>, Option<SignedCommit>) {
+    for i in (0..commits.len()).rev() {
+        if !commits[i].is_valid() {
+            let valid = match commits.get(i + 1) {
+                Some(older) => Some(older.revision.clone()),
+                None => tag_revision.map(str::to_owned),
+            };
+            return (valid, Some(commits[i].clone()));
+        }
+    }
+    (Some(head.to_owned()), None)
+}
+
+impl Repo {
+    /// Checks the signature of a commit (`git verify-commit`).
+    pub async fn verify_commit(&self, revision: &str) -> Result<(), Error> {
+        let argv = args(["verify-commit", revision]);
+        let out = self
+            .git()
+            .raw(&argv, None, &self.gpg_env(), "verify a commit of")
+            .await?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(Error::Signature {
+                what: format!("commit {revision}"),
+                message: out.stderr,
+            })
+        }
+    }
+
+    /// Checks the signature of tag `name` and returns the commit it points
+    /// at (`git verify-tag`).
+    pub async fn verify_tag(&self, name: &str) -> Result<String, Error> {
+        let refname = format!("refs/tags/{name}");
+        let argv = args(["verify-tag", "--format=%(object)", refname.as_str()]);
+        let out = self
+            .git()
+            .raw(&argv, None, &self.gpg_env(), "verify a tag of")
+            .await?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        } else {
+            Err(Error::Signature {
+                what: format!("tag {name}"),
+                message: out.stderr,
+            })
+        }
+    }
+
+    /// The signature status of each commit after `from` up to `to`, newest
+    /// first.
+    pub async fn signature_statuses(
+        &self,
+        from: Option<&str>,
+        to: &str,
+        first_parent: bool,
+    ) -> Result<Vec<SignedCommit>, Error> {
+        let mut argv = vec!["log".to_owned(), "--format=%H %G? %GK".to_owned()];
+        if first_parent {
+            argv.push("--first-parent".into());
+        }
+        argv.push(match from {
+            Some(f) => format!("{f}..{to}"),
+            None => to.to_owned(),
+        });
+        argv.push("--".into());
+        let out = self
+            .git()
+            .run(&args(argv), None, &self.gpg_env(), "list signatures of")
+            .await?;
+        Ok(String::from_utf8_lossy(&out)
+            .lines()
+            .filter_map(|line| {
+                let mut f = line.split(' ');
+                Some(SignedCommit {
+                    revision: f.next()?.to_owned(),
+                    status: f.next()?.chars().next()?,
+                    key: f.next().unwrap_or_default().to_owned(),
+                })
+            })
+            .collect())
+    }
+
+    /// Flux v1's `latestValidRevision`: the newest revision of the branch
+    /// that may be synced under the verification mode, and the first commit
+    /// that failed, if any. The sync tag, when present, must verify.
+    pub async fn latest_valid_revision(
+        &self,
+    ) -> Result<(Option<String>, Option<SignedCommit>), Error> {
+        let head = self
+            .head()
+            .ok_or_else(|| Error::NotFetched { url: self.url() })?;
+        let verify = self.inner.config.verify;
+        if verify == VerifyMode::None {
+            return Ok((Some(head), None));
+        }
+        let tag = self.sync_revision().await?;
+        if let Some(tag) = &tag {
+            self.verify_commit(tag).await?;
+        }
+        let commits = self
+            .signature_statuses(tag.as_deref(), &head, verify == VerifyMode::FirstParent)
+            .await?;
+        Ok(latest_valid(tag.as_deref(), &head, &commits))
+    }
+
+    /// Before committing on `head`: every commit up to it must verify
+    /// (Flux v1 refuses to build on unverified history).
+    pub(crate) async fn verify_head(&self, head: gix::ObjectId) -> Result<(), Error> {
+        let head = head.to_string();
+        let (valid, bad) = self.latest_valid_revision().await?;
+        if valid.as_deref() == Some(head.as_str()) {
+            return Ok(());
+        }
+        Err(Error::Signature {
+            what: format!("branch head {head}"),
+            message: match bad {
+                Some(c) => format!(
+                    "commit {} has no valid signature (status {}); refusing to commit on top of it",
+                    c.revision, c.status
+                ),
+                None => "the history could not be verified".into(),
+            },
+        })
+    }
+
+    pub(crate) fn gpg_env(&self) -> Vec<(&'static str, String)> {
+        self.inner
+            .config
+            .gnupg_home
+            .as_ref()
+            .map(|h| ("GNUPGHOME", h.to_string_lossy().into_owned()))
+            .into_iter()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(r: &str, s: char) -> SignedCommit {
+        SignedCommit {
+            revision: r.into(),
+            status: s,
+            key: String::new(),
+        }
+    }
+
+    #[test]
+    fn latest_valid_follows_flux_v1() {
+        for (tag, commits, want, bad) in [
+            (Some("t"), vec![], Some("h"), None),
+            (Some("t"), vec![c("h", 'G'), c("b", 'G')], Some("h"), None),
+            (
+                Some("t"),
+                vec![c("h", 'G'), c("b", 'N')],
+                Some("t"),
+                Some("b"),
+            ),
+            (None, vec![c("h", 'G'), c("b", 'B')], None, Some("b")),
+            (
+                Some("t"),
+                vec![c("h", 'U'), c("b", 'G'), c("a", 'G')],
+                Some("b"),
+                Some("h"),
+            ),
+            // The oldest bad commit wins, even with good ones after it.
+            (
+                Some("t"),
+                vec![c("h", 'G'), c("c", 'X'), c("b", 'G'), c("a", 'E')],
+                Some("t"),
+                Some("a"),
+            ),
+        ] {
+            let (rev, first_bad) = latest_valid(tag, "h", &commits);
+            assert_eq!(rev.as_deref(), want, "{commits:?}");
+            assert_eq!(first_bad.map(|b| b.revision).as_deref(), bad, "{commits:?}");
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Mirroring: fetch over file://, git daemon and ssh; heads and moves;
+//! missing branches, dead remotes and timeouts.
+
+use std::time::{Duration, Instant};
+
+use flux_git::{Error, RepoState, SshOptions};
+use flux_testbed::git::{GitDaemon, SshServer};
+
+use crate::{Bed, borrowed, sample_files, ssh_options};
+
+async fn reports_head_and_moves(bed: &Bed, repo: &flux_git::Repo) {
+    let first = repo.refresh().await.unwrap();
+    assert_eq!(first.head, bed.head());
+    assert!(first.moved);
+    assert_eq!(first.previous, None);
+
+    let again = repo.refresh().await.unwrap();
+    assert!(!again.moved);
+    assert_eq!(again.previous.as_deref(), Some(first.head.as_str()));
+
+    bed.remote
+        .commit_files(&[("apps/new.yaml", b"kind: ConfigMap\n")], "someone else")
+        .unwrap();
+    let moved = repo.refresh().await.unwrap();
+    assert!(moved.moved);
+    assert_eq!(moved.head, bed.head());
+    assert_eq!(moved.previous.as_deref(), Some(first.head.as_str()));
+    assert_eq!(repo.head().as_deref(), Some(moved.head.as_str()));
+}
+
+#[tokio::test]
+async fn file_remote() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let repo = bed.repo();
+    assert_eq!(repo.status().state, RepoState::New);
+    reports_head_and_moves(&bed, &repo).await;
+    assert_eq!(repo.status().state, RepoState::Cloned);
+}
+
+#[tokio::test]
+async fn git_daemon_remote() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let daemon = GitDaemon::start(bed.root.path()).unwrap();
+    let repo = bed.repo_with(&daemon.url("config.git"), &SshOptions::default(), |_| {});
+    reports_head_and_moves(&bed, &repo).await;
+}
+
+#[tokio::test]
+async fn ssh_remote_with_strict_host_key_checking() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let sshd = SshServer::start().unwrap();
+    let repo = bed.repo_with(&sshd.url(bed.remote.path()), &ssh_options(&sshd), |_| {});
+    reports_head_and_moves(&bed, &repo).await;
+}
+
+#[tokio::test]
+async fn tags_are_mirrored_and_deleted_sync_tags_forgotten() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let head = bed.head();
+    bed.remote.git(&["tag", "flux-sync", &head]).unwrap();
+    bed.remote.git(&["tag", "v1", &head]).unwrap();
+    let repo = bed.repo();
+    repo.refresh().await.unwrap();
+    assert_eq!(
+        repo.sync_revision().await.unwrap().as_deref(),
+        Some(head.as_str())
+    );
+    bed.remote.git(&["tag", "-d", "flux-sync"]).unwrap();
+    repo.refresh().await.unwrap();
+    assert_eq!(repo.sync_revision().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_branch_other_than_master() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let main = bed
+        .remote
+        .commit_files_on("main", &[("x.yaml", b"kind: X\n")], "on main")
+        .unwrap();
+    let repo = bed.repo_with(&bed.remote.file_url(), &SshOptions::default(), |f| {
+        f.branch = "main".into();
+    });
+    assert_eq!(repo.refresh().await.unwrap().head, main);
+}
+
+#[tokio::test]
+async fn missing_branch_is_named() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let repo = bed.repo_with(&bed.remote.file_url(), &SshOptions::default(), |f| {
+        f.branch = "production".into();
+    });
+    let err = repo.refresh().await.unwrap_err();
+    assert!(matches!(err, Error::BranchNotFound { .. }), "{err}");
+    assert!(err.to_string().contains("\"production\""), "{err}");
+    assert_eq!(repo.status().state, RepoState::New);
+    assert_eq!(repo.status().error, Some(err.to_string()));
+    assert_eq!(repo.head(), None);
+}
+
+#[tokio::test]
+async fn an_empty_remote_has_no_branch() {
+    let bed = Bed::new(&[]);
+    let err = bed.repo().refresh().await.unwrap_err();
+    assert!(matches!(err, Error::BranchNotFound { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_dead_remote_is_a_clear_error_and_keeps_the_last_head() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let mut daemon = GitDaemon::start(bed.root.path()).unwrap();
+    let url = daemon.url("config.git");
+    let repo = bed.repo_with(&url, &SshOptions::default(), |_| {});
+    let head = repo.refresh().await.unwrap().head;
+    daemon.stop();
+    let err = repo.refresh().await.unwrap_err();
+    assert!(matches!(err, Error::Fetch { .. }), "{err}");
+    assert!(err.to_string().contains(&url), "{err}");
+    // What was fetched before is still there to sync from.
+    assert_eq!(repo.head(), Some(head.clone()));
+    assert!(repo.snapshot_at(&head, &["apps".into()]).await.is_ok());
+    assert!(repo.status().error.is_some());
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out() {
+    // Accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let bed = Bed::new(&[]);
+    let repo = bed.repo_with(
+        &format!("git://127.0.0.1:{port}/config.git"),
+        &SshOptions::default(),
+        |f| f.timeout = Duration::from_millis(500),
+    );
+    let started = Instant::now();
+    let err = repo.refresh().await.unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(err.to_string().contains("--git-timeout"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(listener);
+}
+
+#[tokio::test]
+async fn the_poll_loop_publishes_heads_and_fetches_when_notified() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let repo = bed.repo_with(&bed.remote.file_url(), &SshOptions::default(), |f| {
+        f.poll_interval = Duration::from_secs(3600);
+    });
+    let mut heads = repo.subscribe();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let runner = {
+        let repo = repo.clone();
+        tokio::spawn(async move {
+            repo.run(async {
+                let _ = stopped.await;
+            })
+            .await
+        })
+    };
+    let wait = Duration::from_secs(20);
+    tokio::time::timeout(wait, heads.changed())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(heads.borrow().as_ref().unwrap().head, bed.head());
+    let next = bed
+        .remote
+        .commit_files(&[("b.yaml", b"b: 1\n")], "next")
+        .unwrap();
+    repo.notify();
+    tokio::time::timeout(wait, async {
+        loop {
+            heads.changed().await.unwrap();
+            if heads.borrow().as_ref().is_some_and(|r| r.head == next) {
+                break;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(heads.borrow().as_ref().unwrap().moved);
+    stop.send(()).unwrap();
+    tokio::time::timeout(wait, runner).await.unwrap().unwrap();
+}

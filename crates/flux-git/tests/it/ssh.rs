@@ -1,0 +1,81 @@
+//! ssh: strict host key checking, the deploy key, and what happens when
+//! either is wrong.
+
+use flux_git::{Error, SshOptions};
+use flux_testbed::git::SshServer;
+
+use crate::{Bed, borrowed, sample_files, ssh_options};
+
+#[tokio::test]
+async fn an_unknown_host_key_is_refused() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let sshd = SshServer::start().unwrap();
+    // Only the bundled keys (GitHub, GitLab, …): the test server is unknown.
+    let ssh = SshOptions {
+        identity: Some(sshd.client_key()),
+        ..SshOptions::default()
+    };
+    let repo = bed.repo_with(&sshd.url(bed.remote.path()), &ssh, |_| {});
+    let err = repo.refresh().await.unwrap_err().to_string();
+    assert!(err.contains("Host key verification failed"), "{err}");
+    assert_eq!(repo.head(), None);
+}
+
+#[tokio::test]
+async fn a_changed_host_key_is_refused() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let sshd = SshServer::start().unwrap();
+    let other = SshServer::start().unwrap();
+    // A known_hosts naming this server's address with another server's key:
+    // what a man in the middle looks like.
+    let line = other.known_hosts_line().unwrap();
+    let forged = format!(
+        "[127.0.0.1]:{} {}\n",
+        sshd.port(),
+        line.split_once(' ').unwrap().1
+    );
+    let known = bed.root.path().join("forged_known_hosts");
+    std::fs::write(&known, forged).unwrap();
+    let ssh = SshOptions {
+        identity: Some(sshd.client_key()),
+        known_hosts: vec![known],
+        bundled_known_hosts: true,
+    };
+    let repo = bed.repo_with(&sshd.url(bed.remote.path()), &ssh, |_| {});
+    let err = repo.refresh().await.unwrap_err().to_string();
+    assert!(
+        err.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+            || err.contains("Host key verification failed"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_deploy_key_is_refused() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let sshd = SshServer::start().unwrap();
+    let stranger = bed.root.path().join("stranger");
+    flux_testbed::git::keygen(&stranger, "stranger").unwrap();
+    let ssh = SshOptions {
+        identity: Some(stranger),
+        ..ssh_options(&sshd)
+    };
+    let repo = bed.repo_with(&sshd.url(bed.remote.path()), &ssh, |_| {});
+    let err = repo.refresh().await.unwrap_err();
+    assert!(matches!(err, Error::Fetch { .. }), "{err}");
+    assert!(err.to_string().contains("Permission denied"), "{err}");
+}
+
+#[tokio::test]
+async fn user_and_system_ssh_config_do_not_weaken_checking() {
+    // Even with a permissive GIT_SSH_COMMAND-style environment around, our
+    // ssh_config is the only one ssh reads (ssh -F), so the unknown host is
+    // still refused. Check the written config directly.
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let sshd = SshServer::start().unwrap();
+    let repo = bed.repo_with(&sshd.url(bed.remote.path()), &ssh_options(&sshd), |_| {});
+    let config = std::fs::read_to_string(bed.state.path().join("ssh/ssh_config")).unwrap();
+    assert!(config.contains("StrictHostKeyChecking yes"));
+    assert!(config.contains(&sshd.client_key().display().to_string()));
+    repo.refresh().await.unwrap();
+}
