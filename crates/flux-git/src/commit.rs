@@ -63,6 +63,17 @@ impl FileChanges {
     }
 }
 
+/// flux-core's release and policy calculations produce whole new file
+/// texts; these are the changes that write them.
+impl From<Vec<flux_core::release::FileEdit>> for FileChanges {
+    fn from(edits: Vec<flux_core::release::FileEdit>) -> Self {
+        edits
+            .into_iter()
+            .map(|e| (e.file, e.text.into_bytes()))
+            .collect()
+    }
+}
+
 impl FromIterator<(String, Vec<u8>)> for FileChanges {
     fn from_iter<T: IntoIterator<Item = (String, Vec<u8>)>>(iter: T) -> Self {
         FileChanges {
@@ -570,6 +581,19 @@ mod tests {
     fn backoff_grows_and_stays_small() {
         assert!(backoff(1) < backoff(5) + Duration::from_millis(50));
         assert!(backoff(5) <= Duration::from_millis(175));
+    }
+
+    #[test]
+    fn file_edits_from_flux_core_become_writes() {
+        let edits = vec![flux_core::release::FileEdit {
+            file: "apps/web.yaml".into(),
+            text: "image: nginx:1.26\n".into(),
+        }];
+        let c = FileChanges::from(edits);
+        assert_eq!(
+            c.iter().collect::<Vec<_>>(),
+            [("apps/web.yaml", Some(b"image: nginx:1.26\n".as_slice()))]
+        );
     }
 
     #[test]

@@ -494,3 +494,53 @@ async fn a_remote_that_refuses_is_not_retried() {
     );
     assert_eq!(bed.head(), before);
 }
+
+#[tokio::test]
+async fn a_flux_core_image_update_changes_only_the_image() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let before = bed.head();
+    let repo = bed.repo_with(&bed.remote.file_url(), &SshOptions::default(), |f| {
+        f.paths = vec!["apps".into()];
+    });
+    // The edit parses the files at the head and updates one container with
+    // flux-core, so a re-run on a new head finds the workload wherever it is.
+    let edit = |snap: &Snapshot| -> Result<FileChanges, BoxError> {
+        let manifests = flux_core::manifest::parse_files(
+            &snap.files,
+            &["apps".into()],
+            &flux_core::ScopeTable::builtin(),
+            &flux_core::manifest::LoadOptions::default(),
+        )?;
+        let id = "default:deployment/web".parse()?;
+        let web = manifests.resources.get(&id).ok_or("web is gone")?;
+        let at = web.source();
+        let text = std::str::from_utf8(snap.files.get(&at.file).ok_or("file is gone")?)?;
+        let new = flux_core::update::set_container_image(text, at, "app", &"nginx:1.26".parse()?)?;
+        Ok(vec![flux_core::release::FileEdit {
+            file: at.file.clone(),
+            text: new,
+        }]
+        .into())
+    };
+    let p = pushed(
+        repo.commit_and_push(edit, CommitRequest::new("Release nginx:1.26"))
+            .await
+            .unwrap(),
+    );
+    let diff = bed
+        .remote
+        .git(&["diff", "--unified=0", &before, &p.revision])
+        .unwrap();
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        ["-        image: nginx:1.25", "+        image: nginx:1.26"]
+    );
+}
