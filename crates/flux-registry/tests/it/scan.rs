@@ -354,3 +354,165 @@ async fn a_registry_too_slow_to_answer_times_out() {
     );
     assert_eq!(s.client().limiter().status(slow.addr()).failures, 1);
 }
+
+#[tokio::test]
+async fn moved_tags_are_noticed_on_their_refresh_with_one_head_request() {
+    let registry = Registry::start().unwrap();
+    let push = Pusher::new(registry.addr());
+    push_tags(&push, "app", &["stable", "1.0"]).await;
+    let proxy = Proxy::start(registry.addr()).await.unwrap();
+    let app = repo(proxy.addr(), "app");
+    let cache = Arc::new(ImageCache::in_memory());
+    let s = scanner(cache.clone(), &[proxy.addr()], |o| {
+        o.background_per_round = 0
+    });
+    let targets = [ScanTarget::new(app.clone()).pattern(TagPattern::all())];
+    s.scan(&targets).await;
+    let old = cache.image_info(&app, "stable").unwrap();
+
+    // Make both tags due for a refresh, and move `stable` to a new image.
+    let mut entries = cache.with_repo(&app, |r| r.unwrap().images.clone());
+    for image in entries.values_mut() {
+        image.fetched -= chrono::Duration::hours(2);
+    }
+    for (tag, image) in entries {
+        cache.record_image(&app, &tag, image);
+    }
+    push.push_image(
+        "app",
+        "stable",
+        &TestImage::created("2025-06-01T00:00:00Z"),
+        Format::Oci,
+    )
+    .await
+    .unwrap();
+    proxy.reset();
+    let report = s.scan(&targets).await;
+    assert_eq!(report.refreshed, 2, "{report:?}");
+    assert_eq!(
+        report.changed,
+        vec![app.clone()],
+        "the moved tag is a change"
+    );
+    // One HEAD per tag; only the moved one is fetched again.
+    assert_eq!(
+        (
+            proxy.count("head"),
+            proxy.count("manifest"),
+            proxy.count("blob")
+        ),
+        (2, 1, 1)
+    );
+    let new = cache.image_info(&app, "stable").unwrap();
+    assert_ne!(new.digest, old.digest);
+    assert_eq!(
+        new.created.unwrap().to_rfc3339(),
+        "2025-06-01T00:00:00+00:00"
+    );
+    cache.with_repo(&app, |r| {
+        let r = r.unwrap();
+        // Unchanged: checked again in twice the time; moved: in half (at least 5 minutes).
+        assert_eq!(r.images["1.0"].refresh_secs, 7200);
+        assert_eq!(r.images["stable"].refresh_secs, 1800);
+    });
+}
+
+#[tokio::test]
+async fn new_repositories_then_recently_changed_ones_go_first() {
+    let registry = Registry::start().unwrap();
+    let push = Pusher::new(registry.addr());
+    for path in ["old", "busy", "new"] {
+        push_tags(&push, path, &["1"]).await;
+    }
+    let proxy = Proxy::start(registry.addr()).await.unwrap();
+    let cache = Arc::new(ImageCache::in_memory());
+    let name = |p: &str| repo(proxy.addr(), p);
+    let one_at_a_time = |o: &mut ScanOptions| {
+        o.background_per_round = 0;
+        o.client.rate.burst = 1;
+    };
+    let s = scanner(cache.clone(), &[proxy.addr()], one_at_a_time);
+    // "old" and "busy" were scanned before; "busy" changed since.
+    s.scan(&[ScanTarget::new(name("old")), ScanTarget::new(name("busy"))])
+        .await;
+    push_tags(&push, "busy", &["2"]).await;
+    s.scan(&[ScanTarget::new(name("busy"))]).await;
+    proxy.reset();
+    s.scan(&[
+        ScanTarget::new(name("old")),
+        ScanTarget::new(name("busy")),
+        ScanTarget::new(name("new")),
+    ])
+    .await;
+    let order: Vec<String> = proxy.requests().into_iter().map(|(_, p)| p).collect();
+    assert_eq!(
+        order,
+        [
+            "/v2/new/tags/list?n=1000",
+            "/v2/busy/tags/list?n=1000",
+            "/v2/old/tags/list?n=1000"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn credentials_from_the_workload_then_docker_config() {
+    use flux_core::registry::Credentials;
+    use flux_registry::testbed::RegistryOptions;
+    use flux_registry::testbed::images::PushAuth;
+    let registry = Registry::start_with(RegistryOptions {
+        htpasswd: Some(("bob".into(), "hunter2".into())),
+        ..RegistryOptions::default()
+    })
+    .unwrap();
+    let addr = registry.addr().to_owned();
+    Pusher::with_auth(&addr, PushAuth::Basic("bob".into(), "hunter2".into()))
+        .push_image(
+            "p/app",
+            "1",
+            &TestImage::created("2024-01-01T00:00:00Z"),
+            Format::Docker,
+        )
+        .await
+        .unwrap();
+    let secret = |pw: &str| {
+        use base64::Engine as _;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("bob:{pw}"));
+        Credentials::from_dockerconfigjson(
+            format!(r#"{{"auths":{{"{addr}":{{"auth":"{auth}"}}}}}}"#).as_bytes(),
+        )
+        .expect("secret")
+    };
+    let mut options = ScanOptions::default();
+    options.client.insecure_hosts = vec![addr.clone()];
+    let cache = Arc::new(ImageCache::in_memory());
+    // A stale pull secret on the workload; the right one in --docker-config.
+    let s = Scanner::new(
+        options,
+        cache.clone(),
+        Keyring::from_credentials(&secret("hunter2"), "--docker-config"),
+        Vec::new(),
+        Arc::new(Metrics::default()),
+    )
+    .unwrap();
+    let app = repo(&addr, "p/app");
+    let target = ScanTarget::new(app.clone())
+        .pattern(TagPattern::all())
+        .keyring(Keyring::from_credentials(&secret("old"), "secret ns/stale"));
+    let report = s.scan(&[target]).await;
+    assert_eq!(report.scanned, vec![app.clone()], "{report:?}");
+    assert!(cache.image_info(&app, "1").is_some());
+
+    // With only the stale secret: a clear error, kept for list-images.
+    let s = scanner(Arc::new(ImageCache::in_memory()), &[&addr], |_| {});
+    let target = ScanTarget::new(app.clone())
+        .keyring(Keyring::from_credentials(&secret("old"), "secret ns/stale"));
+    let report = s.scan(&[target]).await;
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert!(
+        report.failed[0].1.contains("credentials for user \"bob\""),
+        "{report:?}"
+    );
+    assert!(report.failed[0].1.contains("secret ns/stale"), "{report:?}");
+    assert!(!report.failed[0].1.contains("old"), "{report:?}");
+}
