@@ -2,6 +2,7 @@
 //! docker-registry on loopback, started by the tests). Modules mirror `src/`.
 
 mod client;
+mod client_auth;
 mod provider;
 mod scan;
 mod support;
