@@ -165,12 +165,7 @@ fn memory(tags: usize) -> anyhow::Result<()> {
         cache.record_image(
             &repo,
             &format!("1.{}.0", i % 50),
-            CachedImage {
-                info,
-                excluded: None,
-                fetched: now,
-                refresh_secs: 3600,
-            },
+            CachedImage::new(info, now, 3600),
         );
     }
     let after = rss_kb()?;

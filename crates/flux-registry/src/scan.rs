@@ -22,7 +22,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use flux_core::image::ImageName;
 use flux_core::policy::TagPattern;
-use flux_core::registry::ImageInfo;
 use futures_util::StreamExt as _;
 use globset::GlobSet;
 
@@ -520,7 +519,7 @@ impl Scanner {
             ),
             Job::Refresh(prev) => {
                 let digest = self.client.digest(name, tag, creds).await?;
-                if prev.info.digest.as_deref() == Some(digest.as_str()) {
+                if prev.digest.as_deref() == Some(digest.as_str()) {
                     let next = if prev.excluded.is_some() {
                         cache::EXCLUDED_REFRESH
                     } else {
@@ -554,20 +553,9 @@ fn clip(d: Duration) -> Duration {
 
 fn cached(fetched: Fetched, refresh: Duration, now: DateTime<Utc>) -> CachedImage {
     match fetched {
-        Fetched::Image(info) => CachedImage {
-            info,
-            excluded: None,
-            fetched: now,
-            refresh_secs: refresh.as_secs(),
-        },
-        Fetched::Excluded { digest, reason } => CachedImage {
-            info: ImageInfo {
-                digest: Some(digest),
-                ..ImageInfo::default()
-            },
-            excluded: Some(reason),
-            fetched: now,
-            refresh_secs: cache::EXCLUDED_REFRESH.as_secs(),
-        },
+        Fetched::Image(info) => CachedImage::new(info, now, refresh.as_secs()),
+        Fetched::Excluded { digest, reason } => {
+            CachedImage::excluded(digest, reason, now, cache::EXCLUDED_REFRESH.as_secs())
+        }
     }
 }

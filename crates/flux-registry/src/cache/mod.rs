@@ -12,6 +12,7 @@
 //! moved (down to five minutes). A refresh is one HEAD request.
 
 pub mod file;
+mod image;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
 pub use self::file::{Discarded, WriteError};
+pub use self::image::{CachedImage, Labels};
 use crate::metrics::Metrics;
 
 /// First refresh of a newly fetched tag.
@@ -36,28 +38,6 @@ pub const MIN_REFRESH: Duration = Duration::from_secs(300);
 pub const MAX_REFRESH: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Refresh interval of a tag excluded for its platform.
 pub const EXCLUDED_REFRESH: Duration = Duration::from_secs(24 * 3600);
-
-/// What is known about one tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CachedImage {
-    /// Digest, creation time, labels.
-    pub info: ImageInfo,
-    /// Set when the tag has no image for our platform: never a candidate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub excluded: Option<String>,
-    /// When it was last fetched or confirmed unchanged.
-    pub fetched: DateTime<Utc>,
-    /// Seconds until it should be checked again.
-    pub refresh_secs: u64,
-}
-
-impl CachedImage {
-    /// Whether it is time to check the tag again.
-    pub fn refresh_due(&self, now: DateTime<Utc>) -> bool {
-        let secs = i64::try_from(self.refresh_secs).unwrap_or(i64::MAX);
-        self.fetched + chrono::Duration::seconds(secs) <= now
-    }
-}
 
 /// What is known about one repository.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -369,7 +349,7 @@ impl RegistryView for ImageCache {
             if image.excluded.is_some() {
                 return None;
             }
-            image.info.clone()
+            image.info()
         };
         Some(self.decorate(repository, info))
     }

@@ -9,16 +9,12 @@ fn t(s: &str) -> DateTime<Utc> {
 }
 
 fn image(created: &str) -> CachedImage {
-    CachedImage {
-        info: ImageInfo {
-            digest: Some(format!("sha256:{created}")),
-            created: Some(t(created)),
-            labels: BTreeMap::new(),
-        },
-        excluded: None,
-        fetched: t("2024-01-01T00:00:00Z"),
-        refresh_secs: 3600,
-    }
+    let info = ImageInfo {
+        digest: Some(format!("sha256:{created}")),
+        created: Some(t(created)),
+        labels: BTreeMap::new(),
+    };
+    CachedImage::new(info, t("2024-01-01T00:00:00Z"), 3600)
 }
 
 fn tags(list: &[&str]) -> Vec<String> {
@@ -85,10 +81,11 @@ fn label_timestamps_for_matching_repositories() {
         .with_label_timestamps(&["docker.io/fluxcd/*".to_owned()])
         .unwrap();
     let mut img = image("2020-01-01T00:00:00Z");
-    img.info.labels.insert(
-        "org.label-schema.build-date".into(),
-        "2023-06-01T00:00:00Z".into(),
-    );
+    img.labels = BTreeMap::from([(
+        "org.label-schema.build-date".to_owned(),
+        "2023-06-01T00:00:00Z".to_owned(),
+    )])
+    .into();
     for repo in ["fluxcd/flux", "other/flux"] {
         let n = name(repo);
         c.record_tags(&n, tags(&["1"]), t("2024-01-01T00:00:00Z"));
