@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use base64::Engine as _;
+
 use tokio::time::Instant;
 
 /// How a registry host wants to be authenticated, learnt from its first 401.
@@ -150,6 +152,30 @@ pub(crate) fn fingerprint(user: &str, password: &str) -> String {
     );
     let hex: String = d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
     format!("{user}#{hex}")
+}
+
+/// The cache key of a pull token for `repo` with these credentials.
+pub(crate) fn token_key(
+    repo: &flux_core::image::ImageName,
+    realm: &str,
+    service: Option<&str>,
+    cand: Option<&crate::credentials::Candidate>,
+) -> TokenKey {
+    TokenKey {
+        realm: realm.to_owned(),
+        service: service.map(str::to_owned),
+        scope: format!("repository:{}:pull", repo.path()),
+        who: cand.map(|c| fingerprint(&c.auth.username, &c.auth.password)),
+    }
+}
+
+/// A basic `Authorization` header value.
+pub(crate) fn basic(user: &str, password: &str) -> String {
+    let raw = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
 }
 
 #[cfg(test)]

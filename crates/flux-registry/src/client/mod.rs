@@ -18,29 +18,29 @@
 
 mod auth;
 mod error;
+mod http;
 pub mod manifest;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
+use flux_core::image::ImageName;
 use flux_core::registry::ImageInfo;
-use reqwest::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LINK, RETRY_AFTER, WWW_AUTHENTICATE,
-};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode, Url};
 
-use self::auth::{Scheme, TokenCache, TokenKey, fingerprint, parse_challenge};
+use self::auth::{Scheme, TokenCache, basic, parse_challenge, token_key};
 pub use self::error::ClientError;
 use self::error::error_message;
+use self::http::{
+    expect_ok, header_digest, next_link, read_limited, retry_after, sha256_digest, verify_digest,
+};
 use self::manifest::Manifest;
 pub use self::manifest::Platform;
-use crate::credentials::Candidate;
-use crate::credentials::split_port;
+use crate::credentials::{Candidate, split_port};
 use crate::limit::{Limiter, Outcome, RateOptions};
 use crate::metrics::{Metrics, RequestKind};
-use flux_core::image::ImageName;
 
 /// Largest manifest accepted (Docker's own limit).
 const MAX_MANIFEST: usize = 4 << 20;
@@ -600,189 +600,5 @@ impl RegistryClient {
             url,
             reason: "no attempt was made".into(),
         }))
-    }
-}
-
-fn token_key(
-    repo: &ImageName,
-    realm: &str,
-    service: Option<&str>,
-    cand: Option<&Candidate>,
-) -> TokenKey {
-    TokenKey {
-        realm: realm.to_owned(),
-        service: service.map(str::to_owned),
-        scope: format!("repository:{}:pull", repo.path()),
-        who: cand.map(|c| fingerprint(&c.auth.username, &c.auth.password)),
-    }
-}
-
-fn basic(user: &str, password: &str) -> String {
-    let raw = format!("{user}:{password}");
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(raw)
-    )
-}
-
-/// `Retry-After` as seconds or an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
-}
-
-/// The `rel="next"` target of a `Link` header, resolved against `base`.
-fn next_link(headers: &HeaderMap, base: &Url) -> Option<Url> {
-    for value in headers.get_all(LINK) {
-        let Ok(value) = value.to_str() else { continue };
-        for link in value.split(',') {
-            let mut parts = link.split(';');
-            let target = parts.next()?.trim();
-            let is_next = parts.any(|p| {
-                let p = p.trim().replace(' ', "");
-                p == "rel=\"next\"" || p == "rel=next"
-            });
-            if is_next {
-                let target = target.strip_prefix('<')?.strip_suffix('>')?;
-                return base.join(target).ok();
-            }
-        }
-    }
-    None
-}
-
-fn header_digest(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("docker-content-digest")
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_owned())
-}
-
-fn sha256_digest(body: &[u8]) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, body);
-    let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
-}
-
-fn verify_digest(expected: &str, body: &[u8], url: &Url) -> Result<(), ClientError> {
-    if let Some(hex) = expected.strip_prefix("sha512:") {
-        let d = ring::digest::digest(&ring::digest::SHA512, body);
-        let got: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        if got == hex {
-            return Ok(());
-        }
-    } else if sha256_digest(body) == expected {
-        return Ok(());
-    }
-    Err(ClientError::Invalid {
-        url: url.to_string(),
-        reason: format!("content does not match its digest {expected}"),
-    })
-}
-
-/// The body of a 200 answer, or the error the status means.
-async fn expect_ok(resp: Response, url: &Url, limit: usize) -> Result<Vec<u8>, ClientError> {
-    let status = resp.status();
-    let url = url.to_string();
-    if status.is_success() {
-        return read_limited(resp, &url, limit).await;
-    }
-    let body = read_limited(resp, &url, 64 << 10).await.unwrap_or_default();
-    let message = error_message(&body);
-    Err(if status == StatusCode::NOT_FOUND {
-        ClientError::NotFound { url, message }
-    } else {
-        ClientError::Status {
-            url,
-            status: status.as_u16(),
-            message,
-        }
-    })
-}
-
-async fn read_limited(mut resp: Response, url: &str, limit: usize) -> Result<Vec<u8>, ClientError> {
-    let too_large = || ClientError::Invalid {
-        url: url.to_owned(),
-        reason: format!("answer is larger than {limit} bytes"),
-    };
-    if resp.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    let mut out = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|source| ClientError::Transport {
-            url: url.to_owned(),
-            source,
-        })?
-    {
-        if out.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use reqwest::header::HeaderValue;
-
-    #[test]
-    fn link_headers() {
-        let base = Url::parse("http://r:5000/v2/a/tags/list?n=2").unwrap();
-        let mut h = HeaderMap::new();
-        assert_eq!(next_link(&h, &base), None);
-        h.insert(
-            LINK,
-            HeaderValue::from_static(r#"</v2/a/tags/list?last=b&n=2>; rel="next""#),
-        );
-        assert_eq!(
-            next_link(&h, &base).unwrap().as_str(),
-            "http://r:5000/v2/a/tags/list?last=b&n=2"
-        );
-        h.insert(
-            LINK,
-            HeaderValue::from_static(r#"<https://x/p>; rel="prev", <https://x/n>; rel=next"#),
-        );
-        assert_eq!(next_link(&h, &base).unwrap().as_str(), "https://x/n");
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let mut h = HeaderMap::new();
-        assert_eq!(retry_after(&h), None);
-        h.insert(RETRY_AFTER, HeaderValue::from_static("120"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(120)));
-        h.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
-        assert_eq!(retry_after(&h), Some(Duration::ZERO), "a date in the past");
-        let future = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
-        h.insert(RETRY_AFTER, HeaderValue::from_str(&future).unwrap());
-        let d = retry_after(&h).unwrap().as_secs();
-        assert!((85..=90).contains(&d), "{d}");
-        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(retry_after(&h), None);
-    }
-
-    #[test]
-    fn digests() {
-        assert_eq!(
-            sha256_digest(b""),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        let url = Url::parse("http://h/").unwrap();
-        assert!(verify_digest(&sha256_digest(b"x"), b"x", &url).is_ok());
-        assert!(verify_digest(&sha256_digest(b"x"), b"y", &url).is_err());
-        assert_eq!(basic("u", "p"), "Basic dTpw");
     }
 }

@@ -1,0 +1,179 @@
+//! HTTP details of the registry API: reading answers within size limits,
+//! turning statuses into errors, `Retry-After`, `Link` pagination, digests.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, LINK, RETRY_AFTER};
+use reqwest::{Response, StatusCode, Url};
+
+use super::error::{ClientError, error_message};
+
+/// `Retry-After` as seconds or an HTTP date.
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// The `rel="next"` target of a `Link` header, resolved against `base`.
+pub(super) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Url> {
+    for value in headers.get_all(LINK) {
+        let Ok(value) = value.to_str() else { continue };
+        for link in value.split(',') {
+            let mut parts = link.split(';');
+            let target = parts.next()?.trim();
+            let is_next = parts.any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            });
+            if is_next {
+                let target = target.strip_prefix('<')?.strip_suffix('>')?;
+                return base.join(target).ok();
+            }
+        }
+    }
+    None
+}
+
+pub(super) fn header_digest(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_owned())
+}
+
+pub(super) fn sha256_digest(body: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, body);
+    let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+pub(super) fn verify_digest(expected: &str, body: &[u8], url: &Url) -> Result<(), ClientError> {
+    if let Some(hex) = expected.strip_prefix("sha512:") {
+        let d = ring::digest::digest(&ring::digest::SHA512, body);
+        let got: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        if got == hex {
+            return Ok(());
+        }
+    } else if sha256_digest(body) == expected {
+        return Ok(());
+    }
+    Err(ClientError::Invalid {
+        url: url.to_string(),
+        reason: format!("content does not match its digest {expected}"),
+    })
+}
+
+/// The body of a 200 answer, or the error the status means.
+pub(super) async fn expect_ok(
+    resp: Response,
+    url: &Url,
+    limit: usize,
+) -> Result<Vec<u8>, ClientError> {
+    let status = resp.status();
+    let url = url.to_string();
+    if status.is_success() {
+        return read_limited(resp, &url, limit).await;
+    }
+    let body = read_limited(resp, &url, 64 << 10).await.unwrap_or_default();
+    let message = error_message(&body);
+    Err(if status == StatusCode::NOT_FOUND {
+        ClientError::NotFound { url, message }
+    } else {
+        ClientError::Status {
+            url,
+            status: status.as_u16(),
+            message,
+        }
+    })
+}
+
+pub(super) async fn read_limited(
+    mut resp: Response,
+    url: &str,
+    limit: usize,
+) -> Result<Vec<u8>, ClientError> {
+    let too_large = || ClientError::Invalid {
+        url: url.to_owned(),
+        reason: format!("answer is larger than {limit} bytes"),
+    };
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|source| ClientError::Transport {
+            url: url.to_owned(),
+            source,
+        })?
+    {
+        if out.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn link_headers() {
+        let base = Url::parse("http://r:5000/v2/a/tags/list?n=2").unwrap();
+        let mut h = HeaderMap::new();
+        assert_eq!(next_link(&h, &base), None);
+        h.insert(
+            LINK,
+            HeaderValue::from_static(r#"</v2/a/tags/list?last=b&n=2>; rel="next""#),
+        );
+        assert_eq!(
+            next_link(&h, &base).unwrap().as_str(),
+            "http://r:5000/v2/a/tags/list?last=b&n=2"
+        );
+        h.insert(
+            LINK,
+            HeaderValue::from_static(r#"<https://x/p>; rel="prev", <https://x/n>; rel=next"#),
+        );
+        assert_eq!(next_link(&h, &base).unwrap().as_str(), "https://x/n");
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(RETRY_AFTER, HeaderValue::from_static("120"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(120)));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO), "a date in the past");
+        let future = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
+        h.insert(RETRY_AFTER, HeaderValue::from_str(&future).unwrap());
+        let d = retry_after(&h).unwrap().as_secs();
+        assert!((85..=90).contains(&d), "{d}");
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn digests() {
+        assert_eq!(
+            sha256_digest(b""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        let url = Url::parse("http://h/").unwrap();
+        assert!(verify_digest(&sha256_digest(b"x"), b"x", &url).is_ok());
+        assert!(verify_digest(&sha256_digest(b"x"), b"y", &url).is_err());
+        assert_eq!(super::super::auth::basic("u", "p"), "Basic dTpw");
+    }
+}
