@@ -328,10 +328,10 @@ fn parse_digest(input: &str, digest: &str) -> Result<String, ParseImageError> {
     let algorithm_ok = algorithm
         .chars()
         .next()
-        .is_some_and(|c| c.is_ascii_alphabetic())
+        .is_some_and(|c| c.is_ascii_lowercase())
         && algorithm
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+._-".contains(c));
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+._-".contains(c));
     if !algorithm_ok {
         return Err(err(
             input,
@@ -344,7 +344,7 @@ fn parse_digest(input: &str, digest: &str) -> Result<String, ParseImageError> {
         "sha512" => Some(128),
         _ => None,
     };
-    let hex_ok = hex.chars().all(|c| c.is_ascii_hexdigit())
+    let hex_ok = hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
         && match want {
             Some(n) => hex.len() == n,
             None => hex.len() >= 32,
@@ -353,8 +353,8 @@ fn parse_digest(input: &str, digest: &str) -> Result<String, ParseImageError> {
         return Err(err(
             input,
             match want {
-                Some(n) => format!("a {algorithm} digest is {n} hexadecimal characters"),
-                None => "a digest is at least 32 hexadecimal characters".to_owned(),
+                Some(n) => format!("a {algorithm} digest is {n} lower-case hexadecimal characters"),
+                None => "a digest is at least 32 lower-case hexadecimal characters".to_owned(),
             },
         ));
     }
@@ -624,7 +624,7 @@ mod tests {
             ("a..b", "separator \"..\""),
             ("host:port/a", "not a number"),
             ("bad_host.io/a", "not a valid host name"),
-            ("nginx@sha256:abc", "64 hexadecimal"),
+            ("nginx@sha256:abc", "64 lower-case hexadecimal"),
             ("nginx@abc", "algorithm:hex"),
             ("nginx @x", "character ' '"),
             ("{{ .Values.image }}", "character ' '"),

@@ -2,6 +2,7 @@
 //! bundled example repository, and property tests of sync planning. Modules mirror `src/`.
 
 mod examples;
+mod image;
 mod manifest_load;
 mod sync;
 mod update;
