@@ -344,7 +344,9 @@ fn parse_digest(input: &str, digest: &str) -> Result<String, ParseImageError> {
         "sha512" => Some(128),
         _ => None,
     };
-    let hex_ok = hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    let hex_ok = hex
+        .chars()
+        .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
         && match want {
             Some(n) => hex.len() == n,
             None => hex.len() >= 32,

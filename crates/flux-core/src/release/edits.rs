@@ -1,13 +1,57 @@
-//! Turning container changes into file edits, one workload at a time, so
-//! that a workload whose edit fails leaves its file as it was and the others
-//! still go ahead.
+//! Turning decisions into file edits, one workload at a time, so that a
+//! workload whose edit fails leaves its file as it was and the others still
+//! go ahead.
 
 use std::collections::BTreeMap;
 
 use super::result::{ContainerUpdate, FileEdit, Status, WorkloadResult};
-use crate::manifest::{FileSet, Resource};
+use crate::manifest::{FileSet, Resource, SourceRef};
 use crate::resource::ResourceId;
-use crate::update::set_container_image;
+use crate::update::{UpdateError, set_container_image};
+
+/// The files being edited: each file's text after the edits so far.
+pub(crate) struct Edits<'f> {
+    files: &'f FileSet,
+    texts: BTreeMap<String, String>,
+}
+
+impl<'f> Edits<'f> {
+    pub(crate) fn new(files: &'f FileSet) -> Self {
+        Edits {
+            files,
+            texts: BTreeMap::new(),
+        }
+    }
+
+    /// Runs `edit` on the current text of `source`'s file; keeps the result
+    /// only if every step succeeds.
+    pub(crate) fn edit(
+        &mut self,
+        source: &SourceRef,
+        edit: impl FnOnce(&str) -> Result<String, UpdateError>,
+    ) -> Result<(), String> {
+        let text = match self.texts.get(&source.file) {
+            Some(t) => t.as_str(),
+            None => match self.files.get(&source.file).map(std::str::from_utf8) {
+                Some(Ok(t)) => t,
+                _ => return Err(format!("{}: file not found or not UTF-8", source.file)),
+            },
+        };
+        let new = edit(text).map_err(|e| e.to_string())?;
+        self.texts.insert(source.file.clone(), new);
+        Ok(())
+    }
+
+    /// The files whose text changed, in path order.
+    pub(crate) fn finish(self) -> Vec<FileEdit> {
+        let files = self.files;
+        self.texts
+            .into_iter()
+            .filter(|(file, text)| files.get(file) != Some(text.as_bytes()))
+            .map(|(file, text)| FileEdit { file, text })
+            .collect()
+    }
+}
 
 /// Edits the files of `files` for each workload's container changes. A
 /// workload whose edit fails is marked failed in `results` (with the reason)
@@ -18,51 +62,19 @@ pub fn write_edits(
     changes: &[(&Resource, Vec<ContainerUpdate>)],
     results: &mut BTreeMap<ResourceId, WorkloadResult>,
 ) -> Vec<FileEdit> {
-    let mut texts: BTreeMap<&str, String> = BTreeMap::new();
+    let mut edits = Edits::new(files);
     for (w, updates) in changes {
         let source = w.source();
-        let original = match texts.get(source.file.as_str()) {
-            Some(t) => t.clone(),
-            None => match files.get(&source.file).map(std::str::from_utf8) {
-                Some(Ok(t)) => t.to_owned(),
-                _ => {
-                    fail(
-                        results,
-                        w.id(),
-                        format!("{}: file not found or not UTF-8", source.file),
-                    );
-                    continue;
-                }
-            },
-        };
-        let mut text = original;
-        let mut error = None;
-        for u in updates {
-            match set_container_image(&text, source, &u.container, &u.target) {
-                Ok(t) => text = t,
-                Err(e) => {
-                    error = Some(e.to_string());
-                    break;
-                }
+        let outcome = edits.edit(source, |text| {
+            let mut text = text.to_owned();
+            for u in updates {
+                text = set_container_image(&text, source, &u.container, &u.target)?;
             }
-        }
-        match error {
-            Some(e) => fail(results, w.id(), e),
-            None => {
-                texts.insert(source.file.as_str(), text);
-            }
+            Ok(text)
+        });
+        if let Err(e) = outcome {
+            results.insert(w.id().clone(), WorkloadResult::new(Status::Failed, e));
         }
     }
-    texts
-        .into_iter()
-        .filter(|(file, text)| files.get(file) != Some(text.as_bytes()))
-        .map(|(file, text)| FileEdit {
-            file: file.to_owned(),
-            text,
-        })
-        .collect()
-}
-
-fn fail(results: &mut BTreeMap<ResourceId, WorkloadResult>, id: &ResourceId, error: String) {
-    results.insert(id.clone(), WorkloadResult::new(Status::Failed, error));
+    edits.finish()
 }

@@ -19,6 +19,7 @@
 //! the others still proceed.
 
 mod edits;
+mod policies;
 mod result;
 
 use std::collections::BTreeSet;
@@ -26,6 +27,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use edits::write_edits;
+pub use policies::{POLICIES_UNCHANGED, calculate_policy_updates};
 pub use result::{ContainerUpdate, FileEdit, ReleaseResult, Status, WorkloadResult, reasons};
 
 use crate::image::{ImageRef, ParseImageError};

@@ -370,3 +370,77 @@ fn spec_json_is_flux_v1s() {
         r#"{"Status":"success","PerContainer":[{"Container":"app","Current":"nginx:1.25","Target":"nginx:1.26"}]}"#
     );
 }
+
+#[test]
+fn policy_updates_edit_each_workload_on_its_own() {
+    use crate::policy::{Policy, PolicyUpdate};
+    use std::collections::BTreeMap;
+    let files = fixture();
+    let manifests = parse_files(
+        &files,
+        &[String::new()],
+        &ScopeTable::builtin(),
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let updates = BTreeMap::from([
+        (
+            id("default:deployment/web"),
+            PolicyUpdate::adding(Policy::TagAll, "semver:^1"),
+        ),
+        (id("default:deployment/locked"), PolicyUpdate::unlock()),
+        (
+            id("default:deployment/proxy"),
+            PolicyUpdate::lock(Some("jane"), Some("incident 7")),
+        ),
+        (id("default:deployment/ignored"), PolicyUpdate::deautomate()),
+        (id("default:deployment/gone"), PolicyUpdate::automate()),
+        (
+            id("default:helmrelease/chart"),
+            PolicyUpdate::adding(Policy::Tag("chart-image".into()), "semver:banana"),
+        ),
+    ]);
+    let r = calculate_policy_updates(&manifests, &files, &updates);
+    let got = statuses(&r);
+    assert_eq!(
+        got[..5],
+        [
+            "gone Failed not found in repository",
+            "ignored Skipped policies unchanged",
+            "locked Success ",
+            "proxy Success ",
+            "web Success ",
+        ]
+    );
+    assert!(
+        got[5].starts_with("chart Failed annotation fluxcd.io/tag.chart-image: invalid tag pattern \"semver:banana\""),
+        "{got:?}"
+    );
+    let text = |f: &str| {
+        r.edits
+            .iter()
+            .find(|e| e.file == f)
+            .map(|e| e.text.clone())
+            .unwrap()
+    };
+    let original = |f: &str| String::from_utf8(files.get(f).unwrap().to_vec()).unwrap();
+    assert_eq!(
+        text("web.yaml"),
+        original("web.yaml").replace(
+            "    fluxcd.io/tag.app: semver:~1\n",
+            "    fluxcd.io/tag.app: semver:^1\n    fluxcd.io/tag.proxy: semver:^1\n"
+        )
+    );
+    assert_eq!(
+        text("locked.yaml"),
+        original("locked.yaml").replace("    fluxcd.io/locked: \"true\"\n", "")
+    );
+    assert_eq!(
+        text("proxy.yaml"),
+        original("proxy.yaml").replace(
+            "  name: proxy\n",
+            "  name: proxy\n  annotations:\n    fluxcd.io/locked: \"true\"\n    fluxcd.io/locked_msg: incident 7\n    fluxcd.io/locked_user: jane\n"
+        )
+    );
+    assert_eq!(r.edits.len(), 3);
+}
