@@ -18,6 +18,7 @@
 //! last; and a workload whose edit cannot be made is reported as failed while
 //! the others still proceed.
 
+mod containers;
 mod edits;
 mod policies;
 mod result;
@@ -26,6 +27,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
+pub use containers::{ContainerSpec, ContainersSpec, calculate_containers_release};
 pub use edits::write_edits;
 pub use policies::{POLICIES_UNCHANGED, calculate_policy_updates};
 pub use result::{ContainerUpdate, FileEdit, ReleaseResult, Status, WorkloadResult, reasons};

@@ -1,4 +1,4 @@
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{TimeZone, Utc};
 
@@ -443,4 +443,74 @@ fn policy_updates_edit_each_workload_on_its_own() {
         )
     );
     assert_eq!(r.edits.len(), 3);
+}
+
+#[test]
+fn containers_release_checks_each_container() {
+    let json = r#"{"Kind":"execute","ContainerSpecs":{
+        "default:deployment/web":[{"Container":"app","Current":"r.io/team/web:1.0","Target":"r.io/team/web:2.0"},
+                                  {"Container":"proxy","Current":"","Target":"nginx:1.26"}],
+        "default:deployment/proxy":[{"Container":"nope","Current":"","Target":"nginx:1.26"}],
+        "default:deployment/locked":[{"Container":"app","Current":"","Target":"r.io/team/web:2.0"}],
+        "default:deployment/conflict":[{"Container":"app","Current":"r.io/team/web:0.9","Target":"r.io/team/web:2.0"}],
+        "default:deployment/gone":[{"Container":"app","Current":"","Target":"x:1"}]
+    },"SkipMismatches":false,"Force":false}"#;
+    let mut spec: ContainersSpec = serde_json::from_str(json).unwrap();
+    let files = fixture();
+    let manifests = parse_files(
+        &files,
+        &[String::new()],
+        &ScopeTable::builtin(),
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let registry = registry();
+    let cx = ReleaseContext {
+        manifests: &manifests,
+        files: &files,
+        in_cluster: None,
+        registry: &registry,
+    };
+    let r = calculate_containers_release(&spec, &cx);
+    let got = statuses(&r);
+    assert_eq!(
+        got,
+        [
+            "broken Ignored not included",
+            "conflict Failed conflicting annotations for policy automated: flux.weave.works/automated: \"false\" and fluxcd.io/automated: \"true\"",
+            "gone Skipped not found in repository",
+            "ignored Ignored not included",
+            "locked Skipped locked",
+            "proxy Failed container(s) not found: nope (the workload has: nginx)",
+            "web Success app=r.io/team/web:2.0,proxy=nginx:1.26",
+            "chart Ignored not included",
+        ]
+    );
+    assert_eq!(r.edits.len(), 1);
+    // A mismatch fails the workload unless skipped.
+    let mismatch = BTreeMap::from([(
+        id("default:deployment/web"),
+        vec![ContainerSpec {
+            container: "app".into(),
+            current: Some("r.io/team/web:0.9".parse().unwrap()),
+            target: "r.io/team/web:2.0".parse().unwrap(),
+        }],
+    )]);
+    spec.container_specs = mismatch;
+    let r = calculate_containers_release(&spec, &cx);
+    assert_eq!(
+        r.workloads[&id("default:deployment/web")].error,
+        "container(s) tag mismatch: app"
+    );
+    assert_eq!(
+        r.workloads[&id("default:deployment/web")].status,
+        Status::Failed
+    );
+    spec.skip_mismatches = true;
+    let r = calculate_containers_release(&spec, &cx);
+    assert_eq!(
+        r.workloads[&id("default:deployment/web")].status,
+        Status::Skipped
+    );
+    assert!(r.edits.is_empty());
 }

@@ -5,7 +5,16 @@ use flux_core::image::{ImageName, ImageRef};
 const SHA: &str = "sha256:c0ffee0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
 
 /// (input, domain, path, tag, canonical, short)
-const VALID: &[(&str, &str, &str, Option<&str>, &str, &str)] = &[
+type Valid = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+);
+
+const VALID: &[Valid] = &[
     (
         "alpine",
         "docker.io",
