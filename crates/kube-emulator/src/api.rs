@@ -99,11 +99,27 @@ pub struct Shared {
     pub stats: Stats,
     /// The listening address, for discovery.
     pub addr: String,
+    /// The most recent requests (`METHOD path?query`), for tests.
+    pub log: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
+
+/// How many requests [`Shared::log`] keeps.
+const LOG_SIZE: usize = 100_000;
 
 /// Handles one request.
 pub async fn handle(shared: Arc<Shared>, req: Request) -> http::Response<Body> {
     Stats::bump(&shared.stats.requests);
+    {
+        let mut log = shared
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if log.len() == LOG_SIZE {
+            log.pop_front();
+        }
+        let query: Vec<String> = req.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        log.push_back(format!("{} {}?{}", req.method, req.path, query.join("&")));
+    }
     match route(&shared, &req).await {
         Ok(r) => r,
         Err(e) => h::error(&e),

@@ -109,6 +109,7 @@ impl Emulator {
             faults: Faults::default(),
             stats: api::Stats::default(),
             addr: local.to_string(),
+            log: std::sync::Mutex::new(std::collections::VecDeque::new()),
         });
         seed(&shared);
         let task = tokio::spawn(server::serve(listener, shared.clone()));
@@ -178,6 +179,27 @@ impl Server {
     /// Request counters so far.
     pub fn stats(&self) -> StatsSnapshot {
         self.shared.stats.snapshot(self.shared.store.commits())
+    }
+
+    /// The most recent requests served, oldest first, as
+    /// `METHOD /path?query` (for tests asserting what a client did).
+    pub fn requests(&self) -> Vec<String> {
+        self.shared
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets the requests logged so far.
+    pub fn clear_requests(&self) {
+        self.shared
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 
     /// The stored object (`group` `""` for core, `namespace` `""` for

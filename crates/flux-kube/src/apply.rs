@@ -1,0 +1,351 @@
+//! Applying objects: server-side apply as Flux's field manager, in Flux
+//! v1's dependency order, concurrently within each step, skipping objects
+//! the cluster already holds as wanted.
+//!
+//! For each step (namespaces; then CRDs, service accounts, roles,
+//! services; then config; then workloads; then everything else):
+//! 1. check the allow-list and resolve each kind through discovery;
+//! 2. read what the cluster holds: one list per kind (and namespace when
+//!    limited to some), narrowed to a label every object carries, or a GET
+//!    per object when there are only a few;
+//! 3. skip the objects [`crate::unchanged`] says an apply would not change;
+//! 4. apply the others, at most `concurrency` at a time.
+//!
+//! Reads never make an apply fail: an object whose live state could not be
+//! read is simply applied.
+
+use std::collections::{BTreeMap, HashMap};
+
+use flux_core::cluster::{Applied, ApplyObject, ClusterError, ClusterErrorKind, PerObject};
+use futures::StreamExt as _;
+use kube::api::{GetParams, ListParams, Patch, PatchParams};
+use kube::core::Request;
+use serde_json::Value;
+
+use crate::discovery::Served;
+use crate::error::cluster_error;
+use crate::{KubeCluster, allowed, collection_path, not_allowed, rank};
+
+/// Fewer objects than this of one kind (in one namespace) are read with
+/// GETs rather than a list.
+const LIST_THRESHOLD: usize = 3;
+
+/// An object ready to apply.
+struct Ready {
+    index: usize,
+    served: Served,
+    namespace: Option<String>,
+    name: String,
+    body: Value,
+}
+
+/// What the cluster holds for one object.
+enum Live {
+    Absent,
+    Present(Value),
+    Unknown,
+}
+
+/// Metadata the server owns: never sent, never compared.
+fn prepare(object: &Value) -> Value {
+    let mut v = object.clone();
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for k in [
+            "managedFields",
+            "resourceVersion",
+            "uid",
+            "selfLink",
+            "creationTimestamp",
+            "generation",
+        ] {
+            m.remove(k);
+        }
+    }
+    v
+}
+
+fn describe(r: &Ready) -> String {
+    match &r.namespace {
+        Some(ns) => format!(
+            "{} {} {ns}/{}",
+            r.served.ar.api_version, r.served.ar.kind, r.name
+        ),
+        None => format!(
+            "{} {} {}",
+            r.served.ar.api_version, r.served.ar.kind, r.name
+        ),
+    }
+}
+
+pub(crate) async fn apply(cluster: &KubeCluster, objects: &[ApplyObject]) -> PerObject<Applied> {
+    let mut results: Vec<Option<Result<Applied, ClusterError>>> =
+        objects.iter().map(|_| None).collect();
+    let mut tiers: BTreeMap<u8, Vec<usize>> = BTreeMap::new();
+    for (i, o) in objects.iter().enumerate() {
+        tiers.entry(rank(o.id.kind())).or_default().push(i);
+    }
+    for indices in tiers.values() {
+        for (i, r) in apply_tier(cluster, objects, indices).await {
+            results[i] = Some(r);
+        }
+    }
+    objects
+        .iter()
+        .zip(results)
+        .map(|(o, r)| {
+            let r = r.unwrap_or_else(|| {
+                Err(ClusterError::new(
+                    ClusterErrorKind::Other,
+                    Some(o.id.clone()),
+                    "not applied",
+                ))
+            });
+            (o.id.clone(), r)
+        })
+        .collect()
+}
+
+async fn apply_tier(
+    cluster: &KubeCluster,
+    objects: &[ApplyObject],
+    indices: &[usize],
+) -> Vec<(usize, Result<Applied, ClusterError>)> {
+    let mut out = Vec::with_capacity(indices.len());
+    let mut ready = Vec::with_capacity(indices.len());
+    for &i in indices {
+        match prepare_one(cluster, &objects[i], i).await {
+            Ok(r) => ready.push(r),
+            Err(e) => out.push((i, Err(e))),
+        }
+    }
+    let live = read_live(cluster, &ready).await;
+    let manager = cluster.options.field_manager.as_str();
+    let mut to_apply = Vec::new();
+    for (r, l) in ready.into_iter().zip(live) {
+        if let Live::Present(current) = &l
+            && crate::unchanged(&r.body, current, manager)
+        {
+            cluster.remember(&objects[r.index].id, &r.served.ar);
+            out.push((r.index, Ok(Applied::Unchanged)));
+            continue;
+        }
+        to_apply.push((r, l));
+    }
+    let done: Vec<(usize, Result<Applied, ClusterError>)> = futures::stream::iter(to_apply)
+        .map(|(r, l)| async move {
+            let id = &objects[r.index].id;
+            let res = patch_one(cluster, &r, &l)
+                .await
+                .map_err(|e| cluster_error(Some(id), &format!("apply {}", describe(&r)), e));
+            if res.is_ok() {
+                cluster.remember(id, &r.served.ar);
+            }
+            (r.index, res)
+        })
+        .buffer_unordered(cluster.options.concurrency.max(1))
+        .collect()
+        .await;
+    out.extend(done);
+    out
+}
+
+async fn prepare_one(
+    cluster: &KubeCluster,
+    o: &ApplyObject,
+    index: usize,
+) -> Result<Ready, ClusterError> {
+    let id = &o.id;
+    if !allowed(id, &cluster.options.namespaces) {
+        return Err(not_allowed(id));
+    }
+    let invalid = |m: String| ClusterError::new(ClusterErrorKind::Invalid, Some(id.clone()), m);
+    let s = |p: &str| {
+        o.object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let api_version =
+        s("/apiVersion").ok_or_else(|| invalid("the object has no apiVersion".into()))?;
+    let kind = s("/kind").ok_or_else(|| invalid("the object has no kind".into()))?;
+    let name =
+        s("/metadata/name").ok_or_else(|| invalid("the object has no metadata.name".into()))?;
+    let served = cluster
+        .discovery
+        .resolve(&api_version, &kind)
+        .await
+        .map_err(|e| cluster_error(Some(id), "discover the API", e))?
+        .ok_or_else(|| invalid(format!("the server does not serve kind {kind} in {api_version} (is its CustomResourceDefinition applied?)")))?;
+    let namespace = if served.namespaced {
+        let ns = s("/metadata/namespace")
+            .or_else(|| id.namespace().map(str::to_owned))
+            .ok_or_else(|| invalid("a namespaced object without metadata.namespace".into()))?;
+        if !cluster.options.namespaces.allows(&ns) {
+            return Err(not_allowed(id));
+        }
+        Some(ns)
+    } else {
+        None
+    };
+    Ok(Ready {
+        index,
+        served,
+        namespace,
+        name,
+        body: prepare(&o.object),
+    })
+}
+
+type GroupKey = (String, String, Option<String>);
+
+/// Reads the live state of every object, in order.
+async fn read_live(cluster: &KubeCluster, ready: &[Ready]) -> Vec<Live> {
+    let limited = !matches!(
+        cluster.options.namespaces,
+        flux_core::cluster::Namespaces::All
+    );
+    // Objects of one kind, grouped by the namespace to list in (None:
+    // cluster-wide).
+    let mut groups: BTreeMap<GroupKey, Vec<usize>> = BTreeMap::new();
+    for (i, r) in ready.iter().enumerate() {
+        let key = (
+            r.served.ar.api_version.clone(),
+            r.served.ar.plural.clone(),
+            if limited { r.namespace.clone() } else { None },
+        );
+        groups.entry(key).or_default().push(i);
+    }
+    // A kind in one namespace only is listed there (the list is smaller).
+    let groups: Vec<(Option<String>, Vec<usize>)> = groups
+        .into_values()
+        .map(|members| {
+            let first = ready[members[0]].namespace.clone();
+            let one_ns = members.iter().all(|&m| ready[m].namespace == first);
+            let ns = if one_ns { first } else { None };
+            (ns, members)
+        })
+        .collect();
+    let concurrency = cluster.options.concurrency.max(1);
+    let found: Vec<Vec<(usize, Live)>> =
+        futures::stream::iter(groups)
+            .map(|(ns, members)| async move {
+                read_group(cluster, ready, ns.as_deref(), &members).await
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+    let mut live: Vec<Live> = ready.iter().map(|_| Live::Unknown).collect();
+    for (i, l) in found.into_iter().flatten() {
+        live[i] = l;
+    }
+    live
+}
+
+/// A label key every member carries (so a list can be narrowed to it
+/// without missing any of them); the GC mark if there is one.
+fn common_label(ready: &[Ready], members: &[usize]) -> Option<String> {
+    let keys = |r: &Ready| -> Vec<String> {
+        r.body
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let mut common = keys(&ready[members[0]]);
+    for &m in &members[1..] {
+        let k = keys(&ready[m]);
+        common.retain(|c| k.contains(c));
+    }
+    common
+        .iter()
+        .find(|k| k.ends_with("sync-gc-mark"))
+        .or_else(|| common.first())
+        .cloned()
+}
+
+async fn read_group(
+    cluster: &KubeCluster,
+    ready: &[Ready],
+    ns: Option<&str>,
+    members: &[usize],
+) -> Vec<(usize, Live)> {
+    let first = &ready[members[0]];
+    if members.len() >= LIST_THRESHOLD {
+        let path = collection_path(&first.served.ar, ns);
+        let mut lp = ListParams::default();
+        if let Some(label) = common_label(ready, members) {
+            lp = lp.labels(&label);
+        }
+        let listed = cluster.send(|| Request::new(&path).list(&lp)).await;
+        match listed {
+            Ok(list) => {
+                let mut by_key: HashMap<(String, String), Value> = HashMap::new();
+                for item in list
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    let s = |p: &str| {
+                        item.pointer(p)
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_owned()
+                    };
+                    by_key.insert((s("/metadata/namespace"), s("/metadata/name")), item);
+                }
+                return members
+                    .iter()
+                    .map(|&m| {
+                        let r = &ready[m];
+                        let key = (r.namespace.clone().unwrap_or_default(), r.name.clone());
+                        (m, by_key.remove(&key).map_or(Live::Absent, Live::Present))
+                    })
+                    .collect();
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, path, "listing failed; reading objects one by one");
+            }
+        }
+    }
+    futures::stream::iter(members.iter().copied())
+        .map(|m| async move { (m, get_one(cluster, &ready[m]).await) })
+        .buffer_unordered(cluster.options.concurrency.max(1))
+        .collect()
+        .await
+}
+
+async fn get_one(cluster: &KubeCluster, r: &Ready) -> Live {
+    let path = collection_path(&r.served.ar, r.namespace.as_deref());
+    match cluster
+        .send(|| Request::new(&path).get(&r.name, &GetParams::default()))
+        .await
+    {
+        Ok(v) => Live::Present(v),
+        Err(kube::Error::Api(s)) if s.code == 404 => Live::Absent,
+        Err(e) => {
+            tracing::debug!(error = %e, object = describe(r), "reading the live object failed; applying it anyway");
+            Live::Unknown
+        }
+    }
+}
+
+async fn patch_one(cluster: &KubeCluster, r: &Ready, live: &Live) -> Result<Applied, kube::Error> {
+    let path = collection_path(&r.served.ar, r.namespace.as_deref());
+    let mut pp = PatchParams::apply(&cluster.options.field_manager);
+    pp.force = cluster.options.force;
+    let patch = Patch::Apply(&r.body);
+    let after = cluster
+        .send(|| Request::new(&path).patch(&r.name, &pp, &patch))
+        .await?;
+    let rv = |v: &Value| {
+        v.pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    Ok(match live {
+        Live::Absent => Applied::Created,
+        Live::Present(before) if rv(before) == rv(&after) => Applied::Unchanged,
+        Live::Present(_) | Live::Unknown => Applied::Configured,
+    })
+}

@@ -1,0 +1,294 @@
+//! Applying: created/configured/unchanged, no writes on a no-op re-sync,
+//! kubectl agreement, ownership.
+
+use flux_core::Cluster;
+use flux_core::cluster::{Applied, ClusterErrorKind};
+use kube_emulator::Emulator;
+use serde_json::{Value, json};
+
+use crate::{APP, Bed, CRD, fast_retry, objects};
+
+fn outcomes(r: &flux_core::cluster::PerObject<Applied>) -> Vec<String> {
+    r.iter()
+        .map(|(id, r)| match r {
+            Ok(a) => format!("{id} {a:?}"),
+            Err(e) => format!("{id} error: {e}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn first_sync_creates_and_a_resync_sends_no_writes() {
+    let bed = Bed::new().await;
+    let mut objs = objects(APP);
+    objs.extend(objects(CRD));
+    let first = bed.cluster.apply(&objs).await;
+    assert!(
+        first.iter().all(|(_, r)| matches!(r, Ok(Applied::Created))),
+        "{:#?}",
+        outcomes(&first)
+    );
+    assert_eq!(first.len(), objs.len());
+    for ((id, _), o) in first.iter().zip(&objs) {
+        assert_eq!(id, &o.id, "results keep the input order");
+    }
+    let before = bed.server.stats();
+    let second = bed.cluster.apply(&objs).await;
+    assert!(
+        second
+            .iter()
+            .all(|(_, r)| matches!(r, Ok(Applied::Unchanged))),
+        "{:#?}",
+        outcomes(&second)
+    );
+    let after = bed.server.stats();
+    assert_eq!(
+        after.writes() - before.writes(),
+        0,
+        "a no-op re-sync sends no writes"
+    );
+    assert_eq!(after.commits, before.commits);
+
+    // One object changes in git: exactly one write.
+    let mut changed = objs.clone();
+    let cm = changed
+        .iter_mut()
+        .find(|o| o.id.kind() == "configmap")
+        .unwrap();
+    cm.object["data"]["a"] = json!("2");
+    let third = bed.cluster.apply(&changed).await;
+    let configured: Vec<_> = third
+        .iter()
+        .filter(|(_, r)| matches!(r, Ok(Applied::Configured)))
+        .collect();
+    assert_eq!(configured.len(), 1, "{:#?}", outcomes(&third));
+    assert_eq!(bed.server.stats().writes() - after.writes(), 1);
+    assert_eq!(
+        bed.object("", "configmaps", "demo", "cfg").unwrap()["data"]["a"],
+        "2"
+    );
+}
+
+/// Everything but what the server assigns per run.
+fn normalised(mut v: Value) -> Value {
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for k in ["uid", "creationTimestamp", "resourceVersion"] {
+            m.remove(k);
+        }
+        if let Some(Value::Array(mf)) = m.get_mut("managedFields") {
+            for e in mf {
+                e.as_object_mut().expect("entry").remove("time");
+            }
+        }
+    }
+    if let Some(s) = v.get_mut("spec").and_then(Value::as_object_mut) {
+        s.remove("clusterIP");
+        s.remove("clusterIPs");
+    }
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adapter_and_kubectl_store_the_same_objects() {
+    let ours = Bed::new().await;
+    let theirs = Bed::new().await;
+    let objs = objects(APP);
+    let r = ours.cluster.apply(&objs).await;
+    assert!(r.iter().all(|(_, r)| r.is_ok()), "{:#?}", outcomes(&r));
+    let yaml: String = objs
+        .iter()
+        .map(|o| format!("---\n{}\n", o.object))
+        .collect();
+    let out = theirs
+        .kubectl_run(
+            &["apply", "--server-side", "--field-manager=flux", "-f", "-"],
+            Some(&yaml),
+        )
+        .await;
+    out.expect_ok("kubectl apply");
+    for (group, plural) in [
+        ("", "namespaces"),
+        ("apps", "deployments"),
+        ("", "configmaps"),
+        ("", "secrets"),
+        ("", "services"),
+        ("rbac.authorization.k8s.io", "clusterroles"),
+    ] {
+        let a: Vec<Value> = ours
+            .server
+            .objects(group, plural)
+            .into_iter()
+            .map(normalised)
+            .collect();
+        let b: Vec<Value> = theirs
+            .server
+            .objects(group, plural)
+            .into_iter()
+            .map(normalised)
+            .collect();
+        assert!(!a.is_empty());
+        assert_eq!(a, b, "{plural}");
+    }
+    // And kubectl reads back from our emulator what the adapter applied.
+    let got = ours
+        .kubectl_ok(&[
+            "get",
+            "deployment",
+            "web",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ])
+        .await;
+    assert_eq!(got, "nginx:1.25");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_set_by_another_manager_survive_a_sync_without_them() {
+    let bed = Bed::new().await;
+    let r = bed.cluster.apply(&objects(APP)).await;
+    assert!(r.iter().all(|(_, r)| r.is_ok()));
+    bed.kubectl_ok(&["scale", "deployment", "web", "-n", "demo", "--replicas=7"])
+        .await;
+    let without = objects(&APP.replace("  replicas: 2\n", ""));
+    let r = bed.cluster.apply(&without).await;
+    assert!(r.iter().all(|(_, r)| r.is_ok()), "{:#?}", outcomes(&r));
+    let d = bed.object("apps", "deployments", "demo", "web").unwrap();
+    assert_eq!(d["spec"]["replicas"], 7);
+    // A second sync does not touch it either.
+    let before = bed.server.stats().writes();
+    let r = bed.cluster.apply(&without).await;
+    assert!(
+        r.iter().all(|(_, r)| matches!(r, Ok(Applied::Unchanged))),
+        "{:#?}",
+        outcomes(&r)
+    );
+    assert_eq!(bed.server.stats().writes(), before);
+    // With replicas back in git, git wins (force, as Flux v1's kubectl apply did).
+    let r = bed.cluster.apply(&objects(APP)).await;
+    assert!(r.iter().all(|(_, r)| r.is_ok()), "{:#?}", outcomes(&r));
+    assert_eq!(
+        bed.object("apps", "deployments", "demo", "web").unwrap()["spec"]["replicas"],
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_force_a_conflict_is_reported() {
+    let bed = Bed::with(
+        Emulator::new(),
+        None,
+        flux_kube::Options {
+            force: false,
+            retry: fast_retry(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(
+        bed.cluster
+            .apply(&objects(APP))
+            .await
+            .iter()
+            .all(|(_, r)| r.is_ok())
+    );
+    bed.kubectl_ok(&["scale", "deployment", "web", "-n", "demo", "--replicas=7"])
+        .await;
+    let mut objs = objects(APP);
+    objs.iter_mut()
+        .find(|o| o.id.kind() == "deployment")
+        .unwrap()
+        .object["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:2");
+    let r = bed.cluster.apply(&objs).await;
+    let (id, e) = r.iter().find(|(_, r)| r.is_err()).expect("one conflict");
+    let e = e.as_ref().unwrap_err();
+    assert_eq!(id.to_string(), "demo:deployment/web");
+    assert_eq!(e.kind, ClusterErrorKind::Conflict);
+    assert!(e.message.contains(".spec.replicas"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_corrected_and_fields_gone_from_git_are_pruned() {
+    let bed = Bed::new().await;
+    let mut objs = objects(APP);
+    objs.iter_mut()
+        .find(|o| o.id.kind() == "configmap")
+        .unwrap()
+        .object["metadata"]["annotations"]["team"] = json!("a");
+    assert!(
+        bed.cluster
+            .apply(&objs)
+            .await
+            .iter()
+            .all(|(_, r)| r.is_ok())
+    );
+    // Someone edits a field flux owns.
+    bed.kubectl_ok(&[
+        "set",
+        "image",
+        "deployment/web",
+        "-n",
+        "demo",
+        "app=nginx:evil",
+    ])
+    .await;
+    let r = bed.cluster.apply(&objs).await;
+    let d = r.iter().find(|(id, _)| id.kind() == "deployment").unwrap();
+    assert!(matches!(d.1, Ok(Applied::Configured)), "{:?}", d.1);
+    let image = &bed.object("apps", "deployments", "demo", "web").unwrap()["spec"]["template"]["spec"]
+        ["containers"][0]["image"];
+    assert_eq!(image, "nginx:1.25");
+    // The annotation leaves git: it leaves the cluster.
+    let r = bed.cluster.apply(&objects(APP)).await;
+    let c = r.iter().find(|(id, _)| id.kind() == "configmap").unwrap();
+    assert!(matches!(c.1, Ok(Applied::Configured)), "{:?}", c.1);
+    let cm = bed.object("", "configmaps", "demo", "cfg").unwrap();
+    assert!(cm["metadata"]["annotations"].get("team").is_none(), "{cm}");
+}
+
+#[tokio::test]
+async fn bad_objects_fail_alone_with_clear_errors() {
+    let bed = Bed::new().await;
+    let mut objs = objects(APP);
+    objs.extend(objects(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: broken, namespace: demo}\nspec:\n  selector: {matchLabels: {app: a}}\n  template:\n    metadata: {labels: {app: b}}\n    spec: {containers: [{name: c, image: i}]}\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: demo}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: lost, namespace: nowhere}\n",
+    ));
+    let r = bed.cluster.apply(&objs).await;
+    let err = |name: &str| {
+        r.iter()
+            .find(|(id, _)| id.name() == name)
+            .and_then(|(_, r)| r.as_ref().err())
+            .unwrap_or_else(|| panic!("{name} should fail: {:#?}", outcomes(&r)))
+    };
+    let broken = err("broken");
+    assert_eq!(broken.kind, ClusterErrorKind::Invalid);
+    assert!(
+        broken.to_string().contains("demo:deployment/broken"),
+        "{broken}"
+    );
+    assert!(
+        broken
+            .message
+            .contains("`selector` does not match template `labels`"),
+        "{broken}"
+    );
+    let widget = err("w");
+    assert_eq!(widget.kind, ClusterErrorKind::Invalid);
+    assert!(
+        widget
+            .message
+            .contains("does not serve kind Widget in example.com/v1"),
+        "{widget}"
+    );
+    let lost = err("lost");
+    assert_eq!(lost.kind, ClusterErrorKind::NotFound);
+    assert!(
+        lost.message.contains("namespaces \"nowhere\" not found"),
+        "{lost}"
+    );
+    assert_eq!(
+        r.iter().filter(|(_, r)| r.is_ok()).count(),
+        objects(APP).len()
+    );
+}

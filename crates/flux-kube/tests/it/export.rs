@@ -1,0 +1,118 @@
+//! Reading workloads and GC-marked objects.
+
+use std::collections::BTreeSet;
+
+use flux_core::Cluster;
+use flux_core::cluster::Namespaces;
+
+use crate::{APP, Bed, CRD, MARK, objects};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_lists_namespaces_and_workloads() {
+    let bed = Bed::new().await;
+    let mut objs = objects(APP);
+    objs.extend(objects(CRD));
+    objs.extend(objects("apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n---\napiVersion: batch/v1\nkind: CronJob\nmetadata: {name: tick, namespace: other}\nspec:\n  schedule: '* * * * *'\n  jobTemplate: {spec: {template: {spec: {restartPolicy: Never, containers: [{name: c, image: busybox}]}}}}\n"));
+    assert!(
+        bed.cluster
+            .apply(&objs)
+            .await
+            .iter()
+            .all(|(_, r)| r.is_ok())
+    );
+    bed.kubectl_run(
+        &["apply", "--server-side", "-f", "-"],
+        Some("apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: addon, namespace: kube-system, labels: {addonmanager.kubernetes.io/mode: Reconcile}}\nspec:\n  selector: {matchLabels: {a: b}}\n  template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: i}]}}\n"),
+    )
+    .await
+    .expect_ok("apply addon");
+    let all = bed
+        .cluster
+        .export_workloads(&Namespaces::All)
+        .await
+        .unwrap();
+    let ids: BTreeSet<String> = all.iter().map(|o| o.id.to_string()).collect();
+    for want in [
+        "<cluster>:namespace/demo",
+        "<cluster>:namespace/default",
+        "demo:deployment/web",
+        "demo:helmrelease/podinfo",
+        "other:cronjob/tick",
+    ] {
+        assert!(ids.contains(want), "{want} missing from {ids:?}");
+    }
+    assert!(
+        !ids.contains("kube-system:daemonset/addon"),
+        "add-ons are not exported"
+    );
+    assert!(!ids.contains("demo:configmap/cfg"), "not a workload");
+    let web = all
+        .iter()
+        .find(|o| o.id.to_string() == "demo:deployment/web")
+        .unwrap();
+    assert_eq!(web.object["kind"], "Deployment");
+    assert_eq!(web.object["spec"]["replicas"], 2);
+    let only = bed
+        .cluster
+        .export_workloads(&Namespaces::Only(BTreeSet::from([
+            "other".to_owned(),
+            "missing".to_owned(),
+        ])))
+        .await
+        .unwrap();
+    let ids: Vec<String> = only.iter().map(|o| o.id.to_string()).collect();
+    assert_eq!(ids, ["<cluster>:namespace/other", "other:cronjob/tick"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_managed_finds_marked_objects_of_every_kind() {
+    let bed = Bed::new().await;
+    let mut objs = objects(APP);
+    objs.extend(objects(CRD));
+    assert!(
+        bed.cluster
+            .apply(&objs)
+            .await
+            .iter()
+            .all(|(_, r)| r.is_ok())
+    );
+    // Not marked, and marked but owned by another object: neither is listed.
+    bed.kubectl_ok(&["create", "configmap", "unmarked", "-n", "demo"])
+        .await;
+    bed.kubectl_run(
+        &["apply", "--server-side", "-f", "-"],
+        Some(&format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: owned\n  namespace: demo\n  labels: {{{MARK}: x}}\n  ownerReferences: [{{apiVersion: apps/v1, kind: Deployment, name: web, uid: \"123\"}}]\n")),
+    )
+    .await
+    .expect_ok("apply owned");
+    let managed = bed
+        .cluster
+        .list_managed(MARK, &Namespaces::All)
+        .await
+        .unwrap();
+    let ids: BTreeSet<String> = managed.iter().map(|o| o.id.to_string()).collect();
+    let want: BTreeSet<String> = objs.iter().map(|o| o.id.to_string()).collect();
+    assert_eq!(ids, want);
+    let hr = managed
+        .iter()
+        .find(|o| o.id.kind() == "helmrelease")
+        .unwrap();
+    assert_eq!(hr.object["apiVersion"], "helm.fluxcd.io/v1");
+    // Limited to a namespace: its objects and cluster-scoped ones, but only allowed Namespaces.
+    let only = bed
+        .cluster
+        .list_managed(
+            MARK,
+            &Namespaces::Only(BTreeSet::from(["default".to_owned()])),
+        )
+        .await
+        .unwrap();
+    let ids: Vec<String> = only.iter().map(|o| o.id.to_string()).collect();
+    assert_eq!(
+        ids,
+        [
+            "<cluster>:clusterrole/reader",
+            "<cluster>:customresourcedefinition/helmreleases.helm.fluxcd.io"
+        ]
+    );
+}
