@@ -22,8 +22,8 @@ use flux_core::image::ImageName;
 use flux_core::policy::TagPattern;
 use flux_core::registry::ImageInfo;
 use flux_registry::cache::{CachedImage, ImageCache};
-use flux_registry::testbed::{Format, Pusher, TestImage};
 use flux_registry::{Keyring, Metrics, ScanOptions, ScanTarget, Scanner};
+use flux_testbed::registry::{Format, Pusher, TestImage};
 use futures_util::StreamExt as _;
 
 fn main() -> anyhow::Result<()> {

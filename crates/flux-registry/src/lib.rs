@@ -32,8 +32,6 @@ pub mod limit;
 pub mod metrics;
 pub mod provider;
 pub mod scan;
-#[cfg(feature = "testbed")]
-pub mod testbed;
 
 pub use client::{ClientError, ClientOptions, Fetched, Platform, RegistryClient};
 pub use credentials::{Candidate, Keyring};

@@ -5,7 +5,10 @@
 //! program can run here: [`git::SshServer`] (Debian's `sshd` with generated
 //! host and client keys and strict host key checking), [`git::GitDaemon`]
 //! (`git daemon` with pushes enabled) and [`git::BareRepo`] (a bare repository
-//! with helpers to commit and push as "somebody else").
+//! with helpers to commit and push as "somebody else"), and
+//! [`registry::Registry`] (Debian's `docker-registry`, open, htpasswd or
+//! token auth) with test images pushed over its API and a counting,
+//! fault-injecting [`registry::Proxy`].
 //!
 //! It is a dev-dependency only: nothing here is meant for production code,
 //! and every server binds 127.0.0.1, never another address.
@@ -24,3 +27,4 @@
 pub mod git;
 pub mod port;
 pub mod process;
+pub mod registry;

@@ -3,9 +3,9 @@
 use flux_core::registry::{Credentials, RegistryAuth};
 use flux_registry::client::ClientError;
 use flux_registry::metrics::RequestKind;
-use flux_registry::testbed::images::PushAuth;
-use flux_registry::testbed::{Format, Proxy, Pusher, Registry, RegistryOptions, TestImage};
 use flux_registry::{Fetched, Keyring};
+use flux_testbed::registry::PushAuth;
+use flux_testbed::registry::{Format, Proxy, Pusher, Registry, RegistryOptions, TestImage};
 
 use crate::support::{client_for, repo};
 

@@ -12,9 +12,9 @@ use base64::Engine as _;
 use flux_core::registry::Credentials;
 use flux_registry::client::ClientError;
 use flux_registry::metrics::RequestKind;
-use flux_registry::testbed::images::PushAuth;
-use flux_registry::testbed::{Format, Pusher, Registry, RegistryOptions, TestImage, TokenAuth};
 use flux_registry::{Fetched, Keyring};
+use flux_testbed::registry::PushAuth;
+use flux_testbed::registry::{Format, Pusher, Registry, RegistryOptions, TestImage, TokenAuth};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 

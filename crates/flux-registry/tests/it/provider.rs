@@ -47,7 +47,7 @@ async fn gcp_token_from_the_metadata_server_is_cached() {
 
 #[tokio::test]
 async fn off_platform_providers_give_no_credentials_and_stay_quiet() {
-    let dead = flux_registry::testbed::dead_addr().unwrap();
+    let dead = flux_testbed::registry::dead_addr().unwrap();
     let gcp = Gcp::with_token_url(&format!("http://{dead}/token"));
     assert_eq!(gcp.credentials("gcr.io").await, None);
     assert_eq!(

@@ -9,8 +9,8 @@ use flux_core::registry::RegistryView;
 use flux_registry::cache::{ImageCache, Loaded};
 use flux_registry::limit::RateOptions;
 use flux_registry::metrics::RequestKind;
-use flux_registry::testbed::{Fault, Format, Proxy, Pusher, Registry, TestImage, dead_addr};
 use flux_registry::{Keyring, Metrics, ScanOptions, ScanTarget, Scanner};
+use flux_testbed::registry::{Fault, Format, Proxy, Pusher, Registry, TestImage, dead_addr};
 
 use crate::support::repo;
 
@@ -458,8 +458,8 @@ async fn new_repositories_then_recently_changed_ones_go_first() {
 #[tokio::test]
 async fn credentials_from_the_workload_then_docker_config() {
     use flux_core::registry::Credentials;
-    use flux_registry::testbed::RegistryOptions;
-    use flux_registry::testbed::images::PushAuth;
+    use flux_testbed::registry::PushAuth;
+    use flux_testbed::registry::RegistryOptions;
     let registry = Registry::start_with(RegistryOptions {
         htpasswd: Some(("bob".into(), "hunter2".into())),
         ..RegistryOptions::default()

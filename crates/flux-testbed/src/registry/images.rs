@@ -91,7 +91,7 @@ impl Pusher {
 
     /// A pusher that authenticates.
     pub fn with_auth(addr: &str, auth: PushAuth) -> Self {
-        crate::install_crypto_provider();
+        super::install_crypto_provider();
         Self {
             http: reqwest::Client::new(),
             base: format!("http://{addr}"),

@@ -57,7 +57,7 @@ impl Proxy {
     /// Starts a proxy to `upstream` (`host:port`) on a free loopback port.
     /// Must be called inside a tokio runtime.
     pub async fn start(upstream: &str) -> Result<Self, TestbedError> {
-        crate::install_crypto_provider();
+        super::install_crypto_provider();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| tb_err("binding proxy", e))?;

@@ -4,7 +4,7 @@
 //! token authentication; images built in Rust and pushed over the registry
 //! API; and a proxy that counts requests and injects faults.
 //!
-//! Only compiled with the `testbed` feature. Nothing here is for production.
+//! Nothing here is for production.
 
 pub mod images;
 pub mod proxy;
@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-pub use images::{Format, Pusher, TestImage};
+pub use images::{Format, PushAuth, Pusher, TestImage};
 pub use proxy::{Fault, Proxy};
 
 /// The registry binary Debian installs.
@@ -188,6 +188,12 @@ impl Drop for Registry {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Installs rustls' ring provider as the process default if none is (the
+/// workspace builds reqwest without a provider of its own).
+pub(crate) fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// A loopback port nothing listens on (bound, then released).
