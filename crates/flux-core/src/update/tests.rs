@@ -87,6 +87,8 @@ struct File {
     /// Byte range of each document's text.
     docs: Vec<Range<usize>>,
     images: Vec<Vec<String>>,
+    /// The `List` item index of each document's workload, if in a List.
+    items: Vec<Option<usize>>,
 }
 
 fn image() -> impl Strategy<Value = String> {
@@ -96,17 +98,34 @@ fn image() -> impl Strategy<Value = String> {
 
 fn file() -> impl Strategy<Value = File> {
     (
-        prop::collection::vec((layout(), prop::collection::vec(image(), 1..4)), 1..6),
+        prop::collection::vec(
+            (layout(), prop::collection::vec(image(), 1..4), any::<bool>()),
+            1..6,
+        ),
         any::<bool>(),
     )
         .prop_map(|(docs, crlf)| {
             let mut text = String::new();
             let mut ranges = Vec::new();
             let mut images = Vec::new();
-            for (i, (l, imgs)) in docs.into_iter().enumerate() {
+            let mut items = Vec::new();
+            for (i, (l, imgs, in_list)) in docs.into_iter().enumerate() {
                 text.push_str("---\n");
                 let start = text.len();
-                text.push_str(&deployment(i, &l, &imgs));
+                let d = deployment(i, &l, &imgs);
+                if in_list {
+                    // The workload is item 1 of a List, after a ConfigMap.
+                    text.push_str("apiVersion: v1\nkind: List\nitems:\n- kind: ConfigMap\n  metadata: {name: c}\n");
+                    for (n, line) in d.lines().enumerate() {
+                        text.push_str(if n == 0 { "- " } else { "  " });
+                        text.push_str(line);
+                        text.push('\n');
+                    }
+                    items.push(Some(1));
+                } else {
+                    text.push_str(&d);
+                    items.push(None);
+                }
                 ranges.push(start..text.len());
                 images.push(imgs);
             }
@@ -132,15 +151,16 @@ fn file() -> impl Strategy<Value = File> {
                 text,
                 docs: ranges,
                 images,
+                items,
             }
         })
 }
 
-fn at(document: usize) -> SourceRef {
+fn at(document: usize, item: Option<usize>) -> SourceRef {
     SourceRef {
         file: "gen.yaml".into(),
         document,
-        item: None,
+        item,
         line: 1,
     }
 }
@@ -180,12 +200,13 @@ proptest! {
         let old: ImageRef = f.images[doc][container].parse().unwrap();
         let new = old.with_tag(&tag).unwrap();
         let name = format!("c{container}");
-        let out = set_container_image(&f.text, &at(doc), &name, &new).unwrap();
+        let out = set_container_image(&f.text, &at(doc, f.items[doc]), &name, &new).unwrap();
 
         // Parsing the result gives the original with that one change.
         let mut want = parse(&f.text);
         let path = ["spec", "template", "spec", "containers"];
         let mut v = &mut want[doc];
+        if let Some(i) = f.items[doc] { v = &mut v["items"][i]; }
         for k in path { v = &mut v[k]; }
         v[container]["image"] = Value::String(new.to_string());
         prop_assert_eq!(parse(&out), want);
@@ -196,7 +217,7 @@ proptest! {
             "changed {:?} outside document {:?}", changed, f.docs[doc]);
 
         // The inverse edit restores the original bytes.
-        let back = set_container_image(&out, &at(doc), &name, &old).unwrap();
+        let back = set_container_image(&out, &at(doc, f.items[doc]), &name, &old).unwrap();
         prop_assert_eq!(back, f.text.clone());
     }
 
@@ -205,12 +226,13 @@ proptest! {
         let doc = pick.index(f.docs.len());
         let key = "fluxcd.io/tag.c0".to_owned();
         let add = AnnotationChange { key: key.clone(), value: Some(value.clone()) };
-        let out = set_annotations(&f.text, &at(doc), &[add]).unwrap();
+        let out = set_annotations(&f.text, &at(doc, f.items[doc]), &[add]).unwrap();
         let docs = parse(&out);
-        prop_assert_eq!(&docs[doc]["metadata"]["annotations"][&key], &Value::String(value));
+        let object = match f.items[doc] { Some(i) => &docs[doc]["items"][i], None => &docs[doc] };
+        prop_assert_eq!(&object["metadata"]["annotations"][&key], &Value::String(value));
         let changed = changed_range(&f.text, &out);
         prop_assert!(changed.start >= f.docs[doc].start && changed.end <= f.docs[doc].end);
-        let back = set_annotations(&out, &at(doc), &[AnnotationChange { key, value: None }]).unwrap();
+        let back = set_annotations(&out, &at(doc, f.items[doc]), &[AnnotationChange { key, value: None }]).unwrap();
         prop_assert_eq!(back, f.text.clone());
     }
 }
