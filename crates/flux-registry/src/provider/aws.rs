@@ -1,11 +1,11 @@
 //! ECR: `GetAuthorizationToken` signed with AWS Signature Version 4, using
 //! the credentials in the environment (`AWS_ACCESS_KEY_ID`,
-//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, as IRSA-less EKS nodes and
-//! CI set them). The token is `AWS:<password>` in base64, valid 12 hours.
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) or else the instance role's
+//! (EC2 instance metadata, IMDSv2). The token is `AWS:<password>` in base64,
+//! valid 12 hours.
 //!
-//! Not done yet: instance-role credentials from IMDSv2 and IRSA web-identity
-//! tokens; without environment credentials the provider says so once and
-//! gives none.
+//! Not done yet: IRSA web-identity tokens (`AWS_WEB_IDENTITY_TOKEN_FILE`);
+//! without credentials the provider says so once and gives none.
 
 use std::time::{Duration, SystemTime};
 
@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use flux_core::registry::RegistryAuth;
 use ring::hmac;
 
+use super::imds::{IMDS, Imds};
 use super::{CredentialProvider, Memo, bare_host};
 
 /// AWS credentials.
@@ -50,14 +51,16 @@ impl AwsKeys {
 pub struct Ecr {
     http: reqwest::Client,
     keys: Option<AwsKeys>,
+    imds: Option<Imds>,
     /// `None`: `https://api.ecr.<region>.amazonaws.com`; tests point it elsewhere.
     endpoint: Option<String>,
     memo: Memo,
 }
 
 impl Default for Ecr {
+    /// Environment credentials, else the instance role.
     fn default() -> Self {
-        Self::new(AwsKeys::from_env(), None)
+        Self::new(AwsKeys::from_env(), None).with_instance_metadata(IMDS)
     }
 }
 
@@ -86,15 +89,28 @@ impl Ecr {
                 .build()
                 .unwrap_or_default(),
             keys,
+            imds: None,
             endpoint,
             memo: Memo::default(),
         }
     }
 
+    /// When no keys were given, take the instance role's from the metadata
+    /// service at `base` (`http://169.254.169.254` on EC2).
+    pub fn with_instance_metadata(mut self, base: &str) -> Self {
+        self.imds = Some(Imds::new(base));
+        self
+    }
+
     async fn fetch(&self, account: &str, region: &str) -> Result<(RegistryAuth, Duration), String> {
-        let keys = self.keys.as_ref().ok_or(
-            "no AWS credentials in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)",
-        )?;
+        let keys = match (&self.keys, &self.imds) {
+            (Some(k), _) => k.clone(),
+            (None, Some(imds)) => imds.keys().await?,
+            (None, None) => {
+                return Err("no AWS credentials in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)".into());
+            }
+        };
+        let keys = &keys;
         let url = self
             .endpoint
             .clone()

@@ -22,10 +22,12 @@ pub trait CredentialProvider: Send + Sync + std::fmt::Debug {
 pub mod aws;
 mod azure;
 mod gcp;
+mod imds;
 
 pub use self::aws::Ecr;
 pub use self::azure::Acr;
 pub use self::gcp::Gcp;
+pub use self::imds::IMDS;
 
 use std::sync::Mutex;
 use std::time::Duration;

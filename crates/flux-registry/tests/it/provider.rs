@@ -134,3 +134,58 @@ async fn ecr_token_from_a_signed_get_authorization_token() {
         "{authz}"
     );
 }
+
+#[tokio::test]
+async fn ecr_with_the_instance_role_from_imdsv2() {
+    use axum::routing::{get, post, put};
+    let imds = axum::Router::new()
+        .route(
+            "/latest/api/token",
+            put(|h: HeaderMap| async move {
+                assert_eq!(h["x-aws-ec2-metadata-token-ttl-seconds"], "21600");
+                "imds-session"
+            }),
+        )
+        .route(
+            "/latest/meta-data/iam/security-credentials/",
+            get(|h: HeaderMap| async move {
+                assert_eq!(h["x-aws-ec2-metadata-token"], "imds-session");
+                "node-role\n"
+            }),
+        )
+        .route(
+            "/latest/meta-data/iam/security-credentials/node-role",
+            get(|| async {
+                r#"{"Code":"Success","AccessKeyId":"ASIAROLE","SecretAccessKey":"rolesecret","Token":"roletoken","Expiration":"2099-01-01T00:00:00Z"}"#
+            }),
+        );
+    let imds_addr = serve(imds).await;
+    let seen = Arc::new(Mutex::new(None::<HeaderMap>));
+    let record = seen.clone();
+    let ecr_api = axum::Router::new().route(
+        "/",
+        post(move |h: HeaderMap| {
+            *record.lock().expect("lock") = Some(h);
+            async {
+                let token = base64::engine::general_purpose::STANDARD.encode("AWS:from-role");
+                format!(r#"{{"authorizationData":[{{"authorizationToken":"{token}"}}]}}"#)
+            }
+        }),
+    );
+    let ecr_addr = serve(ecr_api).await;
+    let ecr = Ecr::new(None, Some(format!("http://{ecr_addr}/")))
+        .with_instance_metadata(&format!("http://{imds_addr}"));
+    let auth = ecr
+        .credentials("123456789012.dkr.ecr.us-west-2.amazonaws.com")
+        .await
+        .unwrap();
+    assert_eq!(auth.password, "from-role");
+    let headers = seen.lock().unwrap().clone().unwrap();
+    assert_eq!(headers["x-amz-security-token"], "roletoken");
+    assert!(
+        headers["authorization"]
+            .to_str()
+            .unwrap()
+            .contains("Credential=ASIAROLE/")
+    );
+}

@@ -1,0 +1,125 @@
+//! AWS instance-role credentials from the EC2 instance metadata service
+//! (IMDSv2: a session token first, then the role's credentials), for ECR on
+//! EKS nodes and EC2 hosts without credentials in the environment.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+use super::aws::AwsKeys;
+
+/// The metadata service on EC2.
+pub const IMDS: &str = "http://169.254.169.254";
+
+/// Reads and caches the instance role's credentials.
+#[derive(Debug)]
+pub(crate) struct Imds {
+    http: reqwest::Client,
+    base: String,
+    cached: Mutex<Option<(AwsKeys, Instant)>>,
+}
+
+impl Imds {
+    pub(crate) fn new(base: &str) -> Self {
+        crate::install_crypto_provider();
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(2))
+                .build()
+                .unwrap_or_default(),
+            base: base.trim_end_matches('/').to_owned(),
+            cached: Mutex::new(None),
+        }
+    }
+
+    pub(crate) async fn keys(&self) -> Result<AwsKeys, String> {
+        if let Some((keys, until)) = &*self.cached.lock().unwrap_or_else(|p| p.into_inner())
+            && *until > Instant::now()
+        {
+            return Ok(keys.clone());
+        }
+        let (keys, life) = self.fetch().await?;
+        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((keys.clone(), Instant::now() + life));
+        Ok(keys)
+    }
+
+    async fn text(&self, req: reqwest::RequestBuilder, what: &str) -> Result<String, String> {
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("instance metadata unreachable (not on EC2?): {what}: {e}"))?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| format!("instance metadata {what}: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("instance metadata {what}: {status}"));
+        }
+        Ok(text)
+    }
+
+    async fn fetch(&self) -> Result<(AwsKeys, Duration), String> {
+        let token = self
+            .text(
+                self.http
+                    .put(format!("{}/latest/api/token", self.base))
+                    .header("x-aws-ec2-metadata-token-ttl-seconds", "21600"),
+                "session token",
+            )
+            .await?;
+        let creds_url = format!("{}/latest/meta-data/iam/security-credentials/", self.base);
+        let roles = self
+            .text(
+                self.http
+                    .get(&creds_url)
+                    .header("x-aws-ec2-metadata-token", &token),
+                "role",
+            )
+            .await?;
+        let role = roles
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .ok_or("instance metadata: the instance has no IAM role")?;
+        let body = self
+            .text(
+                self.http
+                    .get(format!("{creds_url}{role}"))
+                    .header("x-aws-ec2-metadata-token", &token),
+                "role credentials",
+            )
+            .await?;
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Creds {
+            access_key_id: String,
+            secret_access_key: String,
+            #[serde(default)]
+            token: Option<String>,
+            #[serde(default)]
+            expiration: Option<DateTime<Utc>>,
+        }
+        let c: Creds = serde_json::from_str(&body)
+            .map_err(|e| format!("instance metadata credentials: {e}"))?;
+        let life = c
+            .expiration
+            .and_then(|t| {
+                (t - Utc::now() - chrono::Duration::minutes(5))
+                    .to_std()
+                    .ok()
+            })
+            .unwrap_or(Duration::from_secs(300));
+        Ok((
+            AwsKeys {
+                access_key: c.access_key_id,
+                secret_key: c.secret_access_key,
+                session_token: c.token,
+            },
+            life,
+        ))
+    }
+}
