@@ -13,6 +13,43 @@
 //!   recently. Each registry host is scanned on its own, so one that is
 //!   down or rate-limiting does not hold up the others, and a host that
 //!   fails stops being asked for the rest of the round.
+//!
+//! How fluxd wires it (flags into [`ScanOptions`], pull secrets into each
+//! target's [`Keyring`], tag filters into its patterns):
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use flux_core::policy::TagPattern;
+//! use flux_core::registry::{Credentials, RegistryView};
+//! use flux_registry::cache::ImageCache;
+//! use flux_registry::{Keyring, Metrics, ScanOptions, ScanTarget, Scanner, provider};
+//!
+//! let metrics = Arc::new(Metrics::default());
+//! let (cache, _loaded) = ImageCache::open("/var/lib/fluxd/registry.cache".as_ref());
+//! let cache = Arc::new(cache.with_metrics(metrics.clone()));
+//! let docker_config = Keyring::new(); // from --docker-config
+//! let scanner = Scanner::new(
+//!     ScanOptions::default(),
+//!     cache.clone(),
+//!     docker_config,
+//!     provider::platform_defaults(),
+//!     metrics,
+//! )?;
+//! let secret = br#"{"auths":{"registry.example.com":{"auth":"dTpw"}}}"#;
+//! let pull_secrets = Keyring::from_credentials(
+//!     &Credentials::from_dockerconfigjson(secret)?,
+//!     "secret apps/regcred",
+//! );
+//! let target = ScanTarget::new("registry.example.com/team/app".parse()?)
+//!     .keyring(pull_secrets)
+//!     .pattern(TagPattern::parse("glob:1.*")?);
+//! let report = scanner.scan(&[target]).await;
+//! println!("{} requests, changed: {:?}", report.requests, report.changed);
+//! // Automation and release read the cache through flux-core's view.
+//! let tags = cache.tags(&"registry.example.com/team/app".parse()?);
+//! # let _ = tags; Ok(()) }
+//! ```
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
