@@ -4,6 +4,8 @@
 //!
 //! Not a test fixture library: tests build their own small inputs.
 
+pub mod sync;
+
 use std::fmt::Write as _;
 use std::io;
 use std::path::Path;

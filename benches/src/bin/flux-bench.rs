@@ -7,6 +7,10 @@
 //! - `flux-bench update FILE DOC CONTAINER IMAGE OUT [RUNS]`: set CONTAINER's
 //!   image in document DOC of FILE RUNS times (default 5), write the result
 //!   to OUT, and print the best wall time in milliseconds.
+//! - `flux-bench plan-sync FILES [RUNS]`: plan a sync of FILES generated
+//!   files (8,000 hold 10,000 resources) against the benchmark's cluster
+//!   RUNS times (default 5) and print the best time in milliseconds and the
+//!   plan's counts (for profiling under valgrind/DHAT).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -15,6 +19,7 @@ use anyhow::{Context, bail};
 use flux_core::ScopeTable;
 use flux_core::image::ImageRef;
 use flux_core::manifest::{LoadOptions, SourceRef, load_dir};
+use flux_core::sync::plan_sync;
 use flux_core::update::set_container_image;
 
 fn main() -> anyhow::Result<()> {
@@ -73,8 +78,32 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(out, result)?;
             println!("{best:.3}");
         }
+        ["plan-sync", files, rest @ ..] => {
+            let files: usize = files.parse().context("FILES must be a number")?;
+            let runs: usize = rest
+                .first()
+                .map_or(Ok(5), |r| r.parse())
+                .context("RUNS must be a number")?;
+            let world = flux_benches::sync::sync_world(files);
+            let mut best = f64::MAX;
+            let mut counts = (0, 0, 0);
+            for _ in 0..runs.max(1) {
+                let start = Instant::now();
+                let plan = plan_sync(&world.desired, &world.live, &world.options);
+                best = best.min(start.elapsed().as_secs_f64() * 1000.0);
+                counts = (
+                    plan.apply_count(),
+                    plan.skipped.len(),
+                    plan.gc.to_delete().len(),
+                );
+            }
+            println!(
+                "{best:.1} apply={} skip={} delete={}",
+                counts.0, counts.1, counts.2
+            );
+        }
         _ => bail!(
-            "usage: flux-bench gen-repo DIR N | load DIR [RUNS] | gen-multi FILE N | update FILE DOC CONTAINER IMAGE OUT [RUNS]"
+            "usage: flux-bench gen-repo DIR N | load DIR [RUNS] | gen-multi FILE N | update FILE DOC CONTAINER IMAGE OUT [RUNS] | plan-sync FILES [RUNS]"
         ),
     }
     Ok(())

@@ -201,8 +201,11 @@ pub(crate) fn plan_with(
     let set = &options.sync_set;
     let mut candidates: BTreeSet<&ResourceId> = BTreeSet::new();
     let mut cascading = Vec::new();
+    let mut in_git = desired.resources.keys().peekable();
     for (id, copies) in view.iter() {
-        if desired.resources.contains_key(id) || !copies.iter().any(|c| mark_of(c).is_some()) {
+        // Both are in ID order: walk them together.
+        while in_git.next_if(|d| *d < id).is_some() {}
+        if in_git.peek() == Some(&id) || !copies.iter().any(|c| mark_of(c).is_some()) {
             continue;
         }
         let reason = match mark_state(set, id, copies) {

@@ -7,8 +7,6 @@
 //! object is ignored if any copy says so, ours only if every copy carries
 //! our mark, up to date only if every copy is.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use super::mark::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, MarkState, SyncSetName};
@@ -32,6 +30,12 @@ pub(crate) enum Ignore {
 /// through the policy module, which refuses values other than `"true"`,
 /// `"false"` and `"sync_only"` and two keys that disagree.
 pub(crate) fn ignore_policy(object: &Value) -> Result<Ignore, PolicyError> {
+    const KEYS: [&str; 2] = ["fluxcd.io/ignore", "flux.weave.works/ignore"];
+    let all = &object["metadata"]["annotations"];
+    if KEYS.iter().all(|k| all.get(k).is_none()) {
+        // The common case, without collecting every annotation.
+        return Ok(Ignore::No);
+    }
     Ok(
         match policy::Ignore::from_annotations(&annotations(object))? {
             policy::Ignore::No => Ignore::No,
@@ -64,46 +68,88 @@ pub(crate) fn has_owner(object: &Value) -> bool {
         .is_some_and(|refs| !refs.is_empty())
 }
 
-/// Live objects by ID.
+/// Live objects by ID: one sorted list, each ID's copies side by side.
 pub(crate) struct LiveView<'a> {
-    by_id: BTreeMap<&'a ResourceId, Vec<&'a Value>>,
+    entries: Vec<(&'a ResourceId, &'a Value)>,
+    copies: Vec<&'a Value>,
 }
 
 impl<'a> LiveView<'a> {
     pub(crate) fn new<I: IntoIterator<Item = &'a LiveObject>>(live: I) -> Self {
-        let mut by_id: BTreeMap<&'a ResourceId, Vec<&'a Value>> = BTreeMap::new();
-        for object in live {
-            by_id.entry(&object.id).or_default().push(&object.object);
-        }
-        LiveView { by_id }
+        let mut entries: Vec<(&'a ResourceId, &'a Value)> =
+            live.into_iter().map(|o| (&o.id, &o.object)).collect();
+        // Copies keep their given order; every answer about them is
+        // order-independent.
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        let copies = entries.iter().map(|(_, v)| *v).collect();
+        LiveView { entries, copies }
+    }
+
+    fn range(&self, id: &ResourceId) -> std::ops::Range<usize> {
+        let start = self.entries.partition_point(|(other, _)| *other < id);
+        let len = self.entries[start..].partition_point(|(other, _)| *other == id);
+        start..start + len
     }
 
     /// The copies of an object, if it is live.
     pub(crate) fn get(&self, id: &ResourceId) -> Option<&[&'a Value]> {
-        self.by_id.get(id).map(Vec::as_slice)
+        let range = self.range(id);
+        (!range.is_empty()).then(|| &self.copies[range])
     }
 
     /// Whether an object with this ID is live.
     pub(crate) fn contains(&self, id: &ResourceId) -> bool {
-        self.by_id.contains_key(id)
+        !self.range(id).is_empty()
     }
 
     /// Every live object, in ID order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&'a ResourceId, &[&'a Value])> + '_ {
-        self.by_id
-            .iter()
-            .map(|(id, copies)| (*id, copies.as_slice()))
+        let mut start = 0;
+        std::iter::from_fn(move || {
+            let (id, _) = *self.entries.get(start)?;
+            let len = self.entries[start..].partition_point(|(other, _)| *other == id);
+            let copies = &self.copies[start..start + len];
+            start += len;
+            Some((id, copies))
+        })
     }
 
-    /// The strongest ignore policy of any copy.
-    pub(crate) fn ignore(&self, id: &ResourceId) -> Ignore {
-        self.get(id)
-            .into_iter()
-            .flatten()
-            .map(|o| live_ignore(o))
-            .max()
-            .unwrap_or(Ignore::No)
+    /// A cursor for looking up IDs in increasing order (as a
+    /// `BTreeMap` of resources yields them) without searching.
+    pub(crate) fn cursor(&self) -> Cursor<'_, 'a> {
+        Cursor { view: self, at: 0 }
     }
+}
+
+/// Looks up IDs in increasing order by walking the sorted view once.
+pub(crate) struct Cursor<'v, 'a> {
+    view: &'v LiveView<'a>,
+    at: usize,
+}
+
+impl<'v, 'a> Cursor<'v, 'a> {
+    /// The copies of `id` (empty if it is not live). Each `id` must be
+    /// greater than the one before; a smaller one finds nothing.
+    pub(crate) fn seek(&mut self, id: &ResourceId) -> &'v [&'a Value] {
+        let entries = &self.view.entries;
+        while self.at < entries.len() && entries[self.at].0 < id {
+            self.at += 1;
+        }
+        let start = self.at;
+        while self.at < entries.len() && entries[self.at].0 == id {
+            self.at += 1;
+        }
+        &self.view.copies[start..self.at]
+    }
+}
+
+/// The strongest ignore policy of any copy.
+pub(crate) fn strongest_ignore(copies: &[&Value]) -> Ignore {
+    copies
+        .iter()
+        .map(|o| live_ignore(o))
+        .max()
+        .unwrap_or(Ignore::No)
 }
 
 /// What the copies of one live object say about its GC mark.
@@ -259,7 +305,50 @@ mod tests {
                 object: annotated(&[("fluxcd.io/ignore", "true")]),
             },
         ];
-        assert_eq!(LiveView::new(&live).ignore(&id), Ignore::Yes);
-        assert_eq!(LiveView::new(live.iter().rev()).ignore(&id), Ignore::Yes);
+        for view in [LiveView::new(&live), LiveView::new(live.iter().rev())] {
+            let copies = view.get(&id).expect("live");
+            assert_eq!(strongest_ignore(copies), Ignore::Yes);
+            assert_eq!(view.cursor().seek(&id).len(), 2);
+        }
+    }
+}
+
+#[cfg(test)]
+mod cursor_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cursor_finds_what_get_finds() {
+        let ids = ["a:x/1", "a:x/2", "a:x/2", "b:x/1", "c:x/9"];
+        let live: Vec<LiveObject> = ids
+            .iter()
+            .map(|i| LiveObject {
+                id: i.parse().unwrap(),
+                object: json!({ "id": i }),
+            })
+            .collect();
+        let view = LiveView::new(live.iter().rev());
+        let mut cursor = view.cursor();
+        for probe in [
+            "a:x/0", "a:x/1", "a:x/2", "a:x/3", "b:x/1", "c:x/9", "d:x/1",
+        ] {
+            let id: ResourceId = probe.parse().unwrap();
+            let want = view.get(&id).map_or(0, <[_]>::len);
+            assert_eq!(cursor.seek(&id).len(), want, "{probe}");
+        }
+        let grouped: Vec<(String, usize)> = view
+            .iter()
+            .map(|(id, c)| (id.to_string(), c.len()))
+            .collect();
+        assert_eq!(
+            grouped,
+            [
+                ("a:x/1".into(), 1),
+                ("a:x/2".into(), 2),
+                ("b:x/1".into(), 1),
+                ("c:x/9".into(), 1)
+            ]
+        );
     }
 }

@@ -5,8 +5,8 @@
 //! objects applied by Flux v1 keep their marks under this implementation and
 //! are still recognised (and, when gone from git, collected).
 
-use std::fmt::{self, Write as _};
-use std::io;
+use std::fmt;
+use std::sync::LazyLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -100,8 +100,13 @@ impl SyncSetName {
     fn mark_digest(&self, id: &ResourceId) -> impl AsRef<[u8]> {
         let mut hasher = Sha256::new();
         hasher.update(self.0.as_bytes());
-        // The ID's text form, fed piecewise so no string is built.
-        let _ = write!(Feed(&mut hasher), "{id}");
+        // The ID's text form `namespace:kind/name`, fed piecewise so no
+        // string is built.
+        hasher.update(id.namespace_or_cluster().as_bytes());
+        hasher.update(b":");
+        hasher.update(id.kind().as_bytes());
+        hasher.update(b"/");
+        hasher.update(id.name().as_bytes());
         hasher.finalize()
     }
 }
@@ -151,86 +156,68 @@ pub(crate) fn is_well_formed_mark(value: &str) -> bool {
 /// GC mark does not depend on the checksum. Hashing the parsed object means
 /// a change to comments or formatting alone does not re-apply anything.
 pub fn checksum(object: &Value) -> String {
-    let mut hasher = Sha1::new();
-    feed_canonical(&mut hasher, object);
-    let digest = hasher.finalize();
+    checksum_with(&mut Vec::new(), object)
+}
+
+/// [`checksum`], reusing `buffer` for the canonical JSON.
+pub(crate) fn checksum_with(buffer: &mut Vec<u8>, object: &Value) -> String {
+    buffer.clear();
+    if *MAPS_SORTED {
+        // serde_json writes compact JSON with map keys in iteration order,
+        // which is sorted: that is the canonical form.
+        let _ = serde_json::to_writer(&mut *buffer, object);
+    } else {
+        write_canonical(buffer, object);
+    }
+    let digest = Sha1::digest(&buffer[..]);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut hex = String::with_capacity(40);
     for byte in digest.iter() {
-        let _ = write!(hex, "{byte:02x}");
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
     hex
 }
 
-fn feed_canonical<D: Digest>(hasher: &mut D, value: &Value) {
+/// Whether serde_json's maps iterate in key order (they do unless some
+/// crate in the build turns on its `preserve_order` feature).
+static MAPS_SORTED: LazyLock<bool> = LazyLock::new(|| {
+    let mut map = serde_json::Map::new();
+    map.insert("b".into(), Value::Null);
+    map.insert("a".into(), Value::Null);
+    map.keys().next().is_some_and(|k| k == "a")
+});
+
+/// Compact JSON with map keys sorted, whatever order maps keep.
+fn write_canonical(out: &mut Vec<u8>, value: &Value) {
     match value {
-        Value::Null => hasher.update(b"null"),
-        Value::Bool(true) => hasher.update(b"true"),
-        Value::Bool(false) => hasher.update(b"false"),
-        Value::Number(n) => {
-            let _ = write!(Feed(hasher), "{n}");
-        }
-        Value::String(s) => feed_json_string(hasher, s),
         Value::Array(items) => {
-            hasher.update(b"[");
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    hasher.update(b",");
+                    out.push(b',');
                 }
-                feed_canonical(hasher, item);
+                write_canonical(out, item);
             }
-            hasher.update(b"]");
+            out.push(b']');
         }
         Value::Object(map) => {
-            hasher.update(b"{");
-            // serde_json keeps keys sorted unless `preserve_order` is on
-            // somewhere in the build; sort only when they are not.
-            let sorted = map.keys().zip(map.keys().skip(1)).all(|(a, b)| a <= b);
-            let mut write_entry = |i: usize, k: &String, v: &Value| {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    hasher.update(b",");
+                    out.push(b',');
                 }
-                feed_json_string(hasher, k);
-                hasher.update(b":");
-                feed_canonical(hasher, v);
-            };
-            if sorted {
-                for (i, (k, v)) in map.iter().enumerate() {
-                    write_entry(i, k, v);
-                }
-            } else {
-                let mut entries: Vec<_> = map.iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                for (i, (k, v)) in entries.into_iter().enumerate() {
-                    write_entry(i, k, v);
-                }
+                let _ = serde_json::to_writer(&mut *out, k);
+                out.push(b':');
+                write_canonical(out, v);
             }
-            hasher.update(b"}");
+            out.push(b'}');
         }
-    }
-}
-
-fn feed_json_string<D: Digest>(hasher: &mut D, s: &str) {
-    // Writing to a hasher cannot fail, and a &str always serialises.
-    let _ = serde_json::to_writer(Feed(hasher), s);
-}
-
-/// Feeds text or bytes written to it into a hasher.
-struct Feed<'a, D>(&'a mut D);
-
-impl<D: Digest> fmt::Write for Feed<'_, D> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0.update(s.as_bytes());
-        Ok(())
-    }
-}
-
-impl<D: Digest> io::Write for Feed<'_, D> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        scalar => {
+            let _ = serde_json::to_writer(&mut *out, scalar);
+        }
     }
 }
 
@@ -384,6 +371,17 @@ mod tests {
         assert_eq!(checksum(&a), checksum(&b));
         assert_ne!(checksum(&a), checksum(&json!({"b": 2, "a": {}})));
         assert_eq!(checksum(&a).len(), 40);
+    }
+
+    #[test]
+    fn canonical_writer_sorts_keys_itself() {
+        let v = json!({"b": [1, 2.5, {"d": null, "c": "x"}], "a": "q\"\n"});
+        let mut out = Vec::new();
+        write_canonical(&mut out, &v);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":"q\"\n","b":[1,2.5,{"c":"x","d":null}]}"#
+        );
     }
 
     /// `printf '%s' '{"a":"q\"\n","b":[1,2.5]}' | sha1sum`

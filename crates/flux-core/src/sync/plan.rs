@@ -5,8 +5,10 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use super::gc::{self, GcBlocked, GcPlan};
-use super::live::{Ignore, LiveView, checksum_of, covers, ignore_policy, mark_of};
-use super::mark::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, SyncSetName, checksum};
+use super::live::{
+    Ignore, LiveView, checksum_of, covers, ignore_policy, mark_of, strongest_ignore,
+};
+use super::mark::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, checksum_with};
 use super::{SyncOptions, allows};
 use crate::cluster::{ApplyObject, LiveObject};
 use crate::manifest::{Manifests, Resource, SourceRef, Unscoped};
@@ -159,7 +161,10 @@ pub fn plan_sync(desired: &Manifests, live: &[LiveObject], options: &SyncOptions
     let mut staged: [Vec<(u8, ApplyObject)>; 3] = Default::default();
     let mut skipped = Vec::new();
     let mut invalid = 0;
+    let mut buffer = Vec::with_capacity(4096);
+    let mut cursor = view.cursor();
     for (id, resource) in &desired.resources {
+        let copies = cursor.seek(id);
         let reason = if !allows(&options.namespaces, id) {
             Some(SkipReason::NamespaceNotAllowed)
         } else {
@@ -171,7 +176,9 @@ pub fn plan_sync(desired: &Manifests, live: &[LiveObject], options: &SyncOptions
                     })
                 }
                 Ok(Ignore::Yes) => Some(SkipReason::IgnoredInGit),
-                Ok(_) if view.ignore(id) == Ignore::Yes => Some(SkipReason::IgnoredOnCluster),
+                Ok(_) if strongest_ignore(copies) == Ignore::Yes => {
+                    Some(SkipReason::IgnoredOnCluster)
+                }
                 Ok(_) => None,
             }
         };
@@ -179,16 +186,16 @@ pub fn plan_sync(desired: &Manifests, live: &[LiveObject], options: &SyncOptions
             skipped.push(skip(resource, reason));
             continue;
         }
-        let sum = checksum(resource.object());
+        let sum = checksum_with(&mut buffer, resource.object());
+        let mark = set.gc_mark(id);
         if !options.apply_unchanged
-            && view
-                .get(id)
-                .is_some_and(|copies| up_to_date(copies, resource, set, &sum))
+            && !copies.is_empty()
+            && up_to_date(copies, resource, &mark, &sum)
         {
             skipped.push(skip(resource, SkipReason::UpToDate));
             continue;
         }
-        match apply_object(resource, set.gc_mark(id), sum) {
+        match apply_object(resource, mark, sum) {
             Ok(object) => {
                 let (stage, rank) = stage_of(id);
                 staged[stage as usize].push((rank, object));
@@ -259,7 +266,7 @@ fn skip(resource: &Resource, reason: SkipReason) -> Skipped {
 
 /// Whether every copy of the live object already matches what applying
 /// `resource` would write.
-fn up_to_date(copies: &[&Value], resource: &Resource, set: &SyncSetName, sum: &str) -> bool {
+fn up_to_date(copies: &[&Value], resource: &Resource, mark: &str, sum: &str) -> bool {
     let id = resource.id();
     let git = resource.object();
     let git_sets_our_keys = git["metadata"]["labels"].get(GC_MARK_LABEL).is_some()
@@ -270,7 +277,7 @@ fn up_to_date(copies: &[&Value], resource: &Resource, set: &SyncSetName, sum: &s
     // its own, which applying overrides. Compare against what is applied.
     let applied;
     let wanted = if git_sets_our_keys {
-        match apply_object(resource, set.gc_mark(id), sum.to_owned()) {
+        match apply_object(resource, mark.to_owned(), sum.to_owned()) {
             Ok(object) => {
                 applied = object.object;
                 &applied
@@ -282,7 +289,7 @@ fn up_to_date(copies: &[&Value], resource: &Resource, set: &SyncSetName, sum: &s
     };
     copies.iter().all(|live| {
         checksum_of(live) == Some(sum)
-            && matches!(mark_of(live), Some(Value::String(v)) if set.is_mark_of(id, v))
+            && matches!(mark_of(live), Some(Value::String(v)) if v == mark)
             && id
                 .namespace()
                 .is_none_or(|ns| live["metadata"]["namespace"].as_str() == Some(ns))
