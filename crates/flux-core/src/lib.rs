@@ -5,9 +5,10 @@
 //! finds the containers and images of workloads, reads their policies
 //! ([`policy`]), decides releases and automation ([`release`],
 //! [`automation`]) and edits manifests keeping every other byte
-//! ([`update`]); and it defines the seams
-//! ([`Cluster`], [`ManifestSource`], [`ImageRegistry`]) that the adapter
-//! crates implement.
+//! ([`update`]), plans syncs and garbage collection ([`sync`]); and it
+//! defines the seams ([`Cluster`], [`ManifestSource`], [`ImageRegistry`])
+//! that the adapter crates implement. The `testing` feature adds an
+//! in-memory `Cluster` and proptest strategies (`flux_core::testing`).
 //!
 //! It is **not** an IO crate: it has no async runtime, opens no network
 //! connection and writes no file. The one IO it does is *reading* a directory

@@ -6,6 +6,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
+use super::apply::{overlay, remove_dropped, validate};
+use super::journal::Failures;
+pub use super::journal::{Call, Failure, Operation};
 use crate::cluster::{
     Applied, ApplyObject, Cluster, ClusterError, ClusterErrorKind, LiveObject, Namespaces,
     PerObject,
@@ -14,110 +17,6 @@ use crate::registry::Credentials;
 use crate::resource::{ResourceId, Scope, ScopeTable, split_api_version};
 use crate::sync::allows;
 use crate::workload::{WORKLOAD_KINDS, pod_spec_path};
-
-/// An operation of the [`Cluster`] trait, for failures on demand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    /// [`Cluster::export_workloads`].
-    ExportWorkloads,
-    /// [`Cluster::list_managed`].
-    ListManaged,
-    /// [`Cluster::apply`], per object.
-    Apply,
-    /// [`Cluster::delete`], per object.
-    Delete,
-    /// [`Cluster::image_pull_secrets`].
-    ImagePullSecrets,
-}
-
-/// One call on the cluster, as its journal records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Call {
-    /// `export_workloads`.
-    ExportWorkloads,
-    /// `list_managed` with this label.
-    ListManaged {
-        /// The label asked for.
-        label: String,
-    },
-    /// An object given to `apply`, and what became of it.
-    Apply {
-        /// The object.
-        id: ResourceId,
-        /// What applying did, or the kind of failure.
-        result: Result<Applied, ClusterErrorKind>,
-    },
-    /// An object given to `delete`, and whether it was there.
-    Delete {
-        /// The object.
-        id: ResourceId,
-        /// Whether it existed, or the kind of failure.
-        result: Result<bool, ClusterErrorKind>,
-    },
-    /// `image_pull_secrets` of a workload.
-    ImagePullSecrets {
-        /// The workload.
-        workload: ResourceId,
-    },
-}
-
-impl Call {
-    /// The object an apply or delete tried to write, failed or not.
-    pub fn written(&self) -> Option<&ResourceId> {
-        match self {
-            Call::Apply { id, .. } | Call::Delete { id, .. } => Some(id),
-            _ => None,
-        }
-    }
-}
-
-/// A failure to inject: calls of `operation` (on `id`, if set), after the
-/// first `after` of them, fail with `kind`, `times` times or forever.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// The operation that fails.
-    pub operation: Operation,
-    /// Only for this object (apply, delete, pull secrets); `None` for all.
-    pub id: Option<ResourceId>,
-    /// The error kind returned.
-    pub kind: ClusterErrorKind,
-    /// How many more times it fails; `None` for always.
-    pub times: Option<usize>,
-    /// How many matching calls still succeed before it starts failing.
-    pub after: usize,
-}
-
-impl Failure {
-    /// Every call of `operation` fails with `kind`.
-    pub fn new(operation: Operation, kind: ClusterErrorKind) -> Self {
-        Failure {
-            operation,
-            id: None,
-            kind,
-            times: None,
-            after: 0,
-        }
-    }
-
-    /// Only calls about `id` fail.
-    pub fn on(mut self, id: ResourceId) -> Self {
-        self.id = Some(id);
-        self
-    }
-
-    /// Only the next `n` matching calls fail.
-    pub fn times(mut self, n: usize) -> Self {
-        self.times = Some(n);
-        self
-    }
-
-    /// The first `n` matching calls succeed (e.g. fail the second
-    /// `list_managed` of a sync, the one after applying).
-    pub fn after(mut self, n: usize) -> Self {
-        self.after = n;
-        self
-    }
-}
 
 struct Stored {
     object: Value,
@@ -128,7 +27,7 @@ struct Stored {
 #[derive(Default)]
 struct State {
     objects: BTreeMap<ResourceId, Stored>,
-    failures: Vec<Failure>,
+    failures: Failures,
     journal: Vec<Call>,
     version: u64,
     scopes: ScopeTable,
@@ -363,31 +262,6 @@ impl MemoryCluster {
 }
 
 impl State {
-    /// The injected failure for this call, if any (and counts it down).
-    fn failure(&mut self, operation: Operation, id: Option<&ResourceId>) -> Option<ClusterError> {
-        let index = self
-            .failures
-            .iter()
-            .position(|f| f.operation == operation && (f.id.is_none() || f.id.as_ref() == id))?;
-        let failure = &mut self.failures[index];
-        if failure.after > 0 {
-            failure.after -= 1;
-            return None;
-        }
-        let kind = failure.kind;
-        if let Some(times) = &mut failure.times {
-            *times -= 1;
-            if *times == 0 {
-                self.failures.remove(index);
-            }
-        }
-        Some(ClusterError::new(
-            kind,
-            id.cloned(),
-            format!("injected {kind:?} failure of {operation:?}"),
-        ))
-    }
-
     fn check_namespace(&self, id: &ResourceId) -> Result<(), ClusterError> {
         match id.namespace() {
             Some(ns)
@@ -425,7 +299,7 @@ impl State {
 
     fn apply_one(&mut self, request: &ApplyObject) -> Result<Applied, ClusterError> {
         let id = &request.id;
-        if let Some(e) = self.failure(Operation::Apply, Some(id)) {
+        if let Some(e) = self.failures.check(Operation::Apply, Some(id)) {
             return Err(e);
         }
         validate(request)?;
@@ -461,7 +335,7 @@ impl State {
     }
 
     fn delete_one(&mut self, id: &ResourceId) -> Result<bool, ClusterError> {
-        if let Some(e) = self.failure(Operation::Delete, Some(id)) {
+        if let Some(e) = self.failures.check(Operation::Delete, Some(id)) {
             return Err(e);
         }
         let Some(stored) = self.objects.remove(id) else {
@@ -516,73 +390,6 @@ impl State {
     }
 }
 
-fn validate(request: &ApplyObject) -> Result<(), ClusterError> {
-    let id = &request.id;
-    let object = &request.object;
-    let invalid = |message: String| {
-        Err(ClusterError::new(
-            ClusterErrorKind::Invalid,
-            Some(id.clone()),
-            message,
-        ))
-    };
-    let name = object["metadata"]["name"].as_str().unwrap_or_default();
-    if name != id.name() {
-        return invalid(format!(
-            "the name of the object ({name}) does not match the name on the URL ({})",
-            id.name()
-        ));
-    }
-    let kind = object["kind"].as_str().unwrap_or_default();
-    if !kind.eq_ignore_ascii_case(id.kind()) {
-        return invalid(format!("kind {kind} does not match {}", id.kind()));
-    }
-    if let (Some(ns), Some(given)) = (id.namespace(), object["metadata"]["namespace"].as_str())
-        && ns != given
-    {
-        return invalid(format!(
-            "the namespace of the provided object ({given}) does not match the namespace sent on the request ({ns})"
-        ));
-    }
-    Ok(())
-}
-
-/// Removes from `live` the fields Flux applied before (`previous`) and no
-/// longer applies (`next`).
-fn remove_dropped(live: &mut Value, previous: &Value, next: &Value) {
-    if let (Value::Object(live), Value::Object(previous)) = (live, previous) {
-        for (key, was) in previous {
-            match next.get(key) {
-                None => {
-                    live.remove(key);
-                }
-                Some(now) => {
-                    if let Some(field) = live.get_mut(key) {
-                        remove_dropped(field, was, now);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Writes `applied` over `live`: maps merge, everything else is replaced.
-fn overlay(live: &mut Value, applied: &Value) {
-    match (live, applied) {
-        (Value::Object(live), Value::Object(applied)) => {
-            for (key, value) in applied {
-                match live.get_mut(key) {
-                    Some(field) if field.is_object() && value.is_object() => overlay(field, value),
-                    _ => {
-                        live.insert(key.clone(), value.clone());
-                    }
-                }
-            }
-        }
-        (live, applied) => *live = applied.clone(),
-    }
-}
-
 #[async_trait::async_trait]
 impl Cluster for MemoryCluster {
     async fn export_workloads(
@@ -591,7 +398,7 @@ impl Cluster for MemoryCluster {
     ) -> Result<Vec<LiveObject>, ClusterError> {
         let mut state = self.lock();
         state.journal.push(Call::ExportWorkloads);
-        if let Some(e) = state.failure(Operation::ExportWorkloads, None) {
+        if let Some(e) = state.failures.check(Operation::ExportWorkloads, None) {
             return Err(e);
         }
         Ok(state.live(|id, _| {
@@ -612,7 +419,7 @@ impl Cluster for MemoryCluster {
         state.journal.push(Call::ListManaged {
             label: label.to_owned(),
         });
-        if let Some(e) = state.failure(Operation::ListManaged, None) {
+        if let Some(e) = state.failures.check(Operation::ListManaged, None) {
             return Err(e);
         }
         Ok(state.live(|id, object| {
@@ -655,7 +462,10 @@ impl Cluster for MemoryCluster {
         state.journal.push(Call::ImagePullSecrets {
             workload: workload.clone(),
         });
-        if let Some(e) = state.failure(Operation::ImagePullSecrets, Some(workload)) {
+        if let Some(e) = state
+            .failures
+            .check(Operation::ImagePullSecrets, Some(workload))
+        {
             return Err(e);
         }
         let not_found = || {

@@ -31,7 +31,9 @@
 //! `flux-core = { workspace = true, features = ["testing"] }` under
 //! `[dev-dependencies]`.
 
+mod apply;
 mod cluster;
+mod journal;
 pub mod strategies;
 
 use std::future::Future;

@@ -1,0 +1,73 @@
+//! The in-memory cluster's server-side apply: checks an object against its
+//! ID, and merges it into the live object as one field manager would.
+
+use serde_json::Value;
+
+use crate::cluster::{ApplyObject, ClusterError, ClusterErrorKind};
+
+pub(super) fn validate(request: &ApplyObject) -> Result<(), ClusterError> {
+    let id = &request.id;
+    let object = &request.object;
+    let invalid = |message: String| {
+        Err(ClusterError::new(
+            ClusterErrorKind::Invalid,
+            Some(id.clone()),
+            message,
+        ))
+    };
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    if name != id.name() {
+        return invalid(format!(
+            "the name of the object ({name}) does not match the name on the URL ({})",
+            id.name()
+        ));
+    }
+    let kind = object["kind"].as_str().unwrap_or_default();
+    if !kind.eq_ignore_ascii_case(id.kind()) {
+        return invalid(format!("kind {kind} does not match {}", id.kind()));
+    }
+    if let (Some(ns), Some(given)) = (id.namespace(), object["metadata"]["namespace"].as_str())
+        && ns != given
+    {
+        return invalid(format!(
+            "the namespace of the provided object ({given}) does not match the namespace sent on the request ({ns})"
+        ));
+    }
+    Ok(())
+}
+
+/// Removes from `live` the fields Flux applied before (`previous`) and no
+/// longer applies (`next`).
+pub(super) fn remove_dropped(live: &mut Value, previous: &Value, next: &Value) {
+    if let (Value::Object(live), Value::Object(previous)) = (live, previous) {
+        for (key, was) in previous {
+            match next.get(key) {
+                None => {
+                    live.remove(key);
+                }
+                Some(now) => {
+                    if let Some(field) = live.get_mut(key) {
+                        remove_dropped(field, was, now);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes `applied` over `live`: maps merge, everything else is replaced.
+pub(super) fn overlay(live: &mut Value, applied: &Value) {
+    match (live, applied) {
+        (Value::Object(live), Value::Object(applied)) => {
+            for (key, value) in applied {
+                match live.get_mut(key) {
+                    Some(field) if field.is_object() && value.is_object() => overlay(field, value),
+                    _ => {
+                        live.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (live, applied) => *live = applied.clone(),
+    }
+}
