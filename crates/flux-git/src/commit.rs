@@ -255,7 +255,14 @@ impl Repo {
     ) -> Result<Attempt, Error> {
         let repo = self.gix();
         let dir = &self.inner.dir;
-        let files = read_files(&repo, dir, head, &self.inner.config.paths, MAX_FILE_SIZE)?;
+        let files = read_files(
+            &repo,
+            dir,
+            head,
+            &self.inner.config.paths,
+            MAX_FILE_SIZE,
+            &self.inner.blobs,
+        )?;
         let snapshot = Snapshot {
             revision: Some(head.to_string()),
             files,

@@ -77,6 +77,7 @@ pub(crate) struct Inner {
     pub(crate) notify: Notify,
     pub(crate) heads: watch::Sender<Option<Refreshed>>,
     pub(crate) write_checked: OnceLock<()>,
+    pub(crate) blobs: crate::read::BlobCache,
 }
 
 impl Repo {
@@ -113,6 +114,7 @@ impl Repo {
                 notify: Notify::new(),
                 heads,
                 write_checked: OnceLock::new(),
+                blobs: crate::read::BlobCache::default(),
             }),
         })
     }

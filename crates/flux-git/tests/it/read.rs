@@ -160,3 +160,24 @@ async fn git_source_is_a_manifest_source() {
     .unwrap();
     assert_eq!(manifests.resources.len(), 2);
 }
+
+#[tokio::test]
+async fn an_oversized_file_is_refused_by_name() {
+    let bed = Bed::new(&[]);
+    push_tree(&bed, |w| {
+        write(w, "apps/ok.yaml", &deployment("ok", "ok:1"));
+        let big = "k: v\n".repeat((flux_git::read::MAX_FILE_SIZE as usize / 5) + 1);
+        write(w, "apps/huge.yaml", big.as_bytes());
+    });
+    let repo = bed.repo();
+    let head = repo.refresh().await.unwrap().head;
+    let err = repo
+        .snapshot_at(&head, &["apps".into()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("apps/huge.yaml: 16777220 bytes is over the limit of 16777216 bytes"),
+        "{err}"
+    );
+}
