@@ -577,7 +577,7 @@ mod tests {
     fn the_cache_reads_only_blobs_the_last_read_did_not_have() {
         let cache = BlobCache::default();
         let mut asked = Vec::new();
-        let mut read = |found: Vec<(String, ObjectId)>, asked: &mut Vec<Vec<String>>| {
+        let read = |found: Vec<(String, ObjectId)>, asked: &mut Vec<Vec<String>>| {
             cache
                 .read(found, |missing| {
                     asked.push(missing.iter().map(|(r, _)| r.clone()).collect());
