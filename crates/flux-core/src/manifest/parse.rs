@@ -241,6 +241,17 @@ fn collect(
         });
         return;
     }
+    if let Some(v @ (Value::Bool(_) | Value::Number(_))) = meta.get("name") {
+        errors.push(LoadError::InvalidField {
+            at: source,
+            field: "metadata.name",
+            message: format!(
+                "YAML reads this unquoted name as the {} {v}, not a string: quote it",
+                kind_name(v)
+            ),
+        });
+        return;
+    }
     if meta["name"].as_str().is_none_or(str::is_empty) {
         errors.push(LoadError::MissingField {
             at: source,
@@ -434,6 +445,14 @@ mod tests {
             ),
             (
                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: 12}\n",
+                "the number 12, not a string: quote it",
+            ),
+            (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: y}\n",
+                "the boolean true, not a string: quote it",
+            ),
+            (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ''}\n",
                 "metadata.name is missing",
             ),
             (
