@@ -88,6 +88,12 @@ impl Repo {
     /// Like Flux v1, the mirror starts empty on every start, so nothing left
     /// over from an earlier configuration can be synced.
     pub fn new(config: GitConfig, ssh: &SshOptions, state_dir: &Path) -> Result<Self, Error> {
+        if matches!(
+            config.remote.transport(),
+            crate::url::Transport::Http | crate::url::Transport::Https
+        ) {
+            install_crypto_provider();
+        }
         let dir = state_dir.join("mirror.git");
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -211,6 +217,17 @@ impl Repo {
             .map_err(|_| not_found())?
             .id;
         Ok(id)
+    }
+}
+
+/// gix's HTTP client (reqwest with rustls, no provider compiled in by
+/// choice: the workspace uses ring) panics when building a client if the
+/// process has no default crypto provider. Install ring's unless the
+/// program already chose one.
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another installer is fine: one is in place.
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
 

@@ -182,3 +182,35 @@ async fn the_poll_loop_publishes_heads_and_fetches_when_notified() {
     stop.send(()).unwrap();
     tokio::time::timeout(wait, runner).await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn http_remote_fetch_commit_and_tag() {
+    // Smart HTTP: gix's HTTP client fetches, the git program pushes; the
+    // same code paths as https:// but for TLS.
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let http = flux_testbed::git::HttpGitServer::start(bed.root.path()).unwrap();
+    let repo = bed.repo_with(&http.url("config.git"), &SshOptions::default(), |_| {});
+    reports_head_and_moves(&bed, &repo).await;
+    let edit =
+        |_: &flux_core::source::Snapshot| -> Result<flux_git::FileChanges, flux_git::BoxError> {
+            let mut c = flux_git::FileChanges::new();
+            c.write("apps/http.yaml", b"kind: ConfigMap\n".to_vec());
+            Ok(c)
+        };
+    let outcome = repo
+        .commit_and_push(edit, flux_git::CommitRequest::new("over http"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, flux_git::CommitOutcome::Pushed(_)),
+        "{outcome:?}"
+    );
+    assert_eq!(bed.remote.subjects("master").unwrap()[0], "over http");
+    repo.move_sync_tag(&bed.head()).await.unwrap();
+    assert_eq!(
+        bed.remote
+            .git(&["rev-parse", "flux-sync^{commit}"])
+            .unwrap(),
+        bed.head()
+    );
+}

@@ -1,7 +1,9 @@
 //! The test bed checks itself: its servers start, serve git, and sshd
 //! refuses clients that do not know its host key.
 
-use flux_testbed::git::{BareRepo, GitDaemon, SshServer, WorkClone, git_command, run};
+use flux_testbed::git::{
+    BareRepo, GitDaemon, HttpGitServer, SshServer, WorkClone, git_command, run,
+};
 
 #[test]
 fn git_daemon_serves_clone_and_push() {
@@ -47,4 +49,18 @@ fn sshd_serves_known_clients_and_refuses_unknown_host_keys() {
         .args(["ls-remote", &sshd.url(repo.path())]);
     let err = run(cmd).unwrap_err().to_string();
     assert!(err.contains("Host key verification failed"), "{err}");
+}
+
+#[test]
+fn http_backend_serves_clone_and_push() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = BareRepo::create(root.path(), "r.git").unwrap();
+    repo.commit_files(&[("a.yaml", b"a: 1\n")], "first")
+        .unwrap();
+    let http = HttpGitServer::start(root.path()).unwrap();
+    let work = WorkClone::new(&http.url("r.git"), "master", None).unwrap();
+    work.write("b.yaml", b"b: 2\n").unwrap();
+    work.commit("over http").unwrap();
+    work.push().unwrap();
+    assert_eq!(repo.subjects("master").unwrap(), ["over http", "first"]);
 }
