@@ -4,6 +4,7 @@
 //!
 //! Not a test fixture library: tests build their own small inputs.
 
+pub mod kube;
 pub mod sync;
 
 use std::fmt::Write as _;

@@ -11,6 +11,11 @@
 //!   files (8,000 hold 10,000 resources) against the benchmark's cluster
 //!   RUNS times (default 5) and print the best time in milliseconds and the
 //!   plan's counts (for profiling under valgrind/DHAT).
+//! - `flux-bench kube-sync DIR KUBECONFIG [RUNS]`: sync DIR into the cluster
+//!   of KUBECONFIG as fluxd does (load, read live state, plan, apply with
+//!   flux-kube; no GC) RUNS times in one process (default 1) and print one
+//!   JSON line per sync: wall time in milliseconds, objects sent to apply,
+//!   and how each turned out.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -102,8 +107,23 @@ fn main() -> anyhow::Result<()> {
                 counts.0, counts.1, counts.2
             );
         }
+        ["kube-sync", dir, kubeconfig, rest @ ..] => {
+            let runs: usize = rest
+                .first()
+                .map_or(Ok(1), |r| r.parse())
+                .context("RUNS must be a number")?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let lines = runtime.block_on(flux_benches::kube::sync_dir_runs(
+                dir.as_ref(),
+                kubeconfig.as_ref(),
+                runs,
+            ))?;
+            for line in lines {
+                println!("{line}");
+            }
+        }
         _ => bail!(
-            "usage: flux-bench gen-repo DIR N | load DIR [RUNS] | gen-multi FILE N | update FILE DOC CONTAINER IMAGE OUT [RUNS] | plan-sync FILES [RUNS]"
+            "usage: flux-bench gen-repo DIR N | load DIR [RUNS] | gen-multi FILE N | update FILE DOC CONTAINER IMAGE OUT [RUNS] | plan-sync FILES [RUNS] | kube-sync DIR KUBECONFIG [RUNS]"
         ),
     }
     Ok(())

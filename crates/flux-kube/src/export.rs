@@ -203,31 +203,36 @@ pub(crate) async fn export_workloads(
         .snapshot()
         .await
         .map_err(|e| cluster_error(None, "discover the API", e))?;
+    let mut jobs: Vec<(Served, Option<String>)> = Vec::new();
     for (group, kind) in WORKLOADS {
-        let Some(served) = snap
-            .by_kind(kind)
-            .iter()
-            .find(|s| s.ar.group == *group)
-            .cloned()
-        else {
+        let Some(served) = snap.by_kind(kind).iter().find(|s| s.ar.group == *group) else {
             continue;
         };
-        let scopes: Vec<Option<&str>> = match allowed_ns {
-            Namespaces::All => vec![None],
-            Namespaces::Only(_) => names.iter().map(|n| Some(n.as_str())).collect(),
-        };
-        for ns in scopes {
-            for obj in list(cluster, &served, ns, &ListParams::default())
-                .await?
-                .unwrap_or_default()
-            {
-                if is_addon(&obj) {
-                    continue;
-                }
-                if let Some(id) = id_of(&obj, &served) {
-                    cluster.remember(&id, &served.ar);
-                    out.push(LiveObject { id, object: obj });
-                }
+        match allowed_ns {
+            Namespaces::All => jobs.push((served.clone(), None)),
+            Namespaces::Only(_) => {
+                jobs.extend(names.iter().map(|n| (served.clone(), Some(n.clone()))))
+            }
+        }
+    }
+    let lp = &ListParams::default();
+    let listed: Vec<Result<Listed, ClusterError>> = futures::stream::iter(jobs)
+        .map(|(s, ns)| async move {
+            let r = list(cluster, &s, ns.as_deref(), lp).await?;
+            Ok((s, r))
+        })
+        .buffered(cluster.options.concurrency.max(1))
+        .collect()
+        .await;
+    for r in listed {
+        let (served, objs) = r?;
+        for obj in objs.unwrap_or_default() {
+            if is_addon(&obj) {
+                continue;
+            }
+            if let Some(id) = id_of(&obj, &served) {
+                cluster.remember(&id, &served.ar);
+                out.push(LiveObject { id, object: obj });
             }
         }
     }

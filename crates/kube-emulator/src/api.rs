@@ -302,6 +302,9 @@ async fn resource(
                 .store
                 .get(&rt, &ns, &name)
                 .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, &name))?;
+            if matches!(view(req), View::Full) {
+                return Ok(h::raw(200, target.respond(sub, &obj), &[]));
+            }
             let shown = if sub == Sub::Scale {
                 scale_of(&rt, &obj)
             } else {
@@ -364,9 +367,9 @@ async fn resource(
                 validation: validation(req)?,
             };
             let w = target.write(sub, &mutation, &opts)?;
-            Ok(h::json(
+            Ok(h::raw(
                 if w.created { 201 } else { 200 },
-                &w.object,
+                w.body,
                 &w.warnings,
             ))
         }

@@ -104,6 +104,22 @@ pub fn json(status: u16, v: &Value, warnings: &[String]) -> http::Response<Body>
     json_bytes(status, bytes, "application/json", warnings)
 }
 
+/// A JSON response from already-encoded bytes.
+pub fn raw(status: u16, bytes: Bytes, warnings: &[String]) -> http::Response<Body> {
+    let mut b = http::Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", "application/json")
+        .header("cache-control", "no-cache, private");
+    for w in warnings {
+        b = b.header(
+            "warning",
+            format!("299 - {}", serde_json::Value::String(w.clone())),
+        );
+    }
+    b.body(Full::new(bytes).boxed())
+        .unwrap_or_else(|_| http::Response::new(Full::new(Bytes::new()).boxed()))
+}
+
 /// A full response from bytes.
 pub fn json_bytes(
     status: u16,

@@ -12,6 +12,7 @@ use crate::http::{self as h, Body, Request};
 use crate::ops::{Allocator, Mutation, Sub, Target, WriteOptions};
 use crate::resources::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
+use crate::store::Stored;
 use crate::table;
 use crate::watch;
 
@@ -81,7 +82,7 @@ pub async fn collection(
                 validation: validation(req)?,
             };
             let w = target.write(Sub::Main, &Mutation::Create(body), &opts)?;
-            Ok(h::json(201, &w.object, &w.warnings))
+            Ok(h::raw(201, w.body, &w.warnings))
         }
         "deletecollection" => {
             Stats::bump(&shared.stats.deletes);
@@ -143,7 +144,7 @@ pub fn selected(
     req: &Request,
     rt: &ResourceType,
     ns: Option<&str>,
-) -> Result<(Vec<Arc<Value>>, u64), ApiError> {
+) -> Result<(Vec<Arc<Stored>>, u64), ApiError> {
     let label = LabelSelector::parse(req.param("labelSelector").unwrap_or(""))
         .map_err(ApiError::bad_request)?;
     let field = FieldSelector::parse(req.param("fieldSelector").unwrap_or(""))
@@ -216,12 +217,27 @@ fn list(
             "metadata": meta,
             "items": items.iter().map(|o| table::partial_metadata(o)).collect::<Vec<_>>(),
         }),
-        View::Full => json!({
-            "kind": format!("{}List", rt.kind),
-            "apiVersion": api_version,
-            "metadata": meta,
-            "items": items.iter().map(|o| present(o)).collect::<Vec<_>>(),
-        }),
+        View::Full => {
+            // Stored JSON copied as is: no re-encoding of every object.
+            let head = json!({"kind": format!("{}List", rt.kind), "apiVersion": api_version, "metadata": meta});
+            let head = serde_json::to_vec(&head).unwrap_or_default();
+            let size: usize = items.iter().map(|o| o.json.len() + 1).sum();
+            let mut out = Vec::with_capacity(head.len() + size + 16);
+            out.extend_from_slice(&head[..head.len() - 1]);
+            out.extend_from_slice(b",\"items\":[");
+            for (i, o) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                if o.is_in(&api_version) {
+                    out.extend_from_slice(&o.json);
+                } else {
+                    out.extend_from_slice(&serde_json::to_vec(&present(o)).unwrap_or_default());
+                }
+            }
+            out.extend_from_slice(b"]}");
+            return Ok(h::raw(200, bytes::Bytes::from(out), &[]));
+        }
     };
     Ok(h::json(200, &body, &[]))
 }

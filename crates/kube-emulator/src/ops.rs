@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::admission;
@@ -16,7 +17,7 @@ use crate::managed::{self, ApplyError, ManagedFields, WriteContext, without_mana
 use crate::patch;
 use crate::resources::ResourceType;
 use crate::schema;
-use crate::store::{Change, CommitError, Store};
+use crate::store::{Change, CommitError, Store, Stored};
 
 /// How strictly unknown fields are treated (`fieldValidation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,8 +97,8 @@ pub struct WriteOptions<'a> {
 
 /// A write that succeeded.
 pub struct Written {
-    /// The response body.
-    pub object: Value,
+    /// The response body (JSON).
+    pub body: Bytes,
     /// Whether the object was created (201).
     pub created: bool,
     /// Warnings for the `Warning` header.
@@ -105,7 +106,7 @@ pub struct Written {
 }
 
 enum Attempt {
-    NoOp(Arc<Value>),
+    NoOp(Arc<Stored>),
     Commit {
         new: Value,
         change_is_delete: bool,
@@ -144,9 +145,9 @@ impl Target<'_> {
             warnings.clear();
             match self.attempt(sub, mutation, opts, current.as_ref(), &mut warnings)? {
                 Attempt::NoOp(obj) => {
-                    let object = self.respond(sub, &obj);
+                    let body = self.respond(sub, &obj);
                     return Ok(Written {
-                        object,
+                        body,
                         created: false,
                         warnings,
                     });
@@ -157,9 +158,9 @@ impl Target<'_> {
                     created,
                 } => {
                     if opts.dry_run {
-                        let object = self.respond(sub, &new);
+                        let body = self.respond_value(sub, &new);
                         return Ok(Written {
-                            object,
+                            body,
                             created,
                             warnings,
                         });
@@ -174,9 +175,9 @@ impl Target<'_> {
                         .commit(self.rt, self.ns, self.name, current.as_ref(), change)
                     {
                         Ok(Some(obj)) => {
-                            let object = self.respond(sub, &obj);
+                            let body = self.respond(sub, &obj);
                             return Ok(Written {
-                                object,
+                                body,
                                 created,
                                 warnings,
                             });
@@ -191,11 +192,21 @@ impl Target<'_> {
         Err(ApiError::internal("too many concurrent writers; giving up"))
     }
 
-    fn respond(&self, sub: Sub, obj: &Value) -> Value {
-        match sub {
+    /// The response body for a stored object: its stored JSON when the
+    /// request's version is the stored one.
+    pub fn respond(&self, sub: Sub, obj: &Stored) -> Bytes {
+        if sub != Sub::Scale && obj.is_in(&self.api_version()) {
+            return obj.json.clone();
+        }
+        self.respond_value(sub, obj)
+    }
+
+    fn respond_value(&self, sub: Sub, obj: &Value) -> Bytes {
+        let v = match sub {
             Sub::Scale => scale_of(self.rt, obj),
             _ => self.present(obj),
-        }
+        };
+        Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
     }
 
     fn check_identity(&self, body: &Value, require_type: bool) -> Result<(), ApiError> {
@@ -255,7 +266,7 @@ impl Target<'_> {
         Ok(())
     }
 
-    fn check_rv(&self, body: &Value, current: Option<&Arc<Value>>) -> Result<(), ApiError> {
+    fn check_rv(&self, body: &Value, current: Option<&Arc<Stored>>) -> Result<(), ApiError> {
         let Some(want) = body
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
@@ -313,7 +324,7 @@ impl Target<'_> {
         sub: Sub,
         mutation: &Mutation,
         opts: &WriteOptions<'_>,
-        current: Option<&Arc<Value>>,
+        current: Option<&Arc<Stored>>,
         warnings: &mut Vec<String>,
     ) -> Result<Attempt, ApiError> {
         let live = current.map(|c| without_managed(c));
@@ -545,7 +556,7 @@ impl Target<'_> {
                 if current.pointer("/metadata/deletionTimestamp").is_some() {
                     return Ok(self.present(&current));
                 }
-                let mut marked = (*current).clone();
+                let mut marked = current.value.clone();
                 if let Some(m) = marked.get_mut("metadata").and_then(Value::as_object_mut) {
                     m.insert("deletionTimestamp".into(), crate::now().into());
                     m.insert("deletionGracePeriodSeconds".into(), 0.into());

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -22,6 +23,35 @@ use crate::resources::{self, ResourceType};
 /// (group, plural): how objects are filed, whatever version they are
 /// served in.
 pub type GroupResource = (String, String);
+
+/// A stored object, with its JSON encoding made once at commit time so
+/// lists, gets and watches copy bytes instead of re-serialising.
+#[derive(Debug)]
+pub struct Stored {
+    /// The object.
+    pub value: Value,
+    /// `value` as JSON.
+    pub json: Bytes,
+}
+
+impl Stored {
+    fn new(value: Value) -> Self {
+        let json = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+        Stored { value, json }
+    }
+
+    /// Whether it is stored in this apiVersion (its JSON can be sent as is).
+    pub fn is_in(&self, api_version: &str) -> bool {
+        self.value.get("apiVersion").and_then(Value::as_str) == Some(api_version)
+    }
+}
+
+impl std::ops::Deref for Stored {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        &self.value
+    }
+}
 
 /// What happened to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +87,7 @@ pub struct Event {
     /// The object's namespace (`""` when cluster-scoped).
     pub namespace: String,
     /// The object after the change (before it, for deletions).
-    pub object: Arc<Value>,
+    pub object: Arc<Stored>,
 }
 
 /// What a commit does to one object.
@@ -84,7 +114,7 @@ pub type Subscription = (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>);
 
 struct State {
     types: Vec<Arc<ResourceType>>,
-    objects: HashMap<GroupResource, BTreeMap<(String, String), Arc<Value>>>,
+    objects: HashMap<GroupResource, BTreeMap<(String, String), Arc<Stored>>>,
     rv: u64,
     history: VecDeque<Arc<Event>>,
     /// Every event with a resourceVersion at or below this was evicted.
@@ -165,14 +195,14 @@ impl Store {
     }
 
     /// One object.
-    pub fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
+    pub fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> Option<Arc<Stored>> {
         let st = self.read();
         st.objects.get(&gr(rt))?.get(&key(ns, name)).cloned()
     }
 
     /// Objects of a type, in one namespace or all, in key order, with the
     /// resourceVersion of the list.
-    pub fn list(&self, rt: &ResourceType, ns: Option<&str>) -> (Vec<Arc<Value>>, u64) {
+    pub fn list(&self, rt: &ResourceType, ns: Option<&str>) -> (Vec<Arc<Stored>>, u64) {
         let st = self.read();
         let items = match st.objects.get(&gr(rt)) {
             None => Vec::new(),
@@ -194,9 +224,9 @@ impl Store {
         rt: &ResourceType,
         ns: &str,
         name: &str,
-        expected: Option<&Arc<Value>>,
+        expected: Option<&Arc<Stored>>,
         change: Change,
-    ) -> Result<Option<Arc<Value>>, CommitError> {
+    ) -> Result<Option<Arc<Stored>>, CommitError> {
         let mut st = self.write();
         let g = gr(rt);
         let current = st
@@ -223,7 +253,7 @@ impl Store {
                 if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
                     m.insert("resourceVersion".into(), Value::String(rv.to_string()));
                 }
-                let obj = Arc::new(obj);
+                let obj = Arc::new(Stored::new(obj));
                 let kind = if current.is_some() {
                     EventType::Modified
                 } else {
@@ -255,11 +285,11 @@ impl Store {
                 }
                 st.rv += 1;
                 let rv = st.rv;
-                let mut last = (*old).clone();
+                let mut last = old.value.clone();
                 if let Some(m) = last.get_mut("metadata").and_then(Value::as_object_mut) {
                     m.insert("resourceVersion".into(), Value::String(rv.to_string()));
                 }
-                let last = Arc::new(last);
+                let last = Arc::new(Stored::new(last));
                 self.record(&mut st, EventType::Deleted, g, ns, last.clone());
                 Ok(Some(last))
             }
@@ -272,7 +302,7 @@ impl Store {
         kind: EventType,
         gr: GroupResource,
         ns: &str,
-        object: Arc<Value>,
+        object: Arc<Stored>,
     ) {
         let ev = Arc::new(Event {
             rv: st.rv,
@@ -387,7 +417,7 @@ fn namespace_exists(st: &State, name: &str) -> bool {
         .is_some_and(|m| m.contains_key(&key("", name)))
 }
 
-fn register_crd(st: &mut State, crd: &Value) {
+fn register_crd(st: &mut State, crd: &Stored) {
     // Validated before the commit; an invalid CRD here defines nothing.
     let Ok(rt) = resources::from_crd(crd) else {
         return;

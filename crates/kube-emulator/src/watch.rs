@@ -50,7 +50,16 @@ impl State {
     }
 
     fn encode(&mut self, e: &Event) -> Bytes {
-        let mut obj = (*e.object).clone();
+        if self.table.is_none() && e.object.is_in(&self.api_version) {
+            let mut b = Vec::with_capacity(e.object.json.len() + 32);
+            b.extend_from_slice(
+                format!("{{\"type\":\"{}\",\"object\":", e.kind.as_str()).as_bytes(),
+            );
+            b.extend_from_slice(&e.object.json);
+            b.extend_from_slice(b"}\n");
+            return Bytes::from(b);
+        }
+        let mut obj = e.object.value.clone();
         if let Some(m) = obj.as_object_mut() {
             m.insert("apiVersion".into(), self.api_version.clone().into());
         }
