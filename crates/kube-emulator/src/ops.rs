@@ -158,6 +158,22 @@ impl Target<'_> {
                     created,
                 } => {
                     if opts.dry_run {
+                        // What a real commit would check, and the
+                        // resourceVersion the object keeps.
+                        if current.is_none()
+                            && self.rt.namespaced
+                            && !self.store.namespace_exists(self.ns)
+                        {
+                            return Err(ApiError::not_found("", "namespaces", self.ns));
+                        }
+                        let mut new = new;
+                        if let (Some(cur), Some(m)) = (
+                            current.as_ref(),
+                            new.get_mut("metadata").and_then(Value::as_object_mut),
+                        ) && let Some(rv) = cur.pointer("/metadata/resourceVersion")
+                        {
+                            m.insert("resourceVersion".into(), rv.clone());
+                        }
                         let body = self.respond_value(sub, &new);
                         return Ok(Written {
                             body,

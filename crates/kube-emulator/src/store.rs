@@ -200,6 +200,11 @@ impl Store {
         st.objects.get(&gr(rt))?.get(&key(ns, name)).cloned()
     }
 
+    /// Whether a namespace exists.
+    pub fn namespace_exists(&self, name: &str) -> bool {
+        namespace_exists(&self.read(), name)
+    }
+
     /// Objects of a type, in one namespace or all, in key order, with the
     /// resourceVersion of the list.
     pub fn list(&self, rt: &ResourceType, ns: Option<&str>) -> (Vec<Arc<Stored>>, u64) {

@@ -8,6 +8,7 @@ mod delete;
 mod export;
 mod faults;
 mod secrets;
+mod watch;
 
 use std::time::Duration;
 

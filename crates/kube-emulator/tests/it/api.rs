@@ -40,6 +40,30 @@ fn server_side_apply_then_get_shows_the_applied_objects() {
             .as_str()
             .is_some_and(|ip| ip.starts_with("10.96."))
     );
+    // A server-side dry run changes nothing, and fails where a real write
+    // would.
+    let dry = emu.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dry, namespace: demo}\n",
+        &["--dry-run=server"],
+    );
+    assert!(
+        dry.expect_ok("dry run")
+            .contains("configmap/dry serverside-applied (server dry run)")
+    );
+    assert!(
+        !emu.kubectl
+            .run(&["get", "configmap", "dry", "-n", "demo"])
+            .ok
+    );
+    let nowhere = emu.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dry, namespace: nowhere}\n",
+        &["--dry-run=server"],
+    );
+    assert!(
+        nowhere.stderr.contains("namespaces \"nowhere\" not found"),
+        "{}",
+        nowhere.stderr
+    );
     // Applying the same manifests again changes nothing.
     let rv = d["metadata"]["resourceVersion"].clone();
     emu.apply(APP, &[]).expect_ok("re-apply");
@@ -48,6 +72,22 @@ fn server_side_apply_then_get_shows_the_applied_objects() {
         again["metadata"]["resourceVersion"], rv,
         "a no-op apply does not write"
     );
+    // YAML, as kubectl prints it (managed fields hidden by default).
+    let yaml = emu.ok(&["get", "configmap", "cfg", "-n", "demo", "-o", "yaml"]);
+    for line in [
+        "apiVersion: v1",
+        "kind: ConfigMap",
+        "  a: \"1\"",
+        "  name: cfg",
+        "  namespace: demo",
+        "    app: web",
+    ] {
+        assert!(
+            yaml.lines().any(|l| l == line),
+            "{line:?} missing from:\n{yaml}"
+        );
+    }
+    assert!(!yaml.contains("managedFields"), "{yaml}");
     // The table kubectl prints.
     let table = emu.ok(&["get", "deployments", "-n", "demo"]);
     assert!(
