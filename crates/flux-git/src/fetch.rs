@@ -15,11 +15,21 @@ use gix::remote::Direction;
 use crate::error::{BoxError, Error};
 use crate::repo::{Refreshed, Repo, RepoState, mirror_error};
 
+/// Packs in the mirror at which `git gc --auto` is run.
+pub const PACK_LIMIT: usize = 20;
+
 impl Repo {
     /// Fetches the branch and tags, and reports the head and whether it
     /// moved since the previous successful fetch. Bounded by `--git-timeout`.
     pub async fn refresh(&self) -> Result<Refreshed, Error> {
         let result = self.fetch().await;
+        let refreshed = self.record_fetch(result)?;
+        self.inner.heads.send_replace(Some(refreshed.clone()));
+        self.maintain().await;
+        Ok(refreshed)
+    }
+
+    fn record_fetch(&self, result: Result<ObjectId, Error>) -> Result<Refreshed, Error> {
         let mut state = self.lock_state();
         match result {
             Ok(head) => {
@@ -34,19 +44,50 @@ impl Repo {
                         };
                 }
                 state.error = None;
-                let refreshed = Refreshed {
+                Ok(Refreshed {
                     moved: previous.as_deref() != Some(head.as_str()),
                     head,
                     previous,
-                };
-                drop(state);
-                self.inner.heads.send_replace(Some(refreshed.clone()));
-                Ok(refreshed)
+                })
             }
             Err(e) => {
                 state.error = Some(e.to_string());
                 Err(e)
             }
+        }
+    }
+
+    /// Each fetch that brings something adds a pack to the mirror, and our
+    /// commits add loose objects; lookups slow down as they pile up. When
+    /// there are [`PACK_LIMIT`] packs, `git gc --auto` repacks (what `git
+    /// fetch` would have done for Flux v1). Failures are logged, not fatal.
+    async fn maintain(&self) {
+        let pack_dir = self.inner.dir.join("objects/pack");
+        let packs = std::fs::read_dir(&pack_dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if packs < PACK_LIMIT {
+            return;
+        }
+        let _guard = self.inner.fetch_lock.lock().await;
+        let mut git = self.git();
+        git.timeout = git.timeout.max(std::time::Duration::from_secs(300));
+        let argv = crate::command::args([
+            "-c".to_owned(),
+            format!("gc.autoPackLimit={PACK_LIMIT}"),
+            "-c".into(),
+            "gc.autoDetach=false".into(),
+            "gc".into(),
+            "--auto".into(),
+            "--quiet".into(),
+        ]);
+        match git.run(&argv, None, &[], "repack the mirror of").await {
+            Ok(_) => tracing::debug!(packs, "repacked the git mirror"),
+            Err(e) => tracing::warn!(error = %e, "could not repack the git mirror"),
         }
     }
 

@@ -116,6 +116,27 @@ impl DeployKey {
         DeployKey::load(path)
     }
 
+    /// Replaces the key at `path` with a new ed25519 key, atomically (a
+    /// rename): `fluxctl identity --regenerate`. ssh reads the key file on
+    /// every connection, so the next fetch uses the new key.
+    pub fn regenerate(path: &Path) -> Result<Self, Error> {
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".flux-keygen")
+            .tempdir_in(parent)
+            .map_err(|e| Error::io(parent, e))?;
+        let fresh = tmp.path().join("identity");
+        DeployKey::generate(&fresh)?;
+        fs::rename(&fresh, path).map_err(|e| Error::Identity {
+            path: path.to_owned(),
+            message: format!("cannot replace the key: {e}"),
+        })?;
+        DeployKey::load(path)
+    }
+
     /// Loads the key at `path`, generating it first if there is none; the
     /// flag says whether it was generated.
     pub fn load_or_generate(path: &Path) -> Result<(Self, bool), Error> {
@@ -215,6 +236,24 @@ mod tests {
         // No temporary directory is left behind.
         let left: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(left.len(), 1);
+    }
+
+    #[test]
+    fn regenerate_replaces_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("identity");
+        let old = DeployKey::generate(&path).unwrap();
+        let new = DeployKey::regenerate(&path).unwrap();
+        assert_ne!(old.public_key(), new.public_key());
+        assert_eq!(
+            DeployKey::load(&path).unwrap().public_key(),
+            new.public_key()
+        );
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

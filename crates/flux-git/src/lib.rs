@@ -51,7 +51,7 @@ mod command;
 pub mod commit;
 pub mod config;
 mod error;
-mod fetch;
+pub mod fetch;
 pub mod identity;
 pub mod log;
 pub mod poll;

@@ -214,3 +214,45 @@ async fn http_remote_fetch_commit_and_tag() {
         bed.head()
     );
 }
+
+#[tokio::test]
+async fn many_fetches_do_not_pile_up_packs() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let repo = bed.repo();
+    repo.refresh().await.unwrap();
+    let packs = || {
+        std::fs::read_dir(repo.mirror_dir().join("objects/pack"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "pack")
+            })
+            .count()
+    };
+    for i in 0..flux_git::fetch::PACK_LIMIT + 2 {
+        bed.remote
+            .commit_files(
+                &[("apps/counter.yaml", format!("n: {i}\n").as_bytes())],
+                &format!("c{i}"),
+            )
+            .unwrap();
+        repo.refresh().await.unwrap();
+        assert!(
+            packs() <= flux_git::fetch::PACK_LIMIT,
+            "{} packs after {i} fetches",
+            packs()
+        );
+    }
+    // Everything is still readable after repacking.
+    let snap = repo
+        .snapshot_at(&bed.head(), &["apps".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        snap.files.get("apps/counter.yaml"),
+        Some(format!("n: {}\n", flux_git::fetch::PACK_LIMIT + 1).as_bytes())
+    );
+}
