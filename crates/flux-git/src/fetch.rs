@@ -1,10 +1,10 @@
-//! Fetching: the mirror follows the remote branch and its tags.
+//! Fetching: the mirror follows the remote branch, its tags and notes.
 //!
 //! gix does the fetch (its network API is blocking, so it runs on a blocking
-//! thread). The refspecs are explicit: the configured branch and all tags,
-//! force-updated, exactly as the remote has them. A missing branch is an
-//! error naming it; a sync tag deleted on the remote is deleted locally, so a
-//! stale high-water mark is never trusted.
+//! thread). The refspecs are explicit: the configured branch, all tags and
+//! the notes ref, force-updated, exactly as the remote has them. A missing
+//! branch is an error naming it; a sync tag or notes ref deleted on the
+//! remote is deleted locally, so a stale high-water mark is never trusted.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -149,6 +149,7 @@ impl Repo {
         let config = &self.inner.config;
         let mut repo = self.gix();
         let branch_ref = config.branch_ref();
+        let notes_ref = self.notes_ref();
         let fetch_error = |e: BoxError| Error::Fetch {
             url: self.url(),
             source: e,
@@ -173,6 +174,7 @@ impl Repo {
                         [
                             format!("+{branch_ref}:{branch_ref}").as_str(),
                             "+refs/tags/*:refs/tags/*",
+                            format!("+{notes_ref}:{notes_ref}").as_str(),
                         ],
                         Direction::Fetch,
                     )
@@ -197,9 +199,11 @@ impl Repo {
         prepare
             .receive(gix::progress::Discard, interrupt)
             .map_err(|e| fetch_error(e.into()))?;
-        let tag_ref = config.sync_tag_ref();
-        if !advertised.contains(&tag_ref) {
-            self.delete_local_ref(&repo, &tag_ref)?;
+        // A sync tag or notes ref deleted on the remote is deleted here too.
+        for name in [config.sync_tag_ref(), notes_ref] {
+            if !advertised.contains(&name) {
+                self.delete_local_ref(&repo, &name)?;
+            }
         }
         let head = repo
             .find_reference(branch_ref.as_str())

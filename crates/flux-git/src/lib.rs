@@ -54,6 +54,7 @@ mod error;
 pub mod fetch;
 pub mod identity;
 pub mod log;
+pub mod notes;
 pub mod poll;
 mod push;
 pub mod read;

@@ -18,9 +18,9 @@ pub(crate) enum PushOutcome {
 }
 
 impl Repo {
-    /// Pushes `src` (a commit or tag id, or a local ref) to `dst` on the
-    /// remote. Only `force` (used for the sync tag, never for branches)
-    /// allows a non-fast-forward.
+    /// Pushes `src` (a commit or tag id, or a local ref; empty to delete) to
+    /// `dst` on the remote. Only `force` (used for the sync tag, never for
+    /// branches) allows a non-fast-forward.
     pub(crate) async fn push_ref(
         &self,
         src: &str,
@@ -28,23 +28,60 @@ impl Repo {
         force: bool,
     ) -> Result<PushOutcome, Error> {
         let spec = format!("{}{src}:{dst}", if force { "+" } else { "" });
-        let argv = args([
-            "push",
-            "--porcelain",
-            "--no-verify",
-            self.inner.config.remote.secret_url(),
-            spec.as_str(),
-        ]);
+        self.push_specs(&[(spec, dst.to_owned())], false).await
+    }
+
+    /// Pushes several `(refspec, destination ref)` at once, all or nothing
+    /// when `atomic`. The outcome is the worst of the refs': refused, then
+    /// overtaken, then pushed.
+    pub(crate) async fn push_specs(
+        &self,
+        specs: &[(String, String)],
+        atomic: bool,
+    ) -> Result<PushOutcome, Error> {
+        let mut argv = vec![
+            "push".to_owned(),
+            "--porcelain".into(),
+            "--no-verify".into(),
+        ];
+        if atomic {
+            argv.push("--atomic".into());
+        }
+        argv.push(self.inner.config.remote.secret_url().to_owned());
+        argv.extend(specs.iter().map(|(spec, _)| spec.clone()));
+        let argv = args(argv);
         let git = self.git();
         let out = git.raw(&argv, None, &[], "push to").await?;
         let stdout = String::from_utf8_lossy(&out.stdout);
-        match porcelain_status(&stdout, dst) {
-            Some(('!', summary)) => Ok(classify(&git.scrub(&summary))),
-            Some(_) if out.status.success() => Ok(PushOutcome::Pushed),
-            // git printed a status line but still failed, or printed none
-            // (no connection, no access): report what it said.
-            _ => Err(git.failure(&argv, &out)),
+        let mut outcome = PushOutcome::Pushed;
+        let mut atomic_failed = false;
+        for (_, dst) in specs {
+            match porcelain_status(&stdout, dst) {
+                Some(('!', summary)) if summary.contains("atomic push failed") => {
+                    atomic_failed = true
+                }
+                Some(('!', summary)) => outcome = worse(outcome, classify(&git.scrub(&summary))),
+                Some(_) => {}
+                // No line for this ref: no connection, no access…
+                None => return Err(git.failure(&argv, &out)),
+            }
         }
+        if outcome == PushOutcome::Pushed && atomic_failed {
+            outcome = PushOutcome::Overtaken("[rejected] (atomic push failed)".into());
+        }
+        if outcome == PushOutcome::Pushed && !out.status.success() {
+            return Err(git.failure(&argv, &out));
+        }
+        Ok(outcome)
+    }
+}
+
+fn worse(a: PushOutcome, b: PushOutcome) -> PushOutcome {
+    match (&a, &b) {
+        (PushOutcome::Refused(_), _) => a,
+        (_, PushOutcome::Refused(_)) => b,
+        (PushOutcome::Overtaken(_), _) => a,
+        _ => b,
     }
 }
 
@@ -99,6 +136,19 @@ mod tests {
             porcelain_status(tag, "refs/tags/flux-sync").map(|s| s.0),
             Some('+')
         );
+    }
+
+    #[test]
+    fn the_worst_outcome_wins() {
+        let (p, o, r) = (
+            PushOutcome::Pushed,
+            PushOutcome::Overtaken("o".into()),
+            PushOutcome::Refused("r".into()),
+        );
+        assert_eq!(worse(p.clone(), o.clone()), o);
+        assert_eq!(worse(o.clone(), r.clone()), r);
+        assert_eq!(worse(r.clone(), p.clone()), r);
+        assert_eq!(worse(p.clone(), p.clone()), p);
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod commit;
 mod fetch;
 mod identity;
 mod log;
+mod notes;
 mod read;
 mod signature;
 mod ssh;
