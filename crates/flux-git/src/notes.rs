@@ -13,8 +13,10 @@ use std::collections::HashSet;
 use gix::ObjectId;
 use gix::object::tree::EntryKind;
 
+use crate::commit::backoff;
 use crate::config::Person;
 use crate::error::Error;
+use crate::push::PushOutcome;
 use crate::read::TreeReader;
 use crate::repo::{Repo, mirror_error};
 
@@ -148,6 +150,90 @@ impl Repo {
             .map_err(|e| fail("writing the notes commit", e))?
             .id;
         Ok((notes, parent))
+    }
+
+    /// Pushes `commit` to the branch together with a notes commit holding
+    /// `note`, atomically; on a remote that cannot push atomically, the
+    /// branch first and then the note (retried a few times, and only
+    /// logged if it still fails: the commit itself has landed).
+    pub(crate) async fn push_with_note(
+        &self,
+        commit: ObjectId,
+        note: &[u8],
+    ) -> Result<PushOutcome, Error> {
+        let branch_ref = self.inner.config.branch_ref();
+        let notes_ref = self.notes_ref();
+        let (notes, parent) = self.build_note_blocking(commit, note).await?;
+        let specs = [
+            (format!("{commit}:{branch_ref}"), branch_ref.clone()),
+            (format!("{notes}:{notes_ref}"), notes_ref.clone()),
+        ];
+        match self.push_specs(&specs, true).await {
+            Ok(PushOutcome::Pushed) => {
+                self.advance_local_notes(parent, notes);
+                Ok(PushOutcome::Pushed)
+            }
+            Ok(other) => Ok(other),
+            Err(Error::Command { stderr, .. }) if stderr.contains("does not support --atomic") => {
+                let outcome = self
+                    .push_ref(&commit.to_string(), &branch_ref, false)
+                    .await?;
+                if outcome == PushOutcome::Pushed {
+                    self.push_note_alone(commit, note).await;
+                }
+                Ok(outcome)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn push_note_alone(&self, commit: ObjectId, note: &[u8]) {
+        let notes_ref = self.notes_ref();
+        for attempt in 1..=3u32 {
+            let result = async {
+                let (notes, parent) = self.build_note_blocking(commit, note).await?;
+                let outcome = self.push_ref(&notes.to_string(), &notes_ref, false).await?;
+                if outcome == PushOutcome::Pushed {
+                    self.advance_local_notes(parent, notes);
+                }
+                Ok::<_, Error>(outcome)
+            }
+            .await;
+            match result {
+                Ok(PushOutcome::Pushed) => return,
+                Ok(PushOutcome::Overtaken(_)) => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    if let Err(e) = self.fetch().await {
+                        tracing::warn!(error = %e, %commit, "note not pushed: fetch failed");
+                        return;
+                    }
+                }
+                Ok(PushOutcome::Refused(reason)) => {
+                    tracing::warn!(%reason, %commit, "note not pushed: refused");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, %commit, "note not pushed");
+                    return;
+                }
+            }
+        }
+        tracing::warn!(%commit, "note not pushed: others kept moving the notes ref");
+    }
+
+    async fn build_note_blocking(
+        &self,
+        commit: ObjectId,
+        note: &[u8],
+    ) -> Result<(ObjectId, Option<ObjectId>), Error> {
+        let this = self.clone();
+        let note = note.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let committer = this.inner.config.committer.clone();
+            this.build_note(commit, &note, &committer)
+        })
+        .await
+        .map_err(|e| mirror_error(&self.inner.dir, "writing a note", e))?
     }
 
     /// Moves the mirror's notes ref to a notes commit we pushed, if it still

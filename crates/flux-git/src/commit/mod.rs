@@ -15,14 +15,17 @@ use std::time::Duration;
 
 use flux_core::source::Snapshot;
 use gix::ObjectId;
-use gix::object::tree::EntryKind;
 
 use crate::command::args;
 use crate::config::Person;
 use crate::error::{BoxError, Error};
 use crate::push::PushOutcome;
-use crate::read::{MAX_FILE_SIZE, Resolved, TreeReader, Unresolved, read_files};
+use crate::read::{MAX_FILE_SIZE, TreeReader, read_files};
+
+mod plan;
+
 use crate::repo::{Repo, mirror_error};
+use plan::{Target, plan_changes};
 
 /// The file changes an edit makes: repo-relative paths to new contents
 /// (`None` deletes the file).
@@ -395,86 +398,6 @@ impl Repo {
             .map_err(|e| mirror_error(&self.inner.dir, "reading the signed commit id", e))
     }
 
-    /// Pushes `commit` to the branch together with a notes commit holding
-    /// `note`, atomically; on a remote that cannot push atomically, the
-    /// branch first and then the note (retried a few times, and only
-    /// logged if it still fails: the commit itself has landed).
-    async fn push_with_note(&self, commit: ObjectId, note: &[u8]) -> Result<PushOutcome, Error> {
-        let branch_ref = self.inner.config.branch_ref();
-        let notes_ref = self.notes_ref();
-        let (notes, parent) = self.build_note_blocking(commit, note).await?;
-        let specs = [
-            (format!("{commit}:{branch_ref}"), branch_ref.clone()),
-            (format!("{notes}:{notes_ref}"), notes_ref.clone()),
-        ];
-        match self.push_specs(&specs, true).await {
-            Ok(PushOutcome::Pushed) => {
-                self.advance_local_notes(parent, notes);
-                Ok(PushOutcome::Pushed)
-            }
-            Ok(other) => Ok(other),
-            Err(Error::Command { stderr, .. }) if stderr.contains("does not support --atomic") => {
-                let outcome = self
-                    .push_ref(&commit.to_string(), &branch_ref, false)
-                    .await?;
-                if outcome == PushOutcome::Pushed {
-                    self.push_note_alone(commit, note).await;
-                }
-                Ok(outcome)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn push_note_alone(&self, commit: ObjectId, note: &[u8]) {
-        let notes_ref = self.notes_ref();
-        for attempt in 1..=3u32 {
-            let result = async {
-                let (notes, parent) = self.build_note_blocking(commit, note).await?;
-                let outcome = self.push_ref(&notes.to_string(), &notes_ref, false).await?;
-                if outcome == PushOutcome::Pushed {
-                    self.advance_local_notes(parent, notes);
-                }
-                Ok::<_, Error>(outcome)
-            }
-            .await;
-            match result {
-                Ok(PushOutcome::Pushed) => return,
-                Ok(PushOutcome::Overtaken(_)) => {
-                    tokio::time::sleep(backoff(attempt)).await;
-                    if let Err(e) = self.fetch().await {
-                        tracing::warn!(error = %e, %commit, "note not pushed: fetch failed");
-                        return;
-                    }
-                }
-                Ok(PushOutcome::Refused(reason)) => {
-                    tracing::warn!(%reason, %commit, "note not pushed: refused");
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, %commit, "note not pushed");
-                    return;
-                }
-            }
-        }
-        tracing::warn!(%commit, "note not pushed: others kept moving the notes ref");
-    }
-
-    async fn build_note_blocking(
-        &self,
-        commit: ObjectId,
-        note: &[u8],
-    ) -> Result<(ObjectId, Option<ObjectId>), Error> {
-        let this = self.clone();
-        let note = note.to_vec();
-        tokio::task::spawn_blocking(move || {
-            let committer = this.inner.config.committer.clone();
-            this.build_note(commit, &note, &committer)
-        })
-        .await
-        .map_err(|e| mirror_error(&self.inner.dir, "writing a note", e))?
-    }
-
     /// Moves the mirror's branch to a commit we pushed, if nothing else
     /// moved it meanwhile (the next fetch corrects it otherwise).
     fn advance_local_branch(&self, from: ObjectId, to: ObjectId) {
@@ -490,129 +413,6 @@ impl Repo {
             tracing::debug!(error = %e, "local branch not advanced; the next fetch will");
         }
     }
-}
-
-/// A planned change to one real path of the tree.
-#[derive(Debug)]
-enum Target {
-    Write {
-        bytes: Vec<u8>,
-        kind: EntryKind,
-        old: Option<ObjectId>,
-    },
-    Delete,
-}
-
-/// Checks every changed path and resolves it to the path really changed: a
-/// symbolic link to a file inside the repository is written through (the
-/// link stays a link); paths through links that leave the repository, into
-/// `.git`, or onto directories are refused.
-fn plan_changes(
-    reader: &mut TreeReader<'_>,
-    changes: &FileChanges,
-) -> Result<BTreeMap<String, Target>, Error> {
-    let mut targets: BTreeMap<String, Target> = BTreeMap::new();
-    for (path, bytes) in changes.iter() {
-        let refuse = |reason: &str| Error::InvalidChange {
-            path: path.to_owned(),
-            reason: reason.to_owned(),
-        };
-        check_path(path).map_err(&refuse)?;
-        let (real, old, executable) = match bytes {
-            Some(_) => match reader.resolve(path, true) {
-                Ok(Resolved::Blob {
-                    id,
-                    real,
-                    executable,
-                }) => (real, Some(id), executable),
-                Ok(Resolved::Tree { .. }) => return Err(refuse("is a directory")),
-                Ok(Resolved::Submodule) => return Err(refuse("is a submodule")),
-                Err(Unresolved::NotFound) => (
-                    new_file_path(reader, path).map_err(|r| refuse(&r))?,
-                    None,
-                    false,
-                ),
-                Err(Unresolved::Escapes { target }) => {
-                    return Err(refuse(&format!(
-                        "leads outside the repository through a symbolic link (to {target})"
-                    )));
-                }
-                Err(Unresolved::Loop) => {
-                    return Err(refuse("goes through a loop of symbolic links"));
-                }
-                Err(Unresolved::Broken(e)) => return Err(e),
-            },
-            None => match reader.id_at(path)? {
-                Some(_) => (path.to_owned(), None, false),
-                None => return Err(refuse("does not exist, so cannot be deleted")),
-            },
-        };
-        let target = match bytes {
-            Some(b) => Target::Write {
-                bytes: b.to_vec(),
-                kind: if executable {
-                    EntryKind::BlobExecutable
-                } else {
-                    EntryKind::Blob
-                },
-                old,
-            },
-            None => Target::Delete,
-        };
-        if let Some(previous) = targets.get(&real) {
-            let same = match (previous, &target) {
-                (Target::Write { bytes: a, .. }, Target::Write { bytes: b, .. }) => a == b,
-                (Target::Delete, Target::Delete) => true,
-                _ => false,
-            };
-            if !same {
-                return Err(refuse(&format!(
-                    "is the same file as another changed path ({real}) with different contents"
-                )));
-            }
-        }
-        targets.insert(real, target);
-    }
-    Ok(targets)
-}
-
-/// A path the edit may name: relative, `/`-separated, no `.`/`..`
-/// components, nothing under `.git`.
-fn check_path(path: &str) -> Result<(), &'static str> {
-    if path.is_empty() || path.starts_with('/') {
-        return Err("is not a path relative to the repository root");
-    }
-    for c in path.split('/') {
-        match c {
-            "" | "." | ".." => return Err("has an empty, '.' or '..' component"),
-            c if c.eq_ignore_ascii_case(".git") => return Err("is inside .git"),
-            c if c.contains(['\0', '\\']) => return Err("contains a NUL or backslash"),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// For a file that does not exist yet: its parent directories must be real
-/// directories (or not exist), not files or symbolic links.
-fn new_file_path(reader: &mut TreeReader<'_>, path: &str) -> Result<String, String> {
-    let parts: Vec<&str> = path.split('/').collect();
-    for i in 1..parts.len() {
-        let prefix = parts[..i].join("/");
-        match reader.resolve(&prefix, false) {
-            Ok(Resolved::Tree { .. }) => {}
-            Err(Unresolved::NotFound) => break,
-            Ok(Resolved::Blob { .. }) => {
-                return Err(format!("has a parent {prefix} that is a file or link"));
-            }
-            Ok(Resolved::Submodule) => {
-                return Err(format!("has a parent {prefix} that is a submodule"));
-            }
-            Err(Unresolved::Broken(e)) => return Err(e.to_string()),
-            Err(_) => return Err(format!("has a parent {prefix} that is a symbolic link")),
-        }
-    }
-    Ok(path.to_owned())
 }
 
 /// git's "whitespace" clean-up of a message: no trailing spaces, no
@@ -637,7 +437,7 @@ pub(crate) fn cleanup_message(message: &str) -> String {
 
 /// Wait before re-applying after a lost race: grows with the attempt, with
 /// jitter so that competing writers spread out.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let jitter = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::from(d.subsec_nanos() % 50));
@@ -646,6 +446,7 @@ fn backoff(attempt: u32) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    use super::plan::check_path;
     use super::*;
 
     #[test]
