@@ -1,0 +1,3 @@
+//! Integration tests of fluxd's pieces.
+
+mod pipeline;
