@@ -16,6 +16,15 @@
 //! collected, namespaces are deleted at once), and admission is limited to
 //! the validations and defaults that matter when syncing manifests.
 //!
+//! Known gaps: plain HTTP only (so kubectl, which sends credentials only
+//! over TLS, always acts anonymously; token identities are for kube-rs and
+//! raw HTTP clients); protobuf request bodies only for the four kinds
+//! `kubectl create` sends that way (Namespace, ConfigMap, Secret,
+//! ServiceAccount); one version per built-in group; no conversion between
+//! CRD versions beyond `apiVersion`; no BOOKMARK watch events; the merge
+//! schema of built-in kinds covers the keyed lists manifests use (containers,
+//! ports, env, volumes…) and treats other lists as atomic.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
