@@ -25,7 +25,6 @@ impl Repo {
         let result = self.fetch().await;
         let refreshed = self.record_fetch(result)?;
         self.inner.heads.send_replace(Some(refreshed.clone()));
-        self.maintain().await;
         Ok(refreshed)
     }
 
@@ -91,8 +90,15 @@ impl Repo {
         }
     }
 
-    /// Fetches (without touching the status) and returns the branch head.
+    /// Fetches (without touching the status) and returns the branch head;
+    /// then repacks if packs have piled up.
     pub(crate) async fn fetch(&self) -> Result<ObjectId, Error> {
+        let head = self.fetch_only().await?;
+        self.maintain().await;
+        Ok(head)
+    }
+
+    async fn fetch_only(&self) -> Result<ObjectId, Error> {
         let guard = Arc::clone(&self.inner.fetch_lock).lock_owned().await;
         let interrupt = Arc::new(AtomicBool::new(false));
         let this = self.clone();

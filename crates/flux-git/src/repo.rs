@@ -237,6 +237,10 @@ fn open_options(ssh: &SshSetup) -> gix::open::Options {
     permissions.env.http_transport = gix::sec::Permission::Allow;
     gix::open::Options::isolated()
         .permissions(permissions)
+        // The store can hold this many pack indices at once; fetches add
+        // packs until `git gc --auto` folds them (at fetch::PACK_LIMIT), and
+        // gix cannot add slots later ("too few index slots").
+        .object_store_slots(gix::odb::store::init::Slots::Given(256))
         .config_overrides([
             format!("core.sshCommand={}", ssh.command()),
             "ssh.variant=ssh".to_owned(),
