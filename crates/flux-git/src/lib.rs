@@ -4,11 +4,14 @@
 //! `git@host:path`, `https://`, `git://`, `file://`), reads the manifest
 //! files of any commit straight from its tree ([`GitSource`] is flux-core's
 //! [`ManifestSource`](flux_core::ManifestSource)), commits edits made by
-//! flux-core and pushes them without ever forcing a branch, and keeps the
-//! `flux-sync` high-water mark tag. gix does the fetching, reading and
+//! flux-core and pushes them without ever forcing a branch (with Flux v1's
+//! notes on its commits, pushed atomically), and keeps the `flux-sync`
+//! high-water mark tag. gix does the fetching, reading and
 //! object writing; the `git` program does what gix cannot (push, GPG signing
-//! and verification). ssh always checks host keys strictly, against bundled
-//! keys of the common hosts plus the user's own, with the deploy key only.
+//! and verification, repacking). ssh always checks host keys strictly,
+//! against bundled keys of the common hosts plus the user's own, with the
+//! deploy key only. An http(s) remote makes [`Repo::new`] install rustls's
+//! ring provider as the process default if the program has not chosen one.
 //!
 //! It is not a general git library, and it never decides *what* to change:
 //! an edit is a function from the files at a head to file changes, which is
