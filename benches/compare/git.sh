@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Git: flux-git vs the git program doing the same work, on a local git
-# daemon serving a generated repository, in one run.
+# Git: flux-git vs the git program doing the same work, on a generated
+# repository served on loopback, in one run.
 #
-#   benches/compare/git.sh [FILES] [RUNS]     (default 10,000 files, 15 runs)
+#   benches/compare/git.sh [FILES] [RUNS] [TRANSPORT]
+#
+# FILES defaults to 10,000, RUNS to 15; TRANSPORT is `git` (git daemon, the
+# default), `ssh` (Debian's sshd with generated keys, strict host key
+# checking on both sides) or `file`.
 #
 # Measured (medians of RUNS, ours and git interleaved run by run; see
 # benches/src/bin/git-bench.rs for the exact commands):
@@ -19,6 +23,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 files=${1:-10000}
 runs=${2:-15}
+transport=${3:-git}
 work=$(mktemp -d)
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -40,27 +45,66 @@ git init -q --bare --initial-branch=master "$work/srv/config.git"
 git -C "$work/seed" push -q "$work/srv/config.git" master
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-git daemon --export-all --enable=receive-pack --reuseaddr --base-path="$work/srv" \
-  --listen=127.0.0.1 --port="$port" "$work/srv" >/dev/null 2>&1 &
-pid=$!
-for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.05
-done
+wait_port() {
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "nothing listening on $port" >&2; exit 1
+}
+case "$transport" in
+  git)
+    git daemon --export-all --enable=receive-pack --reuseaddr --base-path="$work/srv" \
+      --listen=127.0.0.1 --port="$port" "$work/srv" >/dev/null 2>&1 &
+    pid=$!
+    wait_port
+    url="git://127.0.0.1:$port/config.git"
+    ;;
+  ssh)
+    ssh-keygen -q -t ed25519 -N '' -f "$work/host_key"
+    ssh-keygen -q -t ed25519 -N '' -f "$work/client_key"
+    cp "$work/client_key.pub" "$work/authorized_keys"
+    [ -d /run/sshd ] || { [ "$(id -u)" = 0 ] && mkdir -p /run/sshd; }
+    cat >"$work/sshd_config" <<CFG
+Port $port
+ListenAddress 127.0.0.1
+HostKey $work/host_key
+PidFile $work/sshd.pid
+AuthorizedKeysFile $work/authorized_keys
+AllowUsers $(id -un)
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+AcceptEnv GIT_PROTOCOL
+CFG
+    /usr/sbin/sshd -D -f "$work/sshd_config" -E "$work/sshd.log" &
+    pid=$!
+    wait_port
+    echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$work/host_key.pub")" >"$work/known_hosts"
+    export GIT_BENCH_IDENTITY="$work/client_key" GIT_BENCH_KNOWN_HOSTS="$work/known_hosts"
+    export GIT_SSH_COMMAND="ssh -F /dev/null -i $work/client_key -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$work/known_hosts"
+    url="ssh://$(id -un)@127.0.0.1:$port$work/srv/config.git"
+    ;;
+  file) url="file://$work/srv/config.git" ;;
+  *) echo "TRANSPORT must be git, ssh or file" >&2; exit 2 ;;
+esac
 
 echo "measuring ($runs runs each)…" >&2
-"$ROOT/target/release/git-bench" compare "git://127.0.0.1:$port/config.git" "$work/scratch" "$runs" >"$work/results"
+"$ROOT/target/release/git-bench" compare "$url" "$work/scratch" "$runs" >"$work/results"
 
-python3 - "$files" "$runs" "$work/results" <<'PY'
+python3 - "$files" "$runs" "$work/results" "$transport" <<'PY'
 import sys
-files, runs, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+files, runs, path, transport = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 rows = {l.split()[0]: l.split()[1:] for l in open(path)}
 def line(label, name, anchor):
     ours, theirs = (float(x) for x in rows[name][:2])
     r = theirs / ours
     verdict = f"flux-git {r:.2f}x faster" if r >= 1 else f"flux-git {1/r:.2f}x slower"
     print(f"{label:<22} flux-git {ours:8.1f} ms | {anchor:<36} {theirs:8.1f} ms | {verdict}")
-print(f"{files} manifest files served by git daemon on loopback; medians of {runs} runs")
+served = {"git": "git daemon (git://)", "ssh": "sshd (ssh://)", "file": "file://"}[transport]
+print(f"{files} manifest files served by {served} on loopback; medians of {runs} runs")
 line("first clone", "clone", "git clone --mirror")
 line("fetch + read all", "fetch-read", "git fetch + ls-tree -r + archive")
 line("  of which fetch", "fetch", "git fetch")

@@ -48,13 +48,23 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// For ssh URLs, `GIT_BENCH_IDENTITY` and `GIT_BENCH_KNOWN_HOSTS` name the
+/// key and known_hosts file (the git anchor gets them via GIT_SSH_COMMAND).
 fn repo(url: &str, state: &Path) -> anyhow::Result<Repo> {
     let config = GitConfig::from_flags(&GitFlags {
         url: url.to_owned(),
         timeout: Duration::from_secs(120),
         ..GitFlags::default()
     })?;
-    Ok(Repo::new(config, &SshOptions::default(), state)?)
+    let ssh = SshOptions {
+        identity: std::env::var_os("GIT_BENCH_IDENTITY").map(PathBuf::from),
+        known_hosts: std::env::var_os("GIT_BENCH_KNOWN_HOSTS")
+            .map(PathBuf::from)
+            .into_iter()
+            .collect(),
+        bundled_known_hosts: true,
+    };
+    Ok(Repo::new(config, &ssh, state)?)
 }
 
 /// Runs `git args` in `dir`, hermetic, quiet; fails on a non-zero exit.
