@@ -139,6 +139,14 @@ impl Repo {
         let head = self
             .head()
             .ok_or_else(|| Error::NotFetched { url: self.url() })?;
+        self.latest_valid_at(head).await
+    }
+
+    /// [`Repo::latest_valid_revision`] for a given branch head.
+    async fn latest_valid_at(
+        &self,
+        head: String,
+    ) -> Result<(Option<String>, Option<SignedCommit>), Error> {
         let verify = self.inner.config.verify;
         if verify == VerifyMode::None {
             return Ok((Some(head), None));
@@ -157,7 +165,7 @@ impl Repo {
     /// (Flux v1 refuses to build on unverified history).
     pub(crate) async fn verify_head(&self, head: gix::ObjectId) -> Result<(), Error> {
         let head = head.to_string();
-        let (valid, bad) = self.latest_valid_revision().await?;
+        let (valid, bad) = self.latest_valid_at(head.clone()).await?;
         if valid.as_deref() == Some(head.as_str()) {
             return Ok(());
         }

@@ -130,6 +130,20 @@ async fn commits_and_the_sync_tag_are_signed_and_verify() {
     repo.refresh().await.unwrap();
     repo.verify_commit(&p.revision).await.unwrap();
     assert_eq!(repo.verify_tag("flux-sync").await.unwrap(), p.revision);
+    drop(repo);
+
+    // A verifying repo builds on verified history straight away: its commit
+    // job fetches for itself (regression: it used to check the head of a
+    // fetch it had not made).
+    let verifying = self::repo(&bed, &gpg, VerifyMode::All, true);
+    let outcome = verifying
+        .commit_and_push(
+            add_file("apps/verified.yaml"),
+            CommitRequest::new("on verified history"),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome, CommitOutcome::Pushed(_)), "{outcome:?}");
 }
 
 #[tokio::test]
