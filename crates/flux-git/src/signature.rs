@@ -59,6 +59,126 @@ pub fn latest_valid(
     (Some(head.to_owned()), None)
 }
 
+/// Imports the GnuPG keys at `src` (a file, or every regular file directly
+/// in a directory: `--git-gpg-key-import`) into `gnupg_home` (or the default
+/// GnuPG home), and returns the names of the files imported. With `trust`
+/// (Flux v1 does it when verifying signatures) every key in the keyring is
+/// given ultimate owner trust, since only signatures from trusted keys count
+/// as good (`G`). Blocking: it runs `gpg`.
+pub fn import_keys(
+    src: &std::path::Path,
+    gnupg_home: Option<&std::path::Path>,
+    trust: bool,
+) -> Result<Vec<String>, Error> {
+    let meta = std::fs::metadata(src).map_err(|e| Error::io(src, e))?;
+    let mut files = Vec::new();
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(src).map_err(|e| Error::io(src, e))? {
+            let path = entry.map_err(|e| Error::io(src, e))?.path();
+            if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+                files.push(path);
+            }
+        }
+        files.sort();
+    } else {
+        files.push(src.to_owned());
+    }
+    let mut imported = Vec::new();
+    let mut failed = Vec::new();
+    for path in &files {
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        match gpg(gnupg_home, &["--batch", "--import"], Some(path), None) {
+            Ok(_) => imported.push(name),
+            Err(e) => failed.push(format!("{name}: {e}")),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(Error::Command {
+            program: "gpg",
+            args: "--import".into(),
+            status: format!("{} of {} key files failed", failed.len(), files.len()),
+            stderr: failed.join("; "),
+        });
+    }
+    if trust {
+        let listing = gpg(
+            gnupg_home,
+            &["--batch", "--with-colons", "--fingerprint", "--list-keys"],
+            None,
+            None,
+        )?;
+        // The fingerprint of each primary key is the `fpr` line after `pub`.
+        let mut trust_lines = String::new();
+        let mut after_pub = false;
+        for line in listing.lines() {
+            if line.starts_with("pub:") {
+                after_pub = true;
+            } else if after_pub && line.starts_with("fpr:") {
+                if let Some(fpr) = line.split(':').nth(9) {
+                    trust_lines.push_str(&format!("{fpr}:6:\n"));
+                }
+                after_pub = false;
+            }
+        }
+        gpg(
+            gnupg_home,
+            &["--batch", "--import-ownertrust"],
+            None,
+            Some(trust_lines.into_bytes()),
+        )?;
+    }
+    Ok(imported)
+}
+
+fn gpg(
+    home: Option<&std::path::Path>,
+    args: &[&str],
+    file: Option<&std::path::Path>,
+    stdin: Option<Vec<u8>>,
+) -> Result<String, Error> {
+    use std::io::Write as _;
+    let mut cmd = std::process::Command::new("gpg");
+    if let Some(home) = home {
+        cmd.arg("--homedir").arg(home);
+    }
+    cmd.args(args);
+    if let Some(file) = file {
+        cmd.arg(file);
+    }
+    cmd.stdin(if stdin.is_some() {
+        std::process::Stdio::piped()
+    } else {
+        std::process::Stdio::null()
+    })
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().map_err(|source| Error::Spawn {
+        program: "gpg",
+        source,
+    })?;
+    if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(&bytes).map_err(|source| Error::Spawn {
+            program: "gpg",
+            source,
+        })?;
+    }
+    let out = child.wait_with_output().map_err(|source| Error::Spawn {
+        program: "gpg",
+        source,
+    })?;
+    if !out.status.success() {
+        return Err(Error::Command {
+            program: "gpg",
+            args: args.join(" "),
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 impl Repo {
     /// Checks the signature of a commit (`git verify-commit`).
     pub async fn verify_commit(&self, revision: &str) -> Result<(), Error> {

@@ -56,6 +56,23 @@ impl Gpg {
         Gpg { home, fingerprint }
     }
 
+    /// An empty GnuPG home (for importing keys into).
+    fn empty() -> Self {
+        let home = tempfile::Builder::new()
+            .prefix("gpg")
+            .tempdir_in("/tmp")
+            .unwrap();
+        std::fs::set_permissions(
+            home.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        Gpg {
+            home,
+            fingerprint: String::new(),
+        }
+    }
+
     /// `git args` in `dir` with this GnuPG home; whether it succeeded.
     fn git_ok(&self, dir: &Path, args: &[&str]) -> bool {
         let mut cmd = flux_testbed::git::git_command(Some(dir));
@@ -69,7 +86,7 @@ impl Drop for Gpg {
         let _ = Command::new("gpgconf")
             .arg("--homedir")
             .arg(self.home.path())
-            .args(["--kill", "gpg-agent"])
+            .args(["--kill", "all"])
             .status();
     }
 }
@@ -199,4 +216,61 @@ async fn an_unsigned_sync_tag_fails_verification() {
     let err = repo.sync_revision().await.unwrap_err();
     assert!(matches!(err, Error::Signature { .. }), "{err}");
     assert!(err.to_string().contains("tag flux-sync"), "{err}");
+}
+
+#[tokio::test]
+async fn imported_keys_count_only_when_trusted() {
+    let signer = Gpg::new();
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let repo_signing = repo(&bed, &signer, VerifyMode::None, true);
+    let CommitOutcome::Pushed(p) = repo_signing
+        .commit_and_push(add_file("apps/s.yaml"), CommitRequest::new("signed"))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    drop(repo_signing);
+
+    // The public key, as a user would mount it for --git-gpg-key-import.
+    let keys = tempfile::tempdir().unwrap();
+    let exported = Command::new("gpg")
+        .arg("--homedir")
+        .arg(signer.home.path())
+        .args(["--batch", "--armor", "--export", &signer.fingerprint])
+        .output()
+        .unwrap();
+    std::fs::write(keys.path().join("flux.asc"), &exported.stdout).unwrap();
+    std::fs::create_dir(keys.path().join("not-a-file")).unwrap();
+
+    let mut statuses = Vec::new();
+    for trust in [false, true] {
+        let home = Gpg::empty();
+        let imported =
+            flux_git::signature::import_keys(keys.path(), Some(home.home.path()), trust).unwrap();
+        assert_eq!(imported, ["flux.asc"]);
+        let verifier = Bed::new(&[]);
+        let mut config = GitConfig::from_flags(&GitFlags {
+            url: bed.remote.file_url(),
+            ..GitFlags::default()
+        })
+        .unwrap();
+        config.gnupg_home = Some(home.home.path().to_owned());
+        let repo = Repo::new(config, &SshOptions::default(), verifier.state.path()).unwrap();
+        repo.refresh().await.unwrap();
+        let listed = repo
+            .signature_statuses(None, &p.revision, false)
+            .await
+            .unwrap();
+        statuses.push(listed[0].status);
+    }
+    // Imported but untrusted: a good signature of unknown validity; trusted: good.
+    assert_eq!(statuses, ['U', 'G']);
+
+    let garbage = tempfile::tempdir().unwrap();
+    std::fs::write(garbage.path().join("junk.asc"), "not a key").unwrap();
+    let home = Gpg::empty();
+    let err = flux_git::signature::import_keys(garbage.path(), Some(home.home.path()), false)
+        .unwrap_err();
+    assert!(err.to_string().contains("junk.asc"), "{err}");
 }
