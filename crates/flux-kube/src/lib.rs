@@ -195,33 +195,10 @@ fn not_allowed(id: &ResourceId) -> ClusterError {
     )
 }
 
-/// Flux v1's order of kinds: what others depend on goes first.
+/// Flux v1's order of kinds (flux-core's table): what others depend on goes
+/// first.
 fn rank(kind: &str) -> u8 {
-    match kind.to_ascii_lowercase().as_str() {
-        "namespace" => 0,
-        "customresourcedefinition"
-        | "serviceaccount"
-        | "clusterrole"
-        | "role"
-        | "persistentvolume"
-        | "service" => 1,
-        "resourcequota"
-        | "limitrange"
-        | "secret"
-        | "configmap"
-        | "rolebinding"
-        | "clusterrolebinding"
-        | "persistentvolumeclaim"
-        | "ingress" => 2,
-        "daemonset"
-        | "deployment"
-        | "replicationcontroller"
-        | "replicaset"
-        | "job"
-        | "cronjob"
-        | "statefulset" => 3,
-        _ => 4,
-    }
+    flux_core::sync::rank_of_kind(&kind.to_ascii_lowercase())
 }
 
 #[async_trait::async_trait]

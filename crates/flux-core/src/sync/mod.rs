@@ -81,7 +81,9 @@ use crate::resource::ResourceId;
 
 pub use gc::{GcBlocked, GcPlan, Kept, KeptReason, plan_gc};
 pub use mark::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, SyncSetName, checksum};
-pub use plan::{ApplyBatch, PlanWarning, SkipReason, Skipped, Stage, SyncPlan, plan_sync};
+pub use plan::{
+    ApplyBatch, PlanWarning, SkipReason, Skipped, Stage, SyncPlan, plan_sync, rank_of_kind,
+};
 pub use run::{GcReport, SyncError, SyncReport, load_and_run, read_live, run};
 
 /// Whether and how garbage collection runs (`--sync-garbage-collection`,

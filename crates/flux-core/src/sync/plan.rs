@@ -340,8 +340,10 @@ fn stage_of(id: &ResourceId) -> (Stage, u8) {
     }
 }
 
-/// Flux v1's partial order of kinds: what others depend on comes first.
-pub(crate) fn rank_of_kind(kind: &str) -> u8 {
+/// Flux v1's partial order of kinds (lower-case, as in resource IDs): what
+/// others depend on comes first. Adapters use it to order applies within a
+/// batch and deletions (in reverse).
+pub fn rank_of_kind(kind: &str) -> u8 {
     match kind {
         "namespace" => 0,
         "customresourcedefinition"
