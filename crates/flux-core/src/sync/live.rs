@@ -7,7 +7,10 @@
 //! object is ignored if any copy says so, ours only if every copy carries
 //! our mark, up to date only if every copy is.
 
-use serde_json::Value;
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
 
 use super::mark::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, MarkState, SyncSetName};
 use crate::cluster::LiveObject;
@@ -188,6 +191,68 @@ pub(crate) fn covers(live: &Value, desired: &Value) -> bool {
     }
 }
 
+/// The object as the API server stores it, for the normalisations every
+/// API server makes on write: a core `v1` Secret's `stringData` is
+/// base64-encoded into `data` (overwriting a key `data` also has) and is
+/// never stored itself.
+///
+/// The planner compares git's object in this form against the live one,
+/// so a Secret written with `stringData` is up to date once applied.
+/// Adapters comparing before applying (flux-kube) and the in-memory cluster
+/// use it too. An object the server would refuse (a `stringData` value
+/// that is not a string, `data` that is not a mapping) is returned as it
+/// is: it then never looks up to date, and applying it shows the server's
+/// error.
+///
+/// ```
+/// use flux_core::sync::as_stored;
+/// use serde_json::json;
+/// let git = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+///                  "stringData": {"password": "hunter2"}});
+/// assert_eq!(
+///     *as_stored(&git),
+///     json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+///            "data": {"password": "aHVudGVyMg=="}}),
+/// );
+/// ```
+pub fn as_stored(object: &Value) -> Cow<'_, Value> {
+    let is_secret = object["kind"] == "Secret" && object["apiVersion"] == "v1";
+    let Some(Value::Object(string_data)) = object.get("stringData").filter(|_| is_secret) else {
+        return Cow::Borrowed(object);
+    };
+    if !string_data.values().all(Value::is_string)
+        || !matches!(
+            object.get("data"),
+            None | Some(Value::Null | Value::Object(_))
+        )
+    {
+        return Cow::Borrowed(object);
+    }
+    let mut stored = object.clone();
+    let Some(root) = stored.as_object_mut() else {
+        return Cow::Borrowed(object);
+    };
+    root.remove("stringData");
+    if string_data.is_empty() {
+        // The server leaves `data` as it was.
+        return Cow::Owned(stored);
+    }
+    let data = root
+        .entry("data")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if data.is_null() {
+        *data = Value::Object(Map::new());
+    }
+    if let Value::Object(data) = data {
+        for (key, text) in string_data {
+            let text = text.as_str().unwrap_or_default();
+            let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+            data.insert(key.clone(), Value::String(encoded));
+        }
+    }
+    Cow::Owned(stored)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +341,42 @@ mod tests {
     covers!(null_matches_absent, {}, {"a": null}, true);
     covers!(int_vs_float, {"a": 1.0}, {"a": 1}, false);
     covers!(type_change, {"a": "1"}, {"a": 1}, false);
+
+    macro_rules! stored {
+        ($name:ident, $object:tt, $want:tt) => {
+            #[test]
+            fn $name() {
+                assert_eq!(*as_stored(&json!($object)), json!($want));
+            }
+        };
+    }
+    stored!(secret_string_data,
+        {"apiVersion": "v1", "kind": "Secret", "stringData": {"a": "x", "b": ""}},
+        {"apiVersion": "v1", "kind": "Secret", "data": {"a": "eA==", "b": ""}});
+    stored!(string_data_overwrites_data,
+        {"apiVersion": "v1", "kind": "Secret", "data": {"a": "b2xk", "k": "aw=="}, "stringData": {"a": "new"}},
+        {"apiVersion": "v1", "kind": "Secret", "data": {"a": "bmV3", "k": "aw=="}});
+    stored!(null_data,
+        {"apiVersion": "v1", "kind": "Secret", "data": null, "stringData": {"a": "x"}},
+        {"apiVersion": "v1", "kind": "Secret", "data": {"a": "eA=="}});
+    stored!(empty_string_data_leaves_data_alone,
+        {"apiVersion": "v1", "kind": "Secret", "stringData": {}},
+        {"apiVersion": "v1", "kind": "Secret"});
+    stored!(null_string_data_is_untouched,
+        {"apiVersion": "v1", "kind": "Secret", "stringData": null},
+        {"apiVersion": "v1", "kind": "Secret", "stringData": null});
+    stored!(non_string_value_is_untouched,
+        {"apiVersion": "v1", "kind": "Secret", "stringData": {"port": 80}},
+        {"apiVersion": "v1", "kind": "Secret", "stringData": {"port": 80}});
+    stored!(data_not_a_map_is_untouched,
+        {"apiVersion": "v1", "kind": "Secret", "data": "x", "stringData": {"a": "x"}},
+        {"apiVersion": "v1", "kind": "Secret", "data": "x", "stringData": {"a": "x"}});
+    stored!(other_kinds_are_untouched,
+        {"apiVersion": "v1", "kind": "ConfigMap", "stringData": {"a": "x"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "stringData": {"a": "x"}});
+    stored!(custom_secret_kind_is_untouched,
+        {"apiVersion": "example.com/v1", "kind": "Secret", "stringData": {"a": "x"}},
+        {"apiVersion": "example.com/v1", "kind": "Secret", "stringData": {"a": "x"}});
 
     #[test]
     fn copies_merge_conservatively() {

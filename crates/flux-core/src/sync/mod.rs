@@ -22,8 +22,9 @@
 //!   (`fluxcd.io/ignore: "true"`), ignored on the cluster (the live object has
 //!   that annotation; the planner sees the objects `export_workloads` and
 //!   `list_managed` return), outside the allowed namespaces, or already up to
-//!   date (every field git sets already has git's value, and the object
-//!   carries this sync's mark and checksum). An `ignore` annotation Flux
+//!   date (every field git sets already has git's value in the form the
+//!   server stores it, [`as_stored`], and the object carries this sync's
+//!   mark and checksum). An `ignore` annotation Flux
 //!   cannot read (`"True"`, two keys that disagree) skips the resource and
 //!   blocks GC when it is in git, and counts as `"true"` on the cluster.
 //! - Garbage collection deletes a live object only if it carries this sync
@@ -80,6 +81,7 @@ use crate::cluster::Namespaces;
 use crate::resource::ResourceId;
 
 pub use gc::{GcBlocked, GcPlan, Kept, KeptReason, plan_gc};
+pub use live::as_stored;
 pub use mark::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, SyncSetName, checksum};
 pub use plan::{
     ApplyBatch, PlanWarning, SkipReason, Skipped, Stage, SyncPlan, plan_sync, rank_of_kind,

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::gc::{self, GcBlocked, GcPlan};
 use super::live::{
-    Ignore, LiveView, checksum_of, covers, ignore_policy, mark_of, strongest_ignore,
+    Ignore, LiveView, as_stored, checksum_of, covers, ignore_policy, mark_of, strongest_ignore,
 };
 use super::mark::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, checksum_with};
 use super::{SyncOptions, allows};
@@ -287,6 +287,10 @@ fn up_to_date(copies: &[&Value], resource: &Resource, mark: &str, sum: &str) -> 
     } else {
         git
     };
+    // Compare with what the server stores (a Secret's `stringData` as
+    // `data`), not with what it is sent.
+    let wanted = as_stored(wanted);
+    let wanted = wanted.as_ref();
     copies.iter().all(|live| {
         checksum_of(live) == Some(sum)
             && matches!(mark_of(live), Some(Value::String(v)) if v == mark)

@@ -26,6 +26,15 @@ pub(super) fn validate(request: &ApplyObject) -> Result<(), ClusterError> {
     if !kind.eq_ignore_ascii_case(id.kind()) {
         return invalid(format!("kind {kind} does not match {}", id.kind()));
     }
+    if object["kind"] == "Secret"
+        && object["apiVersion"] == "v1"
+        && let Some(string_data) = object.get("stringData").filter(|v| !v.is_null())
+        && !string_data
+            .as_object()
+            .is_some_and(|m| m.values().all(Value::is_string))
+    {
+        return invalid("stringData must be a map of strings".to_owned());
+    }
     if let (Some(ns), Some(given)) = (id.namespace(), object["metadata"]["namespace"].as_str())
         && ns != given
     {

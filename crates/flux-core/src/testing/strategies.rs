@@ -2,7 +2,7 @@
 //! sync scenarios.
 //!
 //! The generated world is deliberately small (four namespaces, three names,
-//! eight kinds) so that git and the cluster keep colliding: the same ID in
+//! nine kinds) so that git and the cluster keep colliding: the same ID in
 //! both, objects marked by this sync set or by another, broken marks,
 //! ignore annotations in git and on the cluster, owners, drift, stale
 //! checksums, a custom kind whose CRD may be missing (unknown scope),
@@ -19,7 +19,9 @@ use super::MemoryCluster;
 use crate::cluster::{LiveObject, Namespaces};
 use crate::manifest::{FileSet, LoadErrors, LoadOptions, Manifests, parse_files};
 use crate::resource::{ResourceId, Scope, ScopeTable};
-use crate::sync::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, GcMode, SyncOptions, SyncSetName, checksum};
+use crate::sync::{
+    CHECKSUM_ANNOTATION, GC_MARK_LABEL, GcMode, SyncOptions, SyncSetName, as_stored, checksum,
+};
 
 /// The namespaces of the generated world (`default` included, which is
 /// where resources without a namespace land).
@@ -35,6 +37,7 @@ const NAMES: &[&str] = &["a", "b", "c"];
 const KINDS: &[(&str, &str)] = &[
     ("v1", "Namespace"),
     ("v1", "ConfigMap"),
+    ("v1", "Secret"),
     ("v1", "Service"),
     ("v1", "ServiceAccount"),
     ("apps/v1", "Deployment"),
@@ -131,6 +134,14 @@ fn build_object(
     let mut object = json!({"apiVersion": api_version, "kind": kind, "metadata": metadata});
     match kind {
         "ConfigMap" => object["data"] = json!({ "value": payload.to_string() }),
+        "Secret" => {
+            // Stored by the server base64-encoded in `data`, over a key
+            // `data` also has.
+            object["stringData"] = json!({ "value": payload.to_string() });
+            if payload == 2 {
+                object["data"] = json!({"value": "b3Zlcg==", "other": "eA=="});
+            }
+        }
         "Service" => object["spec"] = json!({"ports": [{"port": 80 + u16::from(payload)}]}),
         "Deployment" => {
             object["spec"] = json!({"template": {"spec": {"containers": [
@@ -356,6 +367,8 @@ fn build_live(desired: &[Value], namespaces: &[Option<bool>], seeds: Vec<LiveSee
             }
         }
         let sum = checksum(&object);
+        // Live objects are as the server stores them.
+        let mut object = as_stored(&object).into_owned();
         match seed.origin {
             Origin::Applied | Origin::Orphan => {
                 as_applied(SYNC_SET, &id, &mut object, sum);
