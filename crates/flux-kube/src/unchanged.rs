@@ -14,6 +14,7 @@
 //! object count as changed and it is applied, which is correct, just not
 //! free. It never calls an object unchanged that an apply would change.
 
+use flux_core::sync::as_stored;
 use serde_json::Value;
 
 /// Whether applying `desired` as `manager` onto `live` would change
@@ -24,39 +25,6 @@ pub fn unchanged(desired: &Value, live: &Value, manager: &str) -> bool {
     };
     subset(&as_stored(desired), live)
         && owned_within(entry.get("fieldsV1").unwrap_or(&Value::Null), desired)
-}
-
-/// The object as the API server stores it, for the normalisations every
-/// server makes: a Secret's `stringData` is stored base64-encoded in
-/// `data`.
-fn as_stored(desired: &Value) -> std::borrow::Cow<'_, Value> {
-    use base64::Engine as _;
-    let is_secret = desired.get("kind").and_then(Value::as_str) == Some("Secret")
-        && desired.get("apiVersion").and_then(Value::as_str) == Some("v1");
-    let Some(Value::Object(string_data)) = desired.get("stringData").filter(|_| is_secret) else {
-        return std::borrow::Cow::Borrowed(desired);
-    };
-    let mut v = desired.clone();
-    let encoded: Vec<(String, Value)> = string_data
-        .iter()
-        .map(|(k, x)| {
-            let text = x.as_str().unwrap_or_default();
-            (
-                k.clone(),
-                Value::from(base64::engine::general_purpose::STANDARD.encode(text)),
-            )
-        })
-        .collect();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("stringData");
-        let data = o
-            .entry("data")
-            .or_insert_with(|| Value::Object(serde_json::Map::new()));
-        if let Some(d) = data.as_object_mut() {
-            d.extend(encoded);
-        }
-    }
-    std::borrow::Cow::Owned(v)
 }
 
 /// The managedFields entry of `manager`'s applies to the object itself.
