@@ -99,8 +99,11 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    /// A limiter with these settings.
-    pub fn new(options: RateOptions) -> Self {
+    /// A limiter with these settings. A rate below 0.1/s (or not a number)
+    /// is taken as 0.1/s, the lowest a 429 slows a host to: a limiter that
+    /// never lets a request through would only hang scans.
+    pub fn new(mut options: RateOptions) -> Self {
+        options.rps = options.rps.max(MIN_RPS);
         Self {
             options,
             hosts: Mutex::new(HashMap::new()),
@@ -350,6 +353,20 @@ mod tests {
         assert!(e.to_string().contains("backing off"), "{e}");
         // Other hosts carry on.
         l.acquire("other").await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rates_of_zero_or_nan_wait_at_the_lowest_rate_instead_of_panicking() {
+        // Regression: these made the token wait infinite or overflowing,
+        // and Duration::from_secs_f64 panicked.
+        for rps in [0.0, -1.0, f64::NAN, 1e-300] {
+            let l = limiter(rps, 1);
+            assert_eq!(l.options().rps, MIN_RPS, "{rps}");
+            l.acquire("h").await.unwrap();
+            let t = Instant::now();
+            l.acquire("h").await.unwrap();
+            assert_eq!(t.elapsed(), Duration::from_secs(10), "{rps}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

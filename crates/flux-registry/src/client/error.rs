@@ -82,6 +82,16 @@ pub enum ClientError {
     /// The HTTP client could not be built.
     #[error("building the HTTP client: {0}")]
     Build(#[source] reqwest::Error),
+    /// A client setting cannot be used.
+    #[error("invalid {setting} {value}: {reason}")]
+    InvalidOption {
+        /// The setting, named as fluxd's flag (`--registry-rps`).
+        setting: &'static str,
+        /// The value given.
+        value: String,
+        /// What it must be.
+        reason: &'static str,
+    },
 }
 
 fn retry_after_text(d: &Option<Duration>) -> String {

@@ -119,6 +119,21 @@ impl RegistryClient {
     /// Builds a client (installing rustls' ring provider as the process
     /// default if none is installed yet).
     pub fn new(options: ClientOptions, metrics: Arc<Metrics>) -> Result<Self, ClientError> {
+        let rps = options.rate.rps;
+        if !(rps.is_finite() && rps > 0.0) {
+            return Err(ClientError::InvalidOption {
+                setting: "--registry-rps",
+                value: rps.to_string(),
+                reason: "must be a number of requests per second above zero",
+            });
+        }
+        if options.page_size == 0 {
+            return Err(ClientError::InvalidOption {
+                setting: "tag list page size",
+                value: "0".into(),
+                reason: "must be at least 1",
+            });
+        }
         crate::install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("fluxd-rs/", env!("CARGO_PKG_VERSION")))

@@ -219,3 +219,34 @@ async fn htpasswd_registry_with_credentials_from_a_dockerconfigjson_secret() {
 
     let _ = RegistryAuth::default();
 }
+
+#[test]
+fn unusable_settings_are_refused_by_name() {
+    use std::sync::Arc;
+
+    use flux_registry::limit::RateOptions;
+    use flux_registry::{ClientOptions, Metrics, RegistryClient};
+
+    let build = |tweak: &dyn Fn(&mut ClientOptions)| {
+        let mut options = ClientOptions::default();
+        tweak(&mut options);
+        RegistryClient::new(options, Arc::new(Metrics::default())).map(|_| ())
+    };
+    for rps in [0.0, -5.0, f64::NAN, f64::INFINITY] {
+        let err = build(&|o| {
+            o.rate = RateOptions {
+                rps,
+                ..RateOptions::default()
+            }
+        })
+        .unwrap_err();
+        assert!(
+            matches!(err, ClientError::InvalidOption { .. }),
+            "{rps}: {err}"
+        );
+        assert!(err.to_string().contains("--registry-rps"), "{err}");
+    }
+    let err = build(&|o| o.page_size = 0).unwrap_err();
+    assert!(err.to_string().contains("page size"), "{err}");
+    build(&|o| o.rate.rps = 0.5).unwrap();
+}
