@@ -71,6 +71,9 @@ impl Repo {
                     .map_err(|e| mirror_error(&self.inner.dir, "updating the sync tag", e))?;
             }
             Some(key) => {
+                // `git tag` moves the local tag before the push; remember
+                // where it was so a failed push leaves the mirror as it was.
+                let previous = self.local_ref_target(&tag_ref)?;
                 let committer = &config.committer;
                 let envs = [
                     ("GIT_COMMITTER_NAME", committer.name.clone()),
@@ -91,11 +94,35 @@ impl Repo {
                 self.git()
                     .run(&argv, None, &envs, "sign the sync tag of")
                     .await?;
-                self.push_tag(&tag_ref, &tag_ref).await?;
+                if let Err(e) = self.push_tag(&tag_ref, &tag_ref).await {
+                    self.restore_local_ref(&tag_ref, previous)?;
+                    return Err(e);
+                }
             }
         }
         tracing::info!(tag = %config.sync_tag, revision = %commit, "moved sync tag");
         Ok(())
+    }
+
+    /// What `name` points at in the mirror (not peeled), if it exists.
+    fn local_ref_target(&self, name: &str) -> Result<Option<ObjectId>, Error> {
+        let repo = self.gix();
+        let reference = repo
+            .try_find_reference(name)
+            .map_err(|e| mirror_error(&self.inner.dir, &format!("reading {name}"), e))?;
+        Ok(reference.and_then(|r| r.target().try_id().map(ToOwned::to_owned)))
+    }
+
+    /// Puts `name` back to `previous` (deletes it if there was none).
+    fn restore_local_ref(&self, name: &str, previous: Option<ObjectId>) -> Result<(), Error> {
+        let repo = self.gix();
+        match previous {
+            Some(id) => repo
+                .reference(name, id, PreviousValue::Any, "flux: sync tag not pushed")
+                .map(|_| ())
+                .map_err(|e| mirror_error(&self.inner.dir, &format!("restoring {name}"), e)),
+            None => self.delete_local_ref(&repo, name),
+        }
     }
 
     fn write_tag_object(

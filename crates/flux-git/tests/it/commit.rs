@@ -254,6 +254,28 @@ async fn writes_go_through_links_inside_the_repository_and_deletes_work() {
 }
 
 #[tokio::test]
+async fn a_missing_git_path_fails_the_job_by_name_and_pushes_nothing() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let before = bed.head();
+    let repo = bed.repo_with(&bed.remote.file_url(), &SshOptions::default(), |f| {
+        f.paths = vec!["apps".into(), "clusters/prod".into()];
+    });
+    let err = repo
+        .commit_and_push(
+            bump("apps/web.yaml", "nginx:1.25", "nginx:1.26"),
+            CommitRequest::new("x"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Manifests { .. }), "{err}");
+    assert!(
+        err.to_string().contains("\"clusters/prod\" not found"),
+        "{err}"
+    );
+    assert_eq!(bed.head(), before);
+}
+
+#[tokio::test]
 async fn read_only_refuses_to_commit() {
     let bed = Bed::new(&borrowed(&sample_files()));
     let before = bed.head();

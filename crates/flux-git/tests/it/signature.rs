@@ -164,6 +164,46 @@ async fn commits_and_the_sync_tag_are_signed_and_verify() {
 }
 
 #[tokio::test]
+async fn a_signed_sync_tag_the_remote_refuses_is_not_moved_here_either() {
+    let gpg = Gpg::new();
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let first = bed.head();
+    let repo = repo(&bed, &gpg, VerifyMode::None, true);
+    repo.refresh().await.unwrap();
+    repo.move_sync_tag(&first).await.unwrap();
+    let second = bed
+        .remote
+        .commit_files(&[("apps/b.yaml", b"kind: B\n")], "next")
+        .unwrap();
+    repo.refresh().await.unwrap();
+    // From now on the remote refuses every push.
+    let hook = bed.remote.path().join("hooks/pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\necho 'tags are frozen' >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let err = repo.move_sync_tag(&second).await.unwrap_err();
+    assert!(matches!(err, Error::PushRefused { .. }), "{err}");
+    // Regression: `git tag` had already moved the mirror's tag, so the
+    // high-water mark read back said `second` although nothing was pushed.
+    assert_eq!(repo.sync_revision().await.unwrap(), Some(first.clone()));
+    assert_eq!(
+        bed.remote
+            .git(&["rev-parse", "flux-sync^{commit}"])
+            .unwrap(),
+        first
+    );
+
+    // With no tag before, none is left behind.
+    let fresh = Bed::new(&borrowed(&sample_files()));
+    let hook = fresh.remote.path().join("hooks/pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\nexit 1\n").unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let repo = self::repo(&fresh, &gpg, VerifyMode::None, true);
+    repo.refresh().await.unwrap();
+    assert!(repo.move_sync_tag(&fresh.head()).await.is_err());
+    assert_eq!(repo.sync_revision().await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn unsigned_history_is_not_synced_past_nor_built_on() {
     let gpg = Gpg::new();
     let bed = Bed::new(&borrowed(&sample_files()));

@@ -64,6 +64,21 @@ async fn a_wrong_deploy_key_is_refused() {
     let err = repo.refresh().await.unwrap_err();
     assert!(matches!(err, Error::Fetch { .. }), "{err}");
     assert!(err.to_string().contains("Permission denied"), "{err}");
+    // A commit job fails the same way, before anything is written.
+    let before = bed.remote.head("master").unwrap();
+    let edit =
+        |_: &flux_core::source::Snapshot| -> Result<flux_git::FileChanges, flux_git::BoxError> {
+            let mut c = flux_git::FileChanges::new();
+            c.write("apps/x.yaml", b"kind: X\n".to_vec());
+            Ok(c)
+        };
+    let err = repo
+        .commit_and_push(edit, flux_git::CommitRequest::new("x"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Permission denied"), "{err}");
+    assert_eq!(bed.remote.head("master").unwrap(), before);
+    assert_eq!(repo.head(), None);
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! The sync tag and the write check.
 
-use flux_git::{Error, RepoState, SshOptions};
+use flux_git::{BoxError, CommitRequest, Error, FileChanges, RepoState, SshOptions};
 use flux_testbed::git::{GitDaemon, SshServer};
 
 use crate::{Bed, borrowed, remote_git, sample_files, ssh_options};
@@ -111,4 +111,45 @@ async fn a_remote_that_refuses_writes_is_not_ready() {
     let status = repo.status();
     assert_eq!(status.state, RepoState::Cloned);
     assert!(status.error.unwrap().contains("refused"));
+}
+
+#[tokio::test]
+async fn a_remote_that_goes_down_fails_jobs_and_tag_moves_and_nothing_moves() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let first = bed.head();
+    let mut daemon = GitDaemon::start(bed.root.path()).unwrap();
+    let url = daemon.url("config.git");
+    let repo = bed.repo_with(&url, &SshOptions::default(), |_| {});
+    repo.refresh().await.unwrap();
+    repo.move_sync_tag(&first).await.unwrap();
+    let second = bed
+        .remote
+        .commit_files(&[("apps/b.yaml", b"kind: B\n")], "next")
+        .unwrap();
+    repo.refresh().await.unwrap();
+    daemon.stop();
+
+    let edit = |_: &flux_core::source::Snapshot| -> Result<FileChanges, BoxError> {
+        let mut c = FileChanges::new();
+        c.write("apps/c.yaml", b"kind: C\n".to_vec());
+        Ok(c)
+    };
+    let err = repo
+        .commit_and_push(edit, CommitRequest::new("while down"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Fetch { .. }), "{err}");
+    assert!(err.to_string().contains(&url), "{err}");
+    let err = repo.move_sync_tag(&second).await.unwrap_err();
+    assert!(err.to_string().contains(&url), "{err}");
+
+    // Nothing was half-done: the remote, the mirror's branch and its sync
+    // tag are where they were.
+    assert_eq!(bed.head(), second);
+    assert_eq!(
+        remote_git(bed.remote.path(), &["rev-parse", "flux-sync^{commit}"]),
+        first
+    );
+    assert_eq!(repo.head(), Some(second.clone()));
+    assert_eq!(repo.sync_revision().await.unwrap(), Some(first));
 }
