@@ -4,8 +4,10 @@
 //! objects) of `[A-Za-z0-9_-]`, a kind of the same characters, and a name that
 //! may also hold `.` and `:`. Kinds are case-insensitive and always shown in
 //! lower case. The legacy `namespace/name` form still parses and means a
-//! `service`, as it did in Flux v1. The form `namespace:kind:name` was never
-//! accepted by Flux v1 and is rejected here too, with an error that says so.
+//! `service`, as it did in Flux v1, and is shown in the full form
+//! `namespace:service/name` (Flux v1 kept showing it as written). The form
+//! `namespace:kind:name` was never accepted by Flux v1 and is rejected here
+//! too, with an error that says so.
 
 use std::fmt;
 use std::str::FromStr;

@@ -38,7 +38,11 @@
 //!
 //! Where this is stricter than Flux v1: v1 deleted after apply errors, and
 //! collected namespaces (with their contents) and CRDs (with every custom
-//! resource) without asking.
+//! resource) without asking. Where it sees less: v1 read the `ignore`
+//! annotation on every live object it could list; here only on the objects
+//! the planner is given (Namespaces, workloads, and objects carrying a GC
+//! mark), so an object of another kind that no Flux applied, annotated by
+//! hand and also in git, is applied.
 //!
 //! ```
 //! use flux_core::ScopeTable;

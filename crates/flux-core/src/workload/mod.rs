@@ -1,11 +1,15 @@
 //! Workloads: the resources that run containers, and where their images are.
 //!
 //! Flux updates images in Deployments, DaemonSets, StatefulSets, CronJobs,
-//! Jobs, Pods and HelmReleases. For each it reports the containers (init
-//! containers included) with the image string and the exact field path(s)
-//! holding it, so that an editor can change that field and nothing else.
-//! The same code reads git manifests and live objects, since both are JSON
-//! here.
+//! Jobs, Pods and HelmReleases (and the older FluxHelmRelease). Jobs and
+//! Pods are this project's addition: Flux v1 did not list them as workloads.
+//! Kubernetes refuses changes to their pod template, so a release to one
+//! applies only once the object is recreated.
+//!
+//! For each workload this reports the containers (init containers
+//! included) with the image string and the exact field path(s) holding it,
+//! so that an editor can change that field and nothing else. The same code
+//! reads git manifests and live objects, since both are JSON here.
 
 mod helm;
 
