@@ -514,3 +514,36 @@ fn containers_release_checks_each_container() {
     );
     assert!(r.edits.is_empty());
 }
+
+#[test]
+fn image_fields_that_are_not_strings_fail_only_their_workload() {
+    let mut files = FileSet::new();
+    files.insert(
+        "good.yaml",
+        deployment(
+            "good",
+            "fluxcd.io/tag.app: semver:~1",
+            &[("app", "r.io/team/web:1.0")],
+        ),
+    );
+    files.insert("number.yaml", deployment("number", "", &[("app", "5")]));
+    files.insert(
+        "mapping.yaml",
+        deployment("mapping", "", &[("app", "{repository: r.io/team/web}")]),
+    );
+    for image in ["r.io/team/web:1.1", ALL_LATEST] {
+        let r = run(&files, &spec(image), None);
+        let got = statuses(&r);
+        assert_eq!(
+            got,
+            [
+                "good Success app=r.io/team/web:1.1",
+                "mapping Failed spec.template.spec.containers[0].image: container app: image must be a string",
+                "number Failed spec.template.spec.containers[0].image: container app: image must be a string",
+            ],
+            "{image}"
+        );
+        assert_eq!(r.edits.len(), 1, "{image}");
+        assert_eq!(r.edits[0].file, "good.yaml");
+    }
+}
