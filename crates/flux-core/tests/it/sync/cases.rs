@@ -1,9 +1,8 @@
 //! Bad input and the behaviours Flux users rely on, one case each.
 
+use flux_core::cluster::Applied;
 use flux_core::cluster::ClusterErrorKind;
-use flux_core::cluster::{Applied, ApplyObject, Cluster, ClusterError, LiveObject, PerObject};
 use flux_core::manifest::{FileSet, LoadOptions, Manifests, parse_files};
-use flux_core::registry::Credentials;
 use flux_core::sync::{
     CHECKSUM_ANNOTATION, GC_MARK_LABEL, GcBlocked, GcMode, KeptReason, PlanWarning, SkipReason,
     Stage, SyncOptions, SyncReport, SyncSetName, load_and_run, plan_sync, read_live, run,
@@ -12,18 +11,18 @@ use flux_core::testing::{Failure, MemoryCluster, Operation, block_on};
 use flux_core::{Namespaces, ResourceId, ScopeTable};
 use serde_json::{Value, json};
 
-fn id(s: &str) -> ResourceId {
+pub(super) fn id(s: &str) -> ResourceId {
     s.parse().expect("valid ID")
 }
 
-fn files(entries: &[(&str, &str)]) -> FileSet {
+pub(super) fn files(entries: &[(&str, &str)]) -> FileSet {
     entries
         .iter()
         .map(|(p, t)| (p.to_string(), t.as_bytes().to_vec()))
         .collect()
 }
 
-fn load(entries: &[(&str, &str)]) -> Manifests {
+pub(super) fn load(entries: &[(&str, &str)]) -> Manifests {
     parse_files(
         &files(entries),
         &[String::new()],
@@ -33,32 +32,36 @@ fn load(entries: &[(&str, &str)]) -> Manifests {
     .unwrap_or_else(|e| panic!("loads: {e}"))
 }
 
-fn options(gc: GcMode) -> SyncOptions {
+pub(super) fn options(gc: GcMode) -> SyncOptions {
     let mut o = SyncOptions::new(SyncSetName::new("cases"));
     o.gc = gc;
     o
 }
 
-fn sync(cluster: &MemoryCluster, desired: &Manifests, options: &SyncOptions) -> SyncReport {
+pub(super) fn sync(
+    cluster: &MemoryCluster,
+    desired: &Manifests,
+    options: &SyncOptions,
+) -> SyncReport {
     block_on(run(cluster, desired, options)).expect("cluster reads work")
 }
 
-const NS_DEMO: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n";
+pub(super) const NS_DEMO: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n";
 
-fn cm(name: &str, value: &str) -> String {
+pub(super) fn cm(name: &str, value: &str) -> String {
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: demo\ndata:\n  v: \"{value}\"\n"
     )
 }
 
 /// An object as Flux (any version) would have left it after applying.
-fn marked(set: &str, id: &ResourceId, mut object: Value) -> Value {
+pub(super) fn marked(set: &str, id: &ResourceId, mut object: Value) -> Value {
     object["metadata"]["labels"] = json!({ GC_MARK_LABEL: SyncSetName::new(set).gc_mark(id) });
     object["metadata"]["annotations"] = json!({ CHECKSUM_ANNOTATION: "0000" });
     object
 }
 
-fn orphan(cluster: &MemoryCluster, set: &str, name: &str) -> ResourceId {
+pub(super) fn orphan(cluster: &MemoryCluster, set: &str, name: &str) -> ResourceId {
     let orphan = id(&format!("demo:configmap/{name}"));
     cluster.put(
         orphan.clone(),
@@ -508,51 +511,6 @@ fn apply_order_is_namespaces_crds_then_flux_v1_kind_order() {
     // And the in-memory cluster takes them in that order.
     let cluster = MemoryCluster::new();
     assert!(sync(&cluster, &desired, &options(GcMode::Off)).is_clean());
-}
-
-/// A cluster adapter that loses the last result of every apply.
-struct Lossy(MemoryCluster);
-
-#[async_trait::async_trait]
-impl Cluster for Lossy {
-    async fn export_workloads(&self, ns: &Namespaces) -> Result<Vec<LiveObject>, ClusterError> {
-        self.0.export_workloads(ns).await
-    }
-    async fn list_managed(
-        &self,
-        l: &str,
-        ns: &Namespaces,
-    ) -> Result<Vec<LiveObject>, ClusterError> {
-        self.0.list_managed(l, ns).await
-    }
-    async fn apply(&self, objects: &[ApplyObject]) -> PerObject<Applied> {
-        let mut results = self.0.apply(objects).await;
-        results.pop();
-        results
-    }
-    async fn delete(&self, ids: &[ResourceId]) -> PerObject<()> {
-        self.0.delete(ids).await
-    }
-    async fn image_pull_secrets(&self, w: &ResourceId) -> Result<Credentials, ClusterError> {
-        self.0.image_pull_secrets(w).await
-    }
-}
-
-#[test]
-fn a_missing_apply_result_counts_as_a_failure() {
-    let cluster = Lossy(MemoryCluster::with_namespaces(&["demo"]));
-    let gone = orphan(&cluster.0, "cases", "gone");
-    let desired = load(&[(
-        "c.yaml",
-        &format!("{}---\n{}", cm("x", "1"), cm("second", "1")),
-    )]);
-    let report = block_on(run(&cluster, &desired, &options(GcMode::On))).unwrap();
-    let errors: Vec<String> = report.apply_errors().map(|(_, e)| e.to_string()).collect();
-    assert_eq!(
-        errors,
-        ["demo:configmap/x: apply: the cluster returned no result"]
-    );
-    assert!(cluster.0.get(&gone).is_some());
 }
 
 #[test]
