@@ -242,6 +242,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Making the TLS certificates failed.
+    #[error("cannot make the TLS certificates: {source}")]
+    Certificate {
+        /// The cause.
+        #[source]
+        source: rcgen::Error,
+    },
+    /// Setting up TLS failed.
+    #[error("cannot set up TLS: {source}")]
+    Tls {
+        /// The cause.
+        #[source]
+        source: rustls::Error,
+    },
 }
 
 #[cfg(test)]

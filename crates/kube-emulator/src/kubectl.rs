@@ -40,7 +40,8 @@ impl Output {
     }
 }
 
-fn kubeconfig_text(url: &str, token: Option<&str>) -> String {
+fn kubeconfig_text(url: &str, token: Option<&str>, ca_pem: Option<&str>) -> String {
+    use base64::Engine as _;
     let user = match token {
         Some(t) => format!(
             "  user:\n    token: {}\n",
@@ -48,20 +49,40 @@ fn kubeconfig_text(url: &str, token: Option<&str>) -> String {
         ),
         None => "  user: {}\n".to_owned(),
     };
+    let ca = ca_pem
+        .map(|pem| {
+            format!(
+                "    certificate-authority-data: {}\n",
+                base64::engine::general_purpose::STANDARD.encode(pem)
+            )
+        })
+        .unwrap_or_default();
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: emulator\n  cluster:\n    server: {url}\ncontexts:\n- name: emulator\n  context:\n    cluster: emulator\n    user: emulator\n    namespace: default\ncurrent-context: emulator\nusers:\n- name: emulator\n{user}"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: emulator\n  cluster:\n    server: {url}\n{ca}contexts:\n- name: emulator\n  context:\n    cluster: emulator\n    user: emulator\n    namespace: default\ncurrent-context: emulator\nusers:\n- name: emulator\n{user}"
     )
 }
 
 /// The kubeconfig text for a server URL and optional bearer token.
 pub fn kubeconfig(url: &str, token: Option<&str>) -> String {
-    kubeconfig_text(url, token)
+    kubeconfig_text(url, token, None)
+}
+
+/// The kubeconfig text for a server URL, the PEM certificate of the CA to
+/// trust (for an `https` URL) and an optional bearer token.
+pub fn kubeconfig_with_ca(url: &str, token: Option<&str>, ca_pem: Option<&str>) -> String {
+    kubeconfig_text(url, token, ca_pem)
 }
 
 impl Kubectl {
     /// kubectl for the server at `url`, authenticating with `token` if
     /// given. Its files live in a fresh temporary directory, removed on drop.
     pub fn new(url: &str, token: Option<&str>) -> std::io::Result<Self> {
+        Self::with_ca(url, token, None)
+    }
+
+    /// kubectl for the server at `url`, trusting the CA `ca_pem` (for an
+    /// `https` URL) and authenticating with `token` if given.
+    pub fn with_ca(url: &str, token: Option<&str>, ca_pem: Option<&str>) -> std::io::Result<Self> {
         use std::sync::atomic::{AtomicU64, Ordering};
         static N: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -71,7 +92,7 @@ impl Kubectl {
         ));
         std::fs::create_dir_all(dir.join("home"))?;
         let kubeconfig = dir.join("config");
-        std::fs::write(&kubeconfig, kubeconfig_text(url, token))?;
+        std::fs::write(&kubeconfig, kubeconfig_text(url, token, ca_pem))?;
         Ok(Kubectl { dir, kubeconfig })
     }
 

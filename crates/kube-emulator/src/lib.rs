@@ -1,4 +1,4 @@
-//! An in-memory Kubernetes API server over HTTP, for tests and demos.
+//! An in-memory Kubernetes API server over HTTP or HTTPS, for tests and demos.
 //!
 //! No real API server can be installed on the machines this project is built
 //! on, so this crate serves enough of the Kubernetes API that the real
@@ -16,9 +16,12 @@
 //! collected, namespaces are deleted at once), and admission is limited to
 //! the validations and defaults that matter when syncing manifests.
 //!
-//! Known gaps: plain HTTP only (so kubectl, which sends credentials only
-//! over TLS, always acts anonymously; token identities are for kube-rs and
-//! raw HTTP clients); protobuf request bodies only for the four kinds
+//! It serves plain HTTP unless [`Emulator::tls`] is asked for: then HTTPS
+//! with a certificate authority made up at start, which the kubeconfig it
+//! writes carries. kubectl sends a kubeconfig's bearer token only over TLS,
+//! so tests of namespace-limited identities through kubectl need it.
+//!
+//! Known gaps: protobuf request bodies only for the four kinds
 //! `kubectl create` sends that way (Namespace, ConfigMap, Secret,
 //! ServiceAccount); one version per built-in group; no conversion between
 //! CRD versions beyond `apiVersion`; no BOOKMARK watch events; the merge
@@ -68,6 +71,7 @@ mod selector;
 mod server;
 mod store;
 mod table;
+mod tls;
 mod watch;
 
 pub use access::{Access, AccessRule};
@@ -84,6 +88,7 @@ pub(crate) fn now() -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Emulator {
     access: Access,
+    tls: bool,
 }
 
 impl Emulator {
@@ -95,6 +100,15 @@ impl Emulator {
     /// Uses these authentication and authorization settings.
     pub fn access(mut self, access: Access) -> Self {
         self.access = access;
+        self
+    }
+
+    /// Serves HTTPS instead of HTTP, with a certificate authority and a
+    /// server certificate (for `127.0.0.1`, `::1` and `localhost`) made up
+    /// at start; [`Server::ca_pem`] and [`Server::kubeconfig`] hand the CA
+    /// to clients.
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
         self
     }
 
@@ -120,10 +134,19 @@ impl Emulator {
             addr: local.to_string(),
             log: std::sync::Mutex::new(std::collections::VecDeque::new()),
         });
+        let tls = if self.tls {
+            Some(tls::generate()?)
+        } else {
+            None
+        };
         seed(&shared);
-        let task = tokio::spawn(server::serve(listener, shared.clone()));
+        let acceptor = tls
+            .as_ref()
+            .map(|t| tokio_rustls::TlsAcceptor::from(t.config.clone()));
+        let task = tokio::spawn(server::serve(listener, shared.clone(), acceptor));
         Ok(Server {
             addr: local,
+            ca_pem: tls.map(|t| t.ca_pem),
             shared,
             task,
         })
@@ -159,6 +182,7 @@ fn seed(shared: &api::Shared) {
 /// connection.
 pub struct Server {
     addr: SocketAddr,
+    ca_pem: Option<String>,
     shared: Arc<api::Shared>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -175,9 +199,20 @@ impl Server {
         self.addr
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>`, or `https://…` with TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The PEM-encoded certificate of the CA that signed the server's
+    /// certificate, when serving TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The fault rules, to add or clear faults while it runs.
@@ -244,10 +279,16 @@ impl Server {
             .collect()
     }
 
-    /// A kubeconfig pointing at this server, authenticating with `token`
-    /// if given.
+    /// A kubeconfig pointing at this server (trusting its CA when serving
+    /// TLS), authenticating with `token` if given.
     pub fn kubeconfig(&self, token: Option<&str>) -> String {
-        kubectl::kubeconfig(&self.url(), token)
+        kubectl::kubeconfig_with_ca(&self.url(), token, self.ca_pem())
+    }
+
+    /// A kubectl for this server (trusting its CA when serving TLS),
+    /// authenticating with `token` if given.
+    pub fn kubectl(&self, token: Option<&str>) -> std::io::Result<kubectl::Kubectl> {
+        kubectl::Kubectl::with_ca(&self.url(), token, self.ca_pem())
     }
 
     /// Writes [`Server::kubeconfig`] to `path`.

@@ -7,7 +7,13 @@
 //! ```
 //!
 //! It prints `listening on http://127.0.0.1:<port>` once ready, and runs
-//! until interrupted (SIGINT or SIGTERM).
+//! until interrupted (SIGINT or SIGTERM). With `--tls` it serves HTTPS with
+//! a CA made up at start (in the kubeconfig it writes, and in `--ca-cert`),
+//! so that kubectl sends the kubeconfig's token:
+//!
+//! ```text
+//! kube-emulator --tls --token root --limited team=a,b --kubeconfig /tmp/emu/config &
+//! ```
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,6 +38,13 @@ struct Args {
     /// A namespace-limited identity, as TOKEN=NS1,NS2 (repeatable).
     #[arg(long = "limited", value_name = "TOKEN=NAMESPACES")]
     limited: Vec<String>,
+    /// Serve HTTPS with a certificate authority made up at start (kubectl
+    /// sends bearer tokens only over TLS).
+    #[arg(long)]
+    tls: bool,
+    /// Write the CA certificate (PEM) to this file (needs --tls).
+    #[arg(long, requires = "tls")]
+    ca_cert: Option<PathBuf>,
 }
 
 fn parse_limited(spec: &str) -> anyhow::Result<AccessRule> {
@@ -72,7 +85,14 @@ async fn main() -> anyhow::Result<()> {
         anonymous_admin: args.token.is_none(),
         rules,
     };
-    let server = Emulator::new().access(access).start_at(args.listen).await?;
+    let mut emulator = Emulator::new().access(access);
+    if args.tls {
+        emulator = emulator.tls();
+    }
+    let server = emulator.start_at(args.listen).await?;
+    if let (Some(path), Some(pem)) = (&args.ca_cert, server.ca_pem()) {
+        std::fs::write(path, pem).with_context(|| format!("writing {}", path.display()))?;
+    }
     if let Some(path) = &args.kubeconfig {
         server
             .write_kubeconfig(path, args.token.as_deref())

@@ -1,5 +1,6 @@
-//! The HTTP/1.1 server: accepts connections, applies injected faults, reads
-//! request bodies and hands requests to [`crate::api`].
+//! The HTTP/1.1 server: accepts connections (over TLS if configured),
+//! applies injected faults, reads request bodies and hands requests to
+//! [`crate::api`].
 //!
 //! hyper is used directly (not through a router) because a dropped
 //! connection is one of the faults: a service error makes hyper close the
@@ -15,6 +16,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 use crate::api::{self, Shared};
 use crate::error::ApiError;
@@ -37,8 +39,9 @@ impl std::fmt::Display for Dropped {
 impl std::error::Error for Dropped {}
 
 /// Serves connections until the task is aborted; aborting it also ends
-/// every open connection.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+/// every open connection. With `tls`, every connection must complete a TLS
+/// handshake first (a failed one is dropped).
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: Option<TlsAcceptor>) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -46,12 +49,22 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 let Ok((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
+                let tls = tls.clone();
                 conns.spawn(async move {
                     let svc = service_fn(move |req| one(shared.clone(), req));
-                    let _ = http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    let mut http = http1::Builder::new();
+                    http.keep_alive(true);
+                    match tls {
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(stream) => {
+                                let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                            }
+                            Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        },
+                    }
                 });
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}

@@ -123,3 +123,65 @@ async fn server_403s_are_reported_clearly() {
         "cluster-wide lists are forbidden: {managed:?}"
     );
 }
+
+/// The same identity over TLS, where kubectl sends tokens too: kubectl
+/// (as the admin) creates the namespaces and referees what the adapter
+/// wrote; the adapter's token is refused outside its namespaces.
+#[tokio::test]
+async fn limited_token_over_tls() {
+    let bed = Bed::with(
+        Emulator::new().tls().access(limited("flux", &["a", "b"])),
+        Some("flux"),
+        Options {
+            namespaces: Namespaces::All,
+            retry: fast_retry(),
+            ..Options::default()
+        },
+    )
+    .await;
+    assert!(bed.server.url().starts_with("https://"));
+    let root = bed.server.kubectl(Some("root")).expect("kubectl");
+    let root = tokio::task::spawn_blocking(move || {
+        for ns in ["a", "b", "c"] {
+            root.run(&["create", "namespace", ns])
+                .expect_ok("create namespace");
+        }
+        root
+    })
+    .await
+    .expect("kubectl task");
+
+    let r = bed.cluster.apply(&objects(&yaml())).await;
+    for (id, res) in &r {
+        match id.namespace() {
+            Some("c") => {
+                let e = res.as_ref().unwrap_err();
+                assert_eq!(e.kind, ClusterErrorKind::Forbidden, "{e}");
+                assert!(
+                    e.message.contains("User \"system:serviceaccount:flux:flux\" cannot patch resource \"configmaps\" in API group \"\" in the namespace \"c\""),
+                    "{e}"
+                );
+            }
+            _ => assert!(res.is_ok(), "{id}: {res:?}"),
+        }
+    }
+    let only = Namespaces::Only(BTreeSet::from(["a".to_owned(), "b".to_owned()]));
+    let managed = bed.cluster.list_managed(MARK, &only).await.unwrap();
+    assert_eq!(managed.len(), 2, "{managed:?}");
+
+    let listed = tokio::task::spawn_blocking(move || {
+        root.run(&[
+            "get",
+            "configmaps",
+            "--all-namespaces",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}={.metadata.managedFields[0].manager} {end}",
+        ])
+    })
+    .await
+    .expect("kubectl task");
+    assert_eq!(
+        listed.expect_ok("get configmaps").trim(),
+        "a/cfg=flux b/cfg=flux"
+    );
+}

@@ -61,7 +61,7 @@ impl Bed {
         let cluster = KubeCluster::from_kubeconfig(&path, options)
             .await
             .expect("adapter");
-        let kubectl = Kubectl::new(&server.url(), None).expect("kubectl");
+        let kubectl = server.kubectl(None).expect("kubectl");
         Bed {
             server,
             cluster,
@@ -83,7 +83,7 @@ impl Bed {
     ) -> kube_emulator::kubectl::Output {
         let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
         let stdin = stdin.map(str::to_owned);
-        let k = Kubectl::new(&self.server.url(), None).expect("kubectl");
+        let k = self.server.kubectl(None).expect("kubectl");
         tokio::task::spawn_blocking(move || {
             let a: Vec<&str> = args.iter().map(String::as_str).collect();
             match stdin {

@@ -22,6 +22,9 @@ pub struct Emu {
     child: Child,
     pub url: String,
     pub kubectl: Kubectl,
+    /// The CA to trust, when serving TLS.
+    pub ca_pem: Option<String>,
+    _dir: tempfile::TempDir,
 }
 
 impl Emu {
@@ -30,8 +33,23 @@ impl Emu {
     }
 
     pub fn start_with(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kube-emulator"))
-            .args(["--listen", "127.0.0.1:0"])
+        Self::start_inner(args, false)
+    }
+
+    /// Started with `--tls` (and `--ca-cert`, to trust it).
+    pub fn start_tls(args: &[&str]) -> Self {
+        Self::start_inner(args, true)
+    }
+
+    fn start_inner(args: &[&str], tls: bool) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = dir.path().join("ca.pem");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kube-emulator"));
+        cmd.args(["--listen", "127.0.0.1:0"]);
+        if tls {
+            cmd.arg("--tls").arg("--ca-cert").arg(&ca);
+        }
+        let mut child = cmd
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -46,12 +64,20 @@ impl Emu {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
-        let kubectl = Kubectl::new(&url, None).expect("kubectl setup");
+        let ca_pem = tls.then(|| std::fs::read_to_string(&ca).expect("the CA certificate"));
+        let kubectl = Kubectl::with_ca(&url, None, ca_pem.as_deref()).expect("kubectl setup");
         Emu {
             child,
             url,
             kubectl,
+            ca_pem,
+            _dir: dir,
         }
+    }
+
+    /// A kubectl authenticating with `token` (trusting the CA if TLS).
+    pub fn kubectl_as(&self, token: &str) -> Kubectl {
+        Kubectl::with_ca(&self.url, Some(token), self.ca_pem.as_deref()).expect("kubectl setup")
     }
 
     /// kubectl, failing the test if it fails.
