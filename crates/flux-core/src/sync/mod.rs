@@ -23,8 +23,9 @@
 //!   that annotation; the planner sees the objects `export_workloads` and
 //!   `list_managed` return), outside the allowed namespaces, or already up to
 //!   date (every field git sets already has git's value in the form the
-//!   server stores it, [`as_stored`], and the object carries this sync's
-//!   mark and checksum). An `ignore` annotation Flux
+//!   server stores it: a Secret's `stringData` as `data` ([`as_stored`]),
+//!   no namespace on a cluster-scoped object; and the object carries this
+//!   sync's mark and checksum). An `ignore` annotation Flux
 //!   cannot read (`"True"`, two keys that disagree) skips the resource and
 //!   blocks GC when it is in git, and counts as `"true"` on the cluster.
 //! - Garbage collection deletes a live object only if it carries this sync

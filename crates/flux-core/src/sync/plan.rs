@@ -288,8 +288,16 @@ fn up_to_date(copies: &[&Value], resource: &Resource, mark: &str, sum: &str) -> 
         git
     };
     // Compare with what the server stores (a Secret's `stringData` as
-    // `data`), not with what it is sent.
-    let wanted = as_stored(wanted);
+    // `data`; no namespace on a cluster-scoped object), not with what it is
+    // sent. A namespaced object's namespace is compared on its own below.
+    let mut wanted = as_stored(wanted);
+    let stray_namespace = wanted
+        .get("metadata")
+        .and_then(|m| m.get("namespace"))
+        .is_some_and(|ns| id.is_cluster_scoped() || ns.as_str() != id.namespace());
+    if stray_namespace && let Some(metadata) = wanted.to_mut()["metadata"].as_object_mut() {
+        metadata.remove("namespace");
+    }
     let wanted = wanted.as_ref();
     copies.iter().all(|live| {
         checksum_of(live) == Some(sum)

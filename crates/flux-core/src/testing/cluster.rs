@@ -45,7 +45,8 @@ struct State {
 ///   (`Invalid`) and a namespaced object whose Namespace does not exist
 ///   (`NotFound`), and learns the scope of kinds from CRDs applied to it.
 ///   Objects are stored as a server stores them ([`as_stored`]: a Secret's
-///   `stringData` base64-encoded into `data`), by `apply` and `create`.
+///   `stringData` base64-encoded into `data`; and no namespace on a
+///   cluster-scoped object), by `apply` and `create`.
 /// - `delete` of a missing object succeeds; deleting a Namespace deletes
 ///   everything in it, deleting a CRD every object of its kind.
 /// - `export_workloads` returns the allowed Namespaces and workloads;
@@ -284,9 +285,11 @@ impl State {
     fn server_fields(&mut self, id: &ResourceId, mut object: Value) -> Value {
         self.version += 1;
         if let Some(meta) = object["metadata"].as_object_mut() {
-            if let Some(ns) = id.namespace() {
-                meta.insert("namespace".into(), ns.into());
-            }
+            match id.namespace() {
+                Some(ns) => meta.insert("namespace".into(), ns.into()),
+                // The server clears a cluster-scoped object's namespace.
+                None => meta.remove("namespace"),
+            };
             meta.insert("uid".into(), format!("uid-{}", self.version).into());
             meta.insert("resourceVersion".into(), self.version.to_string().into());
         }
@@ -309,7 +312,12 @@ impl State {
         self.learn(&request.object);
         // What Flux owns is what the server stores: a Secret's `stringData`
         // keys become `data` keys.
-        let applied = as_stored(&request.object).into_owned();
+        let mut applied = as_stored(&request.object).into_owned();
+        if id.is_cluster_scoped()
+            && let Some(metadata) = applied["metadata"].as_object_mut()
+        {
+            metadata.remove("namespace");
+        }
         let Some(stored) = self.objects.get_mut(id) else {
             let object = self.server_fields(id, applied.clone());
             self.objects.insert(

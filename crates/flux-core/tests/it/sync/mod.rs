@@ -4,3 +4,4 @@
 mod adapters;
 mod cases;
 mod properties;
+mod stored;
