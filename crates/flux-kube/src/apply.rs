@@ -78,6 +78,7 @@ fn describe(r: &Ready) -> String {
 }
 
 pub(crate) async fn apply(cluster: &KubeCluster, objects: &[ApplyObject]) -> PerObject<Applied> {
+    let _writing = cluster.recent.writing();
     let mut results: Vec<Option<Result<Applied, ClusterError>>> =
         objects.iter().map(|_| None).collect();
     let mut tiers: BTreeMap<u8, Vec<usize>> = BTreeMap::new();

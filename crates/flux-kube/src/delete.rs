@@ -21,6 +21,7 @@ use crate::error::cluster_error;
 use crate::{KubeCluster, allowed, collection_path, not_allowed, rank};
 
 pub(crate) async fn delete(cluster: &KubeCluster, ids: &[ResourceId]) -> PerObject<()> {
+    let _writing = cluster.recent.writing();
     let mut results: Vec<Option<Result<(), ClusterError>>> = ids.iter().map(|_| None).collect();
     let mut tiers: BTreeMap<std::cmp::Reverse<u8>, Vec<usize>> = BTreeMap::new();
     for (i, id) in ids.iter().enumerate() {

@@ -2,6 +2,9 @@
 //! list-workloads` and automation look at, and every object carrying the
 //! garbage-collection mark.
 //!
+//! Objects are read without their `metadata.managedFields` (nothing that
+//! reads them needs those; see [`crate::lean`]).
+//!
 //! Both follow Flux v1: kinds the server does not serve, and kinds or
 //! namespaces the identity may not read, are skipped with a log line rather
 //! than failing (a limited service account sees what it may); objects with
@@ -20,6 +23,7 @@ use serde_json::Value;
 use crate::discovery::Served;
 use crate::error::cluster_error;
 use crate::{KubeCluster, allowed, collection_path};
+use crate::{lean, reuse};
 
 /// The workload kinds, by group, in the order they are exported.
 const WORKLOADS: &[(&str, &str)] = &[
@@ -31,8 +35,17 @@ const WORKLOADS: &[(&str, &str)] = &[
     ("flux.weave.works", "HelmRelease"),
 ];
 
-/// A kind and what listing it found (`None`: skipped).
-type Listed = (Served, Option<Vec<Value>>);
+/// A kind, the namespace it was listed in, and what listing it found
+/// (`None`: skipped).
+type Listed = (Served, Option<String>, Option<Vec<Value>>);
+
+fn key(served: &Served, ns: Option<&str>) -> reuse::Key {
+    (
+        served.ar.api_version.clone(),
+        served.ar.plural.clone(),
+        ns.map(str::to_owned),
+    )
+}
 
 /// Kinds never listed for garbage collection: server-made, numerous, and
 /// never synced from git.
@@ -68,16 +81,11 @@ fn is_addon(obj: &Value) -> bool {
 
 /// The items of a list, with apiVersion and kind filled in (list items of
 /// built-in kinds come without them).
-fn items(list: Value, served: &Served) -> Vec<Value> {
-    let Value::Object(mut m) = list else {
-        return Vec::new();
-    };
-    let Some(Value::Array(items)) = m.remove("items") else {
-        return Vec::new();
-    };
-    items
+fn items(list: lean::List, served: &Served) -> Vec<Value> {
+    list.items
+        .unwrap_or_default()
         .into_iter()
-        .map(|mut item| {
+        .map(|lean::Lean(mut item)| {
             if let Some(o) = item.as_object_mut() {
                 o.entry("apiVersion")
                     .or_insert_with(|| served.ar.api_version.clone().into());
@@ -102,7 +110,8 @@ fn id_of(obj: &Value, served: &Served) -> Option<ResourceId> {
     })
 }
 
-/// Lists a kind in one namespace or cluster-wide; `None` when skipped.
+/// Lists a kind in one namespace or cluster-wide, without the objects'
+/// managedFields (see [`crate::lean`]); `None` when skipped.
 async fn list(
     cluster: &KubeCluster,
     served: &Served,
@@ -110,7 +119,10 @@ async fn list(
     lp: &ListParams,
 ) -> Result<Option<Vec<Value>>, ClusterError> {
     let path = collection_path(&served.ar, ns);
-    match cluster.send(|| Request::new(&path).list(lp)).await {
+    match cluster
+        .send_as::<lean::List>(|| Request::new(&path).list(lp))
+        .await
+    {
         Ok(list) => Ok(Some(items(list, served))),
         Err(e) if skippable(&e) => {
             tracing::info!(kind = %served.ar.kind, namespace = ns.unwrap_or("<all>"), error = %e, "not listing a kind the server does not serve or we may not read");
@@ -172,19 +184,68 @@ async fn namespaces(
     }
 }
 
+/// Lists each (kind, namespace) job, in order, `concurrency` at a time.
+async fn list_jobs(
+    cluster: &KubeCluster,
+    jobs: Vec<(Served, Option<String>)>,
+    lp: &ListParams,
+) -> Vec<Result<Listed, ClusterError>> {
+    futures::stream::iter(jobs)
+        .map(|(s, ns)| async move {
+            let r = list(cluster, &s, ns.as_deref(), lp).await?;
+            Ok((s, ns, r))
+        })
+        .buffered(cluster.options.concurrency.max(1))
+        .collect()
+        .await
+}
+
 pub(crate) async fn export_workloads(
     cluster: &KubeCluster,
     allowed_ns: &Namespaces,
 ) -> Result<Vec<LiveObject>, ClusterError> {
-    let nss = namespaces(cluster, allowed_ns).await?;
-    let names: Vec<String> = nss
+    let epoch = cluster.recent.epoch();
+    let began = tokio::time::Instant::now();
+    let snap = cluster
+        .discovery
+        .snapshot()
+        .await
+        .map_err(|e| cluster_error(None, "discover the API", e))?;
+    let kinds: Vec<Served> = WORKLOADS
         .iter()
-        .filter_map(|n| {
-            n.pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
+        .filter_map(|(group, kind)| {
+            snap.by_kind(kind)
+                .iter()
+                .find(|s| s.ar.group == *group)
+                .cloned()
         })
         .collect();
+    let lp = &ListParams::default();
+    // Cluster-wide, the namespaces and the workloads are read at once;
+    // limited to some namespaces, the workloads are read in those that exist.
+    let (nss, listed) = match allowed_ns {
+        Namespaces::All => {
+            let jobs = kinds.into_iter().map(|s| (s, None)).collect();
+            let (nss, listed) = futures::join!(
+                namespaces(cluster, allowed_ns),
+                list_jobs(cluster, jobs, lp)
+            );
+            (nss?, listed)
+        }
+        Namespaces::Only(_) => {
+            let nss = namespaces(cluster, allowed_ns).await?;
+            let jobs = kinds
+                .iter()
+                .flat_map(|s| {
+                    nss.iter()
+                        .filter_map(|n| n.pointer("/metadata/name").and_then(Value::as_str))
+                        .map(|n| (s.clone(), Some(n.to_owned())))
+                })
+                .collect();
+            let listed = list_jobs(cluster, jobs, lp).await;
+            (nss, listed)
+        }
+    };
     let mut out: Vec<LiveObject> = nss
         .into_iter()
         .filter_map(|n| {
@@ -198,44 +259,25 @@ pub(crate) async fn export_workloads(
             })
         })
         .collect();
-    let snap = cluster
-        .discovery
-        .snapshot()
-        .await
-        .map_err(|e| cluster_error(None, "discover the API", e))?;
-    let mut jobs: Vec<(Served, Option<String>)> = Vec::new();
-    for (group, kind) in WORKLOADS {
-        let Some(served) = snap.by_kind(kind).iter().find(|s| s.ar.group == *group) else {
-            continue;
-        };
-        match allowed_ns {
-            Namespaces::All => jobs.push((served.clone(), None)),
-            Namespaces::Only(_) => {
-                jobs.extend(names.iter().map(|n| (served.clone(), Some(n.clone()))))
-            }
-        }
-    }
-    let lp = &ListParams::default();
-    let listed: Vec<Result<Listed, ClusterError>> = futures::stream::iter(jobs)
-        .map(|(s, ns)| async move {
-            let r = list(cluster, &s, ns.as_deref(), lp).await?;
-            Ok((s, r))
-        })
-        .buffered(cluster.options.concurrency.max(1))
-        .collect()
-        .await;
+    let mut keep = std::collections::HashMap::new();
     for r in listed {
-        let (served, objs) = r?;
-        for obj in objs.unwrap_or_default() {
-            if is_addon(&obj) {
+        let (served, ns, objs) = r?;
+        let Some(objs) = objs else { continue };
+        for obj in &objs {
+            if is_addon(obj) {
                 continue;
             }
-            if let Some(id) = id_of(&obj, &served) {
+            if let Some(id) = id_of(obj, &served) {
                 cluster.remember(&id, &served.ar);
-                out.push(LiveObject { id, object: obj });
+                out.push(LiveObject {
+                    id,
+                    object: obj.clone(),
+                });
             }
         }
+        keep.insert(key(&served, ns.as_deref()), objs);
     }
+    cluster.recent.keep(epoch, began, allowed_ns, keep);
     Ok(out)
 }
 
@@ -250,6 +292,10 @@ pub(crate) async fn list_managed(
         .await
         .map_err(|e| cluster_error(None, "discover the API", e))?;
     let lp = ListParams::default().labels(label);
+    let mut reused = cluster
+        .recent
+        .take(allowed_ns)
+        .filter(|_| reuse::is_plain_key(label));
     let mut jobs: Vec<(Served, Option<String>)> = Vec::new();
     for s in snap.preferred() {
         if !s.listable || NOT_COLLECTED.contains(&(s.ar.group.as_str(), s.ar.kind.as_str())) {
@@ -263,10 +309,28 @@ pub(crate) async fn list_managed(
         }
     }
     let lp = &lp;
+    // The export's lists of these kinds, filtered here, if still good.
+    let jobs: Vec<(Served, Option<String>, Option<Vec<Value>>)> = jobs
+        .into_iter()
+        .map(|(s, ns)| {
+            let had = reused
+                .as_mut()
+                .and_then(|r| r.remove(&key(&s, ns.as_deref())))
+                .map(|objs| {
+                    objs.into_iter()
+                        .filter(|o| reuse::has_label(o, label))
+                        .collect()
+                });
+            (s, ns, had)
+        })
+        .collect();
     let listed: Vec<Result<Listed, ClusterError>> = futures::stream::iter(jobs)
-        .map(|(s, ns)| async move {
-            let r = list(cluster, &s, ns.as_deref(), lp).await?;
-            Ok((s, r))
+        .map(|(s, ns, had)| async move {
+            let r = match had {
+                Some(objs) => Some(objs),
+                None => list(cluster, &s, ns.as_deref(), lp).await?,
+            };
+            Ok((s, ns, r))
         })
         // In order, so which of two clashing objects is kept is stable.
         .buffered(cluster.options.concurrency.max(1))
@@ -275,7 +339,7 @@ pub(crate) async fn list_managed(
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for r in listed {
-        let (served, objs) = r?;
+        let (served, _, objs) = r?;
         for obj in objs.unwrap_or_default() {
             let owned = obj
                 .pointer("/metadata/ownerReferences")

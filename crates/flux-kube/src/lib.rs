@@ -10,6 +10,12 @@
 //! secrets; all within the allowed namespaces. Requests the server asks to
 //! repeat (429, 5xx) are retried with backoff.
 //!
+//! Exported and listed objects come without `metadata.managedFields`
+//! (nothing reading them needs those), and the GC listing that directly
+//! follows an export reuses the export's workload lists rather than reading
+//! them twice (never after a write, never across syncs: see `reuse.rs`);
+//! decoding lists is most of a no-op sync's cost in this crate.
+//!
 //! It is not where sync decisions are made: flux-core plans, this crate
 //! carries the plan out.
 //!
@@ -47,7 +53,9 @@ mod delete;
 mod discovery;
 mod error;
 mod export;
+mod lean;
 mod retry;
+mod reuse;
 mod secrets;
 mod unchanged;
 
@@ -92,6 +100,8 @@ pub struct KubeCluster {
     /// The kind (with group and version) of objects seen, so deletes by
     /// resource ID address exactly the object that was listed.
     seen: Mutex<HashMap<ResourceId, ApiResource>>,
+    /// The export's workload lists, for the GC listing that follows it.
+    recent: reuse::Recent,
 }
 
 impl KubeCluster {
@@ -102,6 +112,7 @@ impl KubeCluster {
             client,
             options,
             seen: Mutex::new(HashMap::new()),
+            recent: reuse::Recent::default(),
         }
     }
 
@@ -161,11 +172,19 @@ impl KubeCluster {
         &self,
         make: impl Fn() -> Result<http::Request<Vec<u8>>, kube::core::request::Error>,
     ) -> Result<Value, kube::Error> {
+        self.send_as::<Value>(make).await
+    }
+
+    /// [`KubeCluster::send`], decoding the answer as `T`.
+    async fn send_as<T: serde::de::DeserializeOwned>(
+        &self,
+        make: impl Fn() -> Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+    ) -> Result<T, kube::Error> {
         self.options
             .retry
             .run(|| async {
                 let req = make().map_err(kube::Error::BuildRequest)?;
-                self.client.request::<Value>(req).await
+                self.client.request::<T>(req).await
             })
             .await
     }
