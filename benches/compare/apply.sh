@@ -13,7 +13,17 @@
 # emulator received. flux-kube's re-sync is measured twice: as a new
 # process (cold client: kubeconfig, discovery) and inside the process that
 # did the first sync (warm, as in a running fluxd). Every flux-kube figure
-# includes reading the files, reading the cluster and planning.
+# includes reading the files, reading the cluster and planning; the warm
+# re-sync is also broken down into those parts.
+#
+# Environment:
+#   LATENCY_MS=N   the emulator delays every request by N ms (its fault
+#                  injection), for both tools, after the cluster is set up:
+#                  an in-memory server makes writes nearly free, a real API
+#                  server does not. Printed in the results' first line.
+#   BASELINE=BIN   also measure another build of flux-bench (e.g. from an
+#                  earlier commit), round by round with the current one, so
+#                  before/after figures come from the same run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 files=${1:-800}
@@ -57,11 +67,15 @@ kc() { # kc NAME kubectl-args...
   KUBECONFIG="$work/$1.kubeconfig" HOME="$work/home" KUBECACHEDIR="$work/cache-$1" kubectl "${@:2}"
 }
 
+latency=${LATENCY_MS:-0}
 start() { # a fresh emulator named $1, with the namespaces and the CRD
   "$emu" --kubeconfig "$work/$1.kubeconfig" >"$work/$1.out" 2>"$work/$1.err" &
   pids+=($!)
   for _ in $(seq 200); do grep -q '^listening on' "$work/$1.out" 2>/dev/null && break; sleep 0.05; done
   kc "$1" apply --server-side -f "$work/setup.yaml" >/dev/null
+  if [ "$latency" != 0 ]; then
+    kc "$1" create --raw /emulator/faults -f - >/dev/null <<<"{\"action\": {\"type\": \"latency\", \"millis\": $latency}}"
+  fi
 }
 
 writes() { # write requests emulator $1 has received so far
@@ -77,8 +91,32 @@ resources=$(find "$work/repo" -name '*.yaml' -exec grep -c '^kind:' {} + | awk -
 
 min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b > a) ? b : a }'; }
-k_first='' k_again='' f_first='' f_cold='' f_warm=''
-k_first_w=0 k_again_w=0 f_first_w=0 f_again_w=0 errors=0
+k_first='' k_again='' k_first_w=0 k_again_w=0
+declare -A first cold warm first_w again_w errors parts
+flux() { # flux NAME BIN ROUND: the first sync, then a new process syncing three times
+  local name=$1 bin=$2 e="flux-$1-$3"
+  start "$e"
+  local w0 w1 w2 one again
+  w0=$(writes "$e")
+  one=$("$bin" kube-sync "$work/repo" "$work/$e.kubeconfig" 1)
+  w1=$(writes "$e")
+  mapfile -t again < <("$bin" kube-sync "$work/repo" "$work/$e.kubeconfig" 3)
+  w2=$(writes "$e")
+  first[$name]=$(min "${first[$name]:-}" "$(field "$one" ms)")
+  first_w[$name]=$(max "${first_w[$name]:-0}" $((w1 - w0)))
+  cold[$name]=$(min "${cold[$name]:-}" "$(field "${again[0]}" ms)")
+  for line in "${again[1]}" "${again[2]}"; do
+    local ms
+    ms=$(field "$line" ms)
+    if [ -z "${warm[$name]:-}" ] || awk -v a="$ms" -v b="${warm[$name]}" 'BEGIN { exit !(a < b) }'; then
+      warm[$name]=$ms
+      parts[$name]=$line
+    fi
+  done
+  again_w[$name]=$(max "${again_w[$name]:-0}" $((w2 - w1)))
+  errors[$name]=$(max "${errors[$name]:-0}" "$(field "$one" errors)")
+}
+
 for round in $(seq "$rounds"); do
   # kubectl, twice on the same directory.
   start "kubectl-$round"
@@ -90,31 +128,47 @@ for round in $(seq "$rounds"); do
   k_first=$(min "$k_first" "$(ms "$t0" "$t1")"); k_first_w=$(max "$k_first_w" $((w1 - w0)))
   k_again=$(min "$k_again" "$(ms "$t1" "$t2")"); k_again_w=$(max "$k_again_w" $((w2 - w1)))
 
-  # flux-kube: the first sync (a new process), then a new process syncing
-  # three times (a cold re-sync, then two warm ones).
-  start "flux-$round"
-  w0=$(writes "flux-$round")
-  first=$("$bench" kube-sync "$work/repo" "$work/flux-$round.kubeconfig" 1)
-  w1=$(writes "flux-$round")
-  mapfile -t again < <("$bench" kube-sync "$work/repo" "$work/flux-$round.kubeconfig" 3)
-  w2=$(writes "flux-$round")
-  f_first=$(min "$f_first" "$(field "$first" ms)"); f_first_w=$(max "$f_first_w" $((w1 - w0)))
-  f_cold=$(min "$f_cold" "$(field "${again[0]}" ms)")
-  f_warm=$(min "$f_warm" "$(field "${again[1]}" ms)")
-  f_warm=$(min "$f_warm" "$(field "${again[2]}" ms)")
-  f_again_w=$(max "$f_again_w" $((w2 - w1)))
-  errors=$(max "$errors" "$(field "$first" errors)")
+  flux now "$bench" "$round"
+  if [ -n "${BASELINE:-}" ]; then flux before "$BASELINE" "$round"; fi
   kill "${pids[@]}" 2>/dev/null || true
   pids=()
 done
 
-echo "resources: $resources in $files files; best of $rounds rounds; flux-kube apply errors: $errors"
+if [ "$latency" != 0 ]; then
+  lat="every request delayed ${latency} ms by the emulator (fault injection)"
+else
+  lat="no injected latency (in-memory emulator)"
+fi
+echo "resources: $resources in $files files; best of $rounds rounds; $lat; flux-kube apply errors: ${errors[now]}"
 printf '%-34s %12s %8s %12s %8s\n' "" "kubectl" "writes" "flux-kube" "writes"
-printf '%-34s %10s ms %8s %10s ms %8s\n' "first sync" "$k_first" "$k_first_w" "$f_first" "$f_first_w"
-printf '%-34s %10s ms %8s %10s ms %8s\n' "no-op re-sync (new process)" "$k_again" "$k_again_w" "$f_cold" "$f_again_w (all 3)"
-printf '%-34s %10s    %8s %10s ms\n' "no-op re-sync (warm, in-process)" "" "" "$f_warm"
-awk -v k="$k_first" -v f="$f_first" 'BEGIN { printf "first sync: flux-kube is %.1fx faster than kubectl\n", k / f }'
-awk -v a="$f_cold" -v w="$f_warm" -v f="$f_first" \
-  'BEGIN { printf "flux-kube no-op re-sync / flux-kube first sync: %.0f%% (new process), %.0f%% (warm)\n", 100 * a / f, 100 * w / f }'
-awk -v a="$f_cold" -v w="$f_warm" -v k="$k_first" \
+printf '%-34s %10s ms %8s %10s ms %8s\n' "first sync" "$k_first" "$k_first_w" "${first[now]}" "${first_w[now]}"
+printf '%-34s %10s ms %8s %10s ms %8s\n' "no-op re-sync (new process)" "$k_again" "$k_again_w" "${cold[now]}" "${again_w[now]} (all 3)"
+printf '%-34s %10s    %8s %10s ms\n' "no-op re-sync (warm, in-process)" "" "" "${warm[now]}"
+python3 - "${parts[now]}" <<'PY'
+import json, sys
+p = json.loads(sys.argv[1])
+print("  warm re-sync, where the time went: load files {load_ms} ms, export {export_ms} ms, GC listing {list_managed_ms} ms, "
+      "apply {apply_ms} ms, planning and the rest {other_ms} ms ({sent} objects sent to apply, {skipped} up to date)".format(**p))
+PY
+awk -v k="$k_first" -v f="${first[now]}" 'BEGIN { printf "first sync: flux-kube is %.1fx faster than kubectl\n", k / f }'
+ratios() { # ratios LABEL NAME
+  awk -v l="$1" -v a="${cold[$2]}" -v w="${warm[$2]}" -v f="${first[$2]}" \
+    'BEGIN { printf "%sno-op re-sync / first sync: %.0f%% (new process), %.0f%% (warm)\n", l, 100 * a / f, 100 * w / f }'
+}
+ratios "flux-kube " now
+awk -v a="${cold[now]}" -v w="${warm[now]}" -v k="$k_first" \
   'BEGIN { printf "flux-kube no-op re-sync / kubectl first sync: %.1f%% (new process), %.1f%% (warm)\n", 100 * a / k, 100 * w / k }'
+if [ -n "${BASELINE:-}" ]; then
+  echo "baseline ($BASELINE), same rounds:"
+  printf '  first sync %s ms (%s writes), no-op re-sync %s ms new process, %s ms warm (%s writes)\n' \
+    "${first[before]}" "${first_w[before]}" "${cold[before]}" "${warm[before]}" "${again_w[before]}"
+  ratios "  baseline " before
+  if [ -n "${parts[before]:-}" ] && python3 -c 'import json,sys; sys.exit(0 if "load_ms" in json.loads(sys.argv[1]) else 1)' "${parts[before]}"; then
+    python3 - "${parts[before]}" <<'PY'
+import json, sys
+p = json.loads(sys.argv[1])
+print("  baseline warm re-sync: load files {load_ms} ms, export {export_ms} ms, GC listing {list_managed_ms} ms, "
+      "apply {apply_ms} ms, planning and the rest {other_ms} ms".format(**p))
+PY
+  fi
+fi
