@@ -1,11 +1,18 @@
 //! Running the `git` program, for what gix cannot do (push, signing,
 //! signature verification).
 //!
-//! Each run gets a clean environment (Flux v1's allow-list: `PATH`, `HOME`,
-//! GnuPG and proxy variables), no terminal prompts, English messages, the
-//! repository's ssh command, and the `--git-timeout` bound: on timeout the
-//! whole process group (git and the ssh it started) is killed. Passwords
-//! from the URL are scrubbed from anything that ends up in an error.
+//! Each run gets a clean environment (an allow-list modelled on Flux v1's:
+//! `PATH`, `HOME`, GnuPG, proxy and nss_wrapper variables), no terminal
+//! prompts, English messages, the repository's ssh command, and the
+//! `--git-timeout` bound: on timeout the whole process group (git and the ssh
+//! it started) is killed. Passwords from the URL are scrubbed from anything
+//! that ends up in an error.
+//!
+//! TLS trust is the same for both halves: gix (through rustls' platform
+//! verifier) reads the system's CA certificates, or only those in the file
+//! named by `SSL_CERT_FILE` when it is set; the `git` program is given that
+//! file as `GIT_SSL_CAINFO`, so an `https://` host with a private CA works
+//! for fetching and pushing alike.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -16,7 +23,10 @@ use tokio::io::AsyncWriteExt as _;
 
 use crate::error::Error;
 
-/// Variables passed through from fluxd's environment (Flux v1's list).
+/// Variables passed through from fluxd's environment. Flux v1 also passed
+/// variables for credential helpers and git-secret (`AWS_*`, `CLOUDSDK_*`,
+/// `SECRETS_*`) and `GIT_PROXY_COMMAND`; gix, which fetches, uses none of
+/// them, so they are left out rather than making push behave unlike fetch.
 const ALLOWED_ENV: &[&str] = &[
     "PATH",
     "HOME",
@@ -26,9 +36,14 @@ const ALLOWED_ENV: &[&str] = &[
     "no_proxy",
     "HTTPS_PROXY",
     "NO_PROXY",
+    // nss_wrapper (OpenShift's arbitrary uids) works through LD_PRELOAD.
     "NSS_WRAPPER_PASSWD",
     "NSS_WRAPPER_GROUP",
+    "LD_PRELOAD",
 ];
+
+/// The CA bundle gix trusts instead of the system's, handed to git too.
+const CA_FILE_ENV: &str = "SSL_CERT_FILE";
 
 /// How to run `git` against one repository.
 #[derive(Debug, Clone)]
@@ -64,6 +79,9 @@ impl GitRunner {
             if let Some(v) = std::env::var_os(key) {
                 cmd.env(key, v);
             }
+        }
+        if let Some(ca) = std::env::var_os(CA_FILE_ENV) {
+            cmd.env("GIT_SSL_CAINFO", ca);
         }
         cmd.env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_ASKPASS", "")

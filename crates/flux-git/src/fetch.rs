@@ -135,15 +135,22 @@ impl Repo {
             Err(Error::Fetch { url, source }) => {
                 let said = std::fs::read_to_string(&log).unwrap_or_default();
                 let said = said.trim();
+                // gix's top-level message is often only "Transport handshake
+                // failed"; what went wrong (a certificate, a refused
+                // connection) is at the bottom of the chain, or in ssh's log.
+                let detail = if said.is_empty() {
+                    root_cause(&*source)
+                } else {
+                    Some(format!(
+                        "ssh: {}",
+                        said.replace('\n', " ").replace('\r', "")
+                    ))
+                };
                 Err(Error::Fetch {
                     url,
-                    source: if said.is_empty() {
-                        source
-                    } else {
-                        Box::new(SshSaid {
-                            said: said.replace('\n', " ").replace('\r', ""),
-                            source,
-                        })
+                    source: match detail {
+                        Some(detail) => Box::new(Detailed { detail, source }),
+                        None => source,
                     },
                 })
             }
@@ -236,21 +243,82 @@ impl Repo {
     }
 }
 
-/// A fetch error with what ssh logged (host key mismatch, refused key…).
+/// A fetch error with what explains it: what ssh logged (host key
+/// mismatch, refused key…) or the innermost cause.
 #[derive(Debug)]
-struct SshSaid {
-    said: String,
+struct Detailed {
+    detail: String,
     source: BoxError,
 }
 
-impl std::fmt::Display for SshSaid {
+impl std::fmt::Display for Detailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (ssh: {})", self.source, self.said)
+        write!(f, "{} ({})", self.source, self.detail)
     }
 }
 
-impl std::error::Error for SshSaid {
+impl std::error::Error for Detailed {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&*self.source)
+    }
+}
+
+/// The message of the innermost error under `error`, when it says
+/// something `error` itself does not.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut last = error;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    let (top, root) = (error.to_string(), last.to_string());
+    (!top.contains(&root)).then_some(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn the_root_cause_is_added_only_when_it_says_more() {
+        let deep = Layer(
+            "Transport handshake failed",
+            Some(Box::new(Layer(
+                "client error (Connect)",
+                Some(Box::new(Layer(
+                    "invalid peer certificate: UnknownIssuer",
+                    None,
+                ))),
+            ))),
+        );
+        assert_eq!(
+            root_cause(&deep).as_deref(),
+            Some("invalid peer certificate: UnknownIssuer")
+        );
+        let shown = Detailed {
+            detail: root_cause(&deep).unwrap_or_default(),
+            source: Box::new(deep),
+        };
+        assert_eq!(
+            shown.to_string(),
+            "Transport handshake failed (invalid peer certificate: UnknownIssuer)"
+        );
+        assert_eq!(root_cause(&Layer("alone", None)), None);
+        let repeated = Layer("connect: refused", Some(Box::new(Layer("refused", None))));
+        assert_eq!(root_cause(&repeated), None);
     }
 }

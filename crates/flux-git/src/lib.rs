@@ -11,7 +11,10 @@
 //! and verification, repacking). ssh always checks host keys strictly,
 //! against bundled keys of the common hosts plus the user's own, with the
 //! deploy key only. An http(s) remote makes [`Repo::new`] install rustls's
-//! ring provider as the process default if the program has not chosen one.
+//! ring provider as the process default if the program has not chosen one;
+//! https hosts are checked against the system's CA certificates, or only
+//! those in `SSL_CERT_FILE` when it is set (a private CA), for fetches and
+//! pushes alike.
 //!
 //! It is not a general git library, and it never decides *what* to change:
 //! an edit is a function from the files at a head to file changes, which is

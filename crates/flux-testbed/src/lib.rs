@@ -4,7 +4,9 @@
 //! Each crate's integration tests use these instead of mocks wherever a real
 //! program can run here: [`git::SshServer`] (Debian's `sshd` with generated
 //! host and client keys and strict host key checking), [`git::GitDaemon`]
-//! (`git daemon` with pushes enabled) and [`git::BareRepo`] (a bare repository
+//! (`git daemon` with pushes enabled), [`git::HttpGitServer`] and
+//! [`git::HttpsGitServer`] (smart HTTP, the latter behind TLS with a
+//! certificate from a throw-away [`tls::TestCa`]) and [`git::BareRepo`] (a bare repository
 //! with helpers to commit and push as "somebody else"), and
 //! [`registry::Registry`] (Debian's `docker-registry`, open, htpasswd or
 //! token auth) with test images pushed over its API and a counting,
@@ -28,3 +30,4 @@ pub mod git;
 pub mod port;
 pub mod process;
 pub mod registry;
+pub mod tls;

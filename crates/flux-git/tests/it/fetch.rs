@@ -256,3 +256,85 @@ async fn many_fetches_do_not_pile_up_packs() {
         Some(format!("n: {}\n", flux_git::fetch::PACK_LIMIT + 1).as_bytes())
     );
 }
+
+/// Names the child's job: `<trusted|untrusted> <url>`.
+const HTTPS_CHILD: &str = "FLUX_GIT_TEST_HTTPS_CHILD";
+
+/// Not a test on its own: `https_remote_with_a_private_ca` runs it in a
+/// child process whose `SSL_CERT_FILE` names a CA (a process's environment
+/// cannot be changed safely from inside a test).
+#[tokio::test]
+async fn https_child() {
+    let Ok(spec) = std::env::var(HTTPS_CHILD) else {
+        return;
+    };
+    let (mode, url) = spec.split_once(' ').unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let config = flux_git::GitConfig::from_flags(&flux_git::GitFlags {
+        url: url.to_owned(),
+        timeout: Duration::from_secs(20),
+        ..flux_git::GitFlags::default()
+    })
+    .unwrap();
+    let repo = flux_git::Repo::new(config, &SshOptions::default(), state.path()).unwrap();
+    if mode == "untrusted" {
+        let err = repo.refresh().await.unwrap_err();
+        assert!(matches!(err, Error::Fetch { .. }), "{err}");
+        // The reason is in the message itself, not only deep in its sources.
+        assert!(err.to_string().contains("certificate"), "{err}");
+        return;
+    }
+    repo.refresh().await.unwrap();
+    // gix fetches; the git program pushes the commit and the tag.
+    let edit =
+        |_: &flux_core::source::Snapshot| -> Result<flux_git::FileChanges, flux_git::BoxError> {
+            let mut c = flux_git::FileChanges::new();
+            c.write("apps/tls.yaml", b"kind: ConfigMap\n".to_vec());
+            Ok(c)
+        };
+    let outcome = repo
+        .commit_and_push(edit, flux_git::CommitRequest::new("over https"))
+        .await
+        .unwrap();
+    let flux_git::CommitOutcome::Pushed(p) = outcome else {
+        panic!("{outcome:?}")
+    };
+    repo.move_sync_tag(&p.revision).await.unwrap();
+}
+
+#[test]
+fn https_remote_with_a_private_ca() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let https = flux_testbed::git::HttpsGitServer::start(bed.root.path()).unwrap();
+    let stranger = flux_testbed::tls::TestCa::new().unwrap();
+    let child = |mode: &str, ca: &std::path::Path| {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["fetch::https_child", "--exact", "--nocapture"])
+            .env(HTTPS_CHILD, format!("{mode} {}", https.url("config.git")))
+            .env("SSL_CERT_FILE", ca)
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{mode}: {said}");
+        assert!(said.contains("1 passed"), "{mode}: the child ran: {said}");
+    };
+    // Certificates are checked: a CA the server's certificate is not from
+    // is refused.
+    child("untrusted", &stranger.ca_file());
+    assert_eq!(bed.remote.subjects("master").unwrap(), ["initial"]);
+    // Trusting the private CA through SSL_CERT_FILE works for gix's fetch
+    // and for the git program's pushes (regression: git was not told, so
+    // pushes failed certificate verification).
+    child("trusted", &https.ca_file());
+    assert_eq!(bed.remote.subjects("master").unwrap()[0], "over https");
+    assert_eq!(
+        bed.remote
+            .git(&["rev-parse", "flux-sync^{commit}"])
+            .unwrap(),
+        bed.head()
+    );
+}

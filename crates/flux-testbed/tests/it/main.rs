@@ -2,7 +2,7 @@
 //! refuses clients that do not know its host key.
 
 use flux_testbed::git::{
-    BareRepo, GitDaemon, HttpGitServer, SshServer, WorkClone, git_command, run,
+    BareRepo, GitDaemon, HttpGitServer, HttpsGitServer, SshServer, WorkClone, git_command, run,
 };
 
 #[test]
@@ -63,4 +63,25 @@ fn http_backend_serves_clone_and_push() {
     work.commit("over http").unwrap();
     work.push().unwrap();
     assert_eq!(repo.subjects("master").unwrap(), ["over http", "first"]);
+}
+
+#[test]
+fn https_backend_serves_clients_that_trust_its_ca_and_no_others() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = BareRepo::create(root.path(), "r.git").unwrap();
+    let first = repo
+        .commit_files(&[("a.yaml", b"a: 1\n")], "first")
+        .unwrap();
+    let https = HttpsGitServer::start(root.path()).unwrap();
+    let url = https.url("r.git");
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let mut cmd = git_command(None);
+    cmd.env("GIT_SSL_CAINFO", https.ca_file())
+        .args(["ls-remote", &url, "refs/heads/master"]);
+    assert_eq!(run(cmd).unwrap(), format!("{first}\trefs/heads/master"));
+    // The system's CAs do not know it.
+    let mut cmd = git_command(None);
+    cmd.env_remove("GIT_SSL_CAINFO").args(["ls-remote", &url]);
+    let err = run(cmd).unwrap_err().to_string();
+    assert!(err.contains("certificate"), "{err}");
 }

@@ -1,4 +1,5 @@
-//! Real git remotes for tests: bare repositories, `git daemon` and `sshd`.
+//! Real git remotes for tests: bare repositories, `git daemon`, `sshd`, and
+//! smart HTTP over plain HTTP and TLS.
 //!
 //! Every `git` run by these helpers is hermetic: no system or global config,
 //! a fixed author, and no terminal prompts, so results do not depend on the
@@ -13,6 +14,10 @@ use std::time::Duration;
 
 use crate::port::{free_port, wait_for_listener};
 use crate::process::ServerProcess;
+
+mod http;
+
+pub use http::{HttpGitServer, HttpsGitServer};
 
 /// Name and email of the commits the helpers make ("somebody else").
 pub const TEST_AUTHOR: (&str, &str) = ("Test Writer", "writer@example.com");
@@ -287,83 +292,6 @@ impl GitDaemon {
     /// The URL of repository `name` under the base directory.
     pub fn url(&self, name: &str) -> String {
         format!("git://127.0.0.1:{}/{name}", self.port)
-    }
-
-    /// Stops it now (it also stops when dropped).
-    pub fn stop(&mut self) {
-        self.process.stop();
-    }
-}
-
-/// git's smart HTTP (`git http-backend`) behind Python's CGI server on
-/// `http://127.0.0.1:PORT/git/`, serving every repository under a base
-/// directory, pushes included. (No TLS: it stands in for an `https://` host
-/// whose transport is the same HTTP client.)
-#[derive(Debug)]
-pub struct HttpGitServer {
-    _dir: tempfile::TempDir,
-    port: u16,
-    process: ServerProcess,
-}
-
-impl HttpGitServer {
-    /// Starts it on a free port, serving `base` (absolute).
-    pub fn start(base: &Path) -> io::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let cgi = dir.path().join("cgi-bin");
-        fs::create_dir_all(&cgi)?;
-        let script = cgi.join("git");
-        let lines = [
-            "#!/bin/sh".to_owned(),
-            format!(
-                "export GIT_PROJECT_ROOT='{}' GIT_HTTP_EXPORT_ALL=1",
-                base.display()
-            ),
-            "export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_COUNT=2"
-                .to_owned(),
-            "export GIT_CONFIG_KEY_0=http.receivepack GIT_CONFIG_VALUE_0=true".to_owned(),
-            "export GIT_CONFIG_KEY_1=safe.directory GIT_CONFIG_VALUE_1='*'".to_owned(),
-            "exec git http-backend".to_owned(),
-        ];
-        fs::write(&script, lines.join("\n") + "\n")?;
-        fs::set_permissions(&script, fs::Permissions::from_mode(0o755))?;
-        let serve = dir.path().join("serve.py");
-        let python = [
-            "import http.server as h, os, sys",
-            "# Keep our uid: the CGI would otherwise drop to nobody when run as root.",
-            "h.nobody_uid = os.getuid",
-            "os.chdir(sys.argv[1])",
-            "h.test(HandlerClass=h.CGIHTTPRequestHandler, port=int(sys.argv[2]), bind='127.0.0.1')",
-        ];
-        fs::write(&serve, python.join("\n") + "\n")?;
-        let mut last = None;
-        for _ in 0..5 {
-            let port = free_port()?;
-            let mut cmd = Command::new("python3");
-            cmd.arg(&serve)
-                .arg(dir.path())
-                .arg(port.to_string())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            let mut process = ServerProcess::spawn("python3 http.server", cmd)?;
-            match wait_for_listener(port, Duration::from_secs(10), || process.is_running()) {
-                Ok(()) => {
-                    return Ok(HttpGitServer {
-                        _dir: dir,
-                        port,
-                        process,
-                    });
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| io::Error::other("http server did not start")))
-    }
-
-    /// The URL of repository `name` under the base directory.
-    pub fn url(&self, name: &str) -> String {
-        format!("http://127.0.0.1:{}/cgi-bin/git/{name}", self.port)
     }
 
     /// Stops it now (it also stops when dropped).
