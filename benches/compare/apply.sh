@@ -10,11 +10,11 @@
 # For both tools: the first sync (into a cluster holding only the
 # namespaces and the HelmRelease CRD) and a no-op re-sync (nothing changed),
 # with wall time and the write requests (POST/PUT/PATCH/DELETE) the
-# emulator received. flux-kube's re-sync is measured twice: as a new
-# process (cold client: kubeconfig, discovery) and inside the process that
-# did the first sync (warm, as in a running fluxd). Every flux-kube figure
-# includes reading the files, reading the cluster and planning; the warm
-# re-sync is also broken down into those parts.
+# emulator received. flux-kube's re-sync is measured as a new process
+# (cold client: kubeconfig, discovery), which then syncs four more times
+# (warm, as in a running fluxd). Every flux-kube figure includes reading
+# the files, reading the cluster and planning; the warm re-syncs are also
+# broken down into those parts (medians of all warm runs).
 #
 # Environment:
 #   LATENCY_MS=N   the emulator delays every request by N ms (its fault
@@ -92,7 +92,8 @@ resources=$(find "$work/repo" -name '*.yaml' -exec grep -c '^kind:' {} + | awk -
 min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b > a) ? b : a }'; }
 k_first='' k_again='' k_first_w=0 k_again_w=0
-declare -A first cold warm first_w again_w errors parts
+warm_runs=4
+declare -A first cold warm first_w again_w errors
 flux() { # flux NAME BIN ROUND: the first sync, then a new process syncing three times
   local name=$1 bin=$2 e="flux-$1-$3"
   start "$e"
@@ -100,18 +101,14 @@ flux() { # flux NAME BIN ROUND: the first sync, then a new process syncing three
   w0=$(writes "$e")
   one=$("$bin" kube-sync "$work/repo" "$work/$e.kubeconfig" 1)
   w1=$(writes "$e")
-  mapfile -t again < <("$bin" kube-sync "$work/repo" "$work/$e.kubeconfig" 3)
+  mapfile -t again < <("$bin" kube-sync "$work/repo" "$work/$e.kubeconfig" $((1 + warm_runs)))
   w2=$(writes "$e")
   first[$name]=$(min "${first[$name]:-}" "$(field "$one" ms)")
   first_w[$name]=$(max "${first_w[$name]:-0}" $((w1 - w0)))
   cold[$name]=$(min "${cold[$name]:-}" "$(field "${again[0]}" ms)")
-  for line in "${again[1]}" "${again[2]}"; do
-    local ms
-    ms=$(field "$line" ms)
-    if [ -z "${warm[$name]:-}" ] || awk -v a="$ms" -v b="${warm[$name]}" 'BEGIN { exit !(a < b) }'; then
-      warm[$name]=$ms
-      parts[$name]=$line
-    fi
+  for line in "${again[@]:1}"; do
+    warm[$name]=$(min "${warm[$name]:-}" "$(field "$line" ms)")
+    echo "$line" >>"$work/warm-$name.jsonl"
   done
   again_w[$name]=$(max "${again_w[$name]:-0}" $((w2 - w1)))
   errors[$name]=$(max "${errors[$name]:-0}" "$(field "$one" errors)")
@@ -142,14 +139,21 @@ fi
 echo "resources: $resources in $files files; best of $rounds rounds; $lat; flux-kube apply errors: ${errors[now]}"
 printf '%-34s %12s %8s %12s %8s\n' "" "kubectl" "writes" "flux-kube" "writes"
 printf '%-34s %10s ms %8s %10s ms %8s\n' "first sync" "$k_first" "$k_first_w" "${first[now]}" "${first_w[now]}"
-printf '%-34s %10s ms %8s %10s ms %8s\n' "no-op re-sync (new process)" "$k_again" "$k_again_w" "${cold[now]}" "${again_w[now]} (all 3)"
+printf '%-34s %10s ms %8s %10s ms %8s\n' "no-op re-sync (new process)" "$k_again" "$k_again_w" "${cold[now]}" "${again_w[now]} (all $((1 + warm_runs)))"
 printf '%-34s %10s    %8s %10s ms\n' "no-op re-sync (warm, in-process)" "" "" "${warm[now]}"
-python3 - "${parts[now]}" <<'PY'
-import json, sys
-p = json.loads(sys.argv[1])
-print("  warm re-sync, where the time went: load files {load_ms} ms, export {export_ms} ms, GC listing {list_managed_ms} ms, "
-      "apply {apply_ms} ms, planning and the rest {other_ms} ms ({sent} objects sent to apply, {skipped} up to date)".format(**p))
+breakdown() { # breakdown NAME LABEL: medians of the warm runs' parts
+  python3 - "$work/warm-$1.jsonl" "$2" <<'PY'
+import json, statistics, sys
+runs = [json.loads(l) for l in open(sys.argv[1])]
+if "load_ms" not in runs[0]:
+    sys.exit(0)
+med = {k: statistics.median(r[k] for r in runs) for k in ("ms", "load_ms", "export_ms", "list_managed_ms", "apply_ms", "other_ms")}
+print("{}warm re-sync, medians of {} runs: {ms:.1f} ms = load files {load_ms:.1f} + export {export_ms:.1f} + GC listing {list_managed_ms:.1f} "
+      "+ apply {apply_ms:.1f} + planning and the rest {other_ms:.1f} ms ({} objects sent to apply, {} up to date)".format(
+          sys.argv[2], len(runs), runs[-1]["sent"], runs[-1]["skipped"], **med))
 PY
+}
+breakdown now "  "
 awk -v k="$k_first" -v f="${first[now]}" 'BEGIN { printf "first sync: flux-kube is %.1fx faster than kubectl\n", k / f }'
 ratios() { # ratios LABEL NAME
   awk -v l="$1" -v a="${cold[$2]}" -v w="${warm[$2]}" -v f="${first[$2]}" \
@@ -163,12 +167,5 @@ if [ -n "${BASELINE:-}" ]; then
   printf '  first sync %s ms (%s writes), no-op re-sync %s ms new process, %s ms warm (%s writes)\n' \
     "${first[before]}" "${first_w[before]}" "${cold[before]}" "${warm[before]}" "${again_w[before]}"
   ratios "  baseline " before
-  if [ -n "${parts[before]:-}" ] && python3 -c 'import json,sys; sys.exit(0 if "load_ms" in json.loads(sys.argv[1]) else 1)' "${parts[before]}"; then
-    python3 - "${parts[before]}" <<'PY'
-import json, sys
-p = json.loads(sys.argv[1])
-print("  baseline warm re-sync: load files {load_ms} ms, export {export_ms} ms, GC listing {list_managed_ms} ms, "
-      "apply {apply_ms} ms, planning and the rest {other_ms} ms".format(**p))
-PY
-  fi
+  breakdown before "  baseline "
 fi
