@@ -47,7 +47,8 @@ impl Namespaces {
 pub struct LiveObject {
     /// Its ID.
     pub id: ResourceId,
-    /// The object as the API server returns it.
+    /// The object as the API server returns it; adapters may leave out
+    /// `metadata.managedFields`, which no decision here reads.
     pub object: Value,
 }
 
