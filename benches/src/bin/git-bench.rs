@@ -62,7 +62,7 @@ fn repo(url: &str, state: &Path) -> anyhow::Result<Repo> {
             .map(PathBuf::from)
             .into_iter()
             .collect(),
-        bundled_known_hosts: true,
+        ..SshOptions::default()
     };
     Ok(Repo::new(config, &ssh, state)?)
 }

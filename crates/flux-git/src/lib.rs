@@ -10,8 +10,10 @@
 //! object writing; the `git` program does what gix cannot (push, GPG signing
 //! and verification, repacking). ssh always checks host keys strictly,
 //! against bundled keys of the common hosts plus the user's own, with the
-//! deploy key only. An http(s) remote makes [`Repo::new`] install rustls's
-//! ring provider as the process default if the program has not chosen one;
+//! deploy key, and an optional user ssh config for host aliases and ports
+//! (scp-like URLs cannot carry one) that cannot relax either. An http(s)
+//! remote makes [`Repo::new`] install rustls's ring provider as the process
+//! default if the program has not chosen one;
 //! https hosts are checked against the system's CA certificates, or only
 //! those in `SSL_CERT_FILE` when it is set (a private CA), for fetches and
 //! pushes alike.

@@ -1,12 +1,21 @@
 //! How git talks ssh: the deploy key, and strict host key checking.
 //!
-//! flux-git never relies on `~/.ssh/config` or `/etc/ssh/ssh_config`: it
-//! writes its own `ssh_config` and runs `ssh -F <that file>` (for gix as
+//! flux-git never reads `~/.ssh/config` or `/etc/ssh/ssh_config` by itself:
+//! it writes its own `ssh_config` and runs `ssh -F <that file>` (for gix as
 //! `core.sshCommand`, for the `git` program as `GIT_SSH_COMMAND`). In that
-//! file host key checking is strict and cannot be relaxed, the only
-//! identity offered is the deploy key, and the known hosts are the bundled
+//! file host key checking is strict and cannot be relaxed, the identity
+//! offered is the deploy key (and only it, unless a user's config below
+//! names more), and the known hosts are the bundled
 //! ones ([`BUNDLED_KNOWN_HOSTS`]: GitHub, GitLab, Bitbucket, Azure DevOps, each
 //! checked against its published fingerprints) plus any the user supplies.
+//!
+//! Flux v1's ssh read `~/.ssh/config`, where its Helm chart mounted the
+//! `ssh.config` value (host aliases, a port for an scp-like URL, `ssh.github.com`
+//! on port 443, a `ProxyCommand`). A user's ssh config can still be given
+//! ([`SshOptions::config`]); it is included after fluxd's own settings, and
+//! ssh keeps the first value it reads for each option, so it can add hosts,
+//! ports, users and proxies but cannot turn host key checking off, swap the
+//! known hosts files or allow prompts.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -29,6 +38,9 @@ pub struct SshOptions {
     pub known_hosts: Vec<PathBuf>,
     /// Whether to trust the bundled host keys too (default `true`).
     pub bundled_known_hosts: bool,
+    /// A user's `ssh_config` (Flux v1's `/root/.ssh/config`), included
+    /// after fluxd's own settings; a missing file is ignored, as ssh does.
+    pub config: Option<PathBuf>,
 }
 
 impl Default for SshOptions {
@@ -37,6 +49,7 @@ impl Default for SshOptions {
             identity: None,
             known_hosts: Vec::new(),
             bundled_known_hosts: true,
+            config: None,
         }
     }
 }
@@ -70,7 +83,27 @@ impl SshSetup {
             .as_deref()
             .map(|p| absolute("identity", p))
             .transpose()?;
-        let text = render_config(identity.as_deref(), &known_hosts, connect_timeout)?;
+        let user_config = options
+            .config
+            .as_deref()
+            .map(|p| absolute("ssh-config", p))
+            .transpose()?;
+        if let Some(path) = user_config
+            .as_deref()
+            .filter(|p| p.to_string_lossy().contains('\\'))
+        {
+            return Err(Error::InvalidConfig {
+                flag: "ssh-config",
+                value: path.to_string_lossy().into_owned(),
+                reason: "ssh cannot include a path containing a backslash".into(),
+            });
+        }
+        let text = render_config(
+            identity.as_deref(),
+            &known_hosts,
+            connect_timeout,
+            user_config.as_deref(),
+        )?;
         let config = dir.join("ssh_config");
         fs::write(&config, text).map_err(|e| Error::io(&config, e))?;
         Ok(SshSetup {
@@ -129,6 +162,7 @@ fn render_config(
     identity: Option<&Path>,
     known_hosts: &[PathBuf],
     connect_timeout: Duration,
+    user_config: Option<&Path>,
 ) -> Result<String, Error> {
     let mut s = String::from(
         "# Written by fluxd for its git remote. Host key checking is strict and is\n\
@@ -172,7 +206,29 @@ fn render_config(
             config_path(identity)
         );
     }
+    if let Some(user) = user_config {
+        // Last, and in a block of its own: it only fills in what is unset.
+        let _ = writeln!(
+            s,
+            "\n# The user's ssh config (host aliases, ports, proxies).\nMatch all\n  Include {}",
+            include_path(user)
+        );
+    }
     Ok(s)
+}
+
+/// A path as an `Include` argument: quoted, and with the characters ssh
+/// would glob escaped (backslashes are refused by [`SshSetup::write`]).
+fn include_path(path: &Path) -> String {
+    let mut out = String::from("\"");
+    for c in path.to_string_lossy().chars() {
+        if matches!(c, '*' | '?' | '[' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 /// Single-quotes `s` for a POSIX shell.
@@ -249,6 +305,7 @@ mod tests {
                 PathBuf::from("/etc/ssh/100%/known hosts"),
             ],
             Duration::from_secs(20),
+            None,
         )
         .unwrap();
         for want in [
@@ -264,8 +321,25 @@ mod tests {
         }
         assert!(!text.contains("StrictHostKeyChecking no"));
         // No known hosts at all still means strict checking against nothing.
-        let none = render_config(None, &[], Duration::from_millis(10)).unwrap();
+        let none = render_config(None, &[], Duration::from_millis(10), None).unwrap();
+        assert!(!none.contains("Include"));
         assert!(none.contains("UserKnownHostsFile /dev/null") && none.contains("ConnectTimeout 1"));
+    }
+
+    #[test]
+    fn a_user_config_comes_last() {
+        let text = render_config(
+            None,
+            &[],
+            Duration::from_secs(5),
+            Some(Path::new("/root/.ssh/config")),
+        )
+        .unwrap();
+        let strict = text.find("StrictHostKeyChecking yes").unwrap();
+        let include = text.find("Include \"/root/.ssh/config\"").unwrap();
+        assert!(strict < include, "{text}");
+        assert!(text.trim_end().ends_with("Include \"/root/.ssh/config\""));
+        assert_eq!(include_path(Path::new("/a b/c[1]*")), r#""/a b/c\[1\]\*""#);
     }
 
     #[test]
@@ -274,6 +348,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--ssh-known-hosts"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let options = SshOptions {
+            config: Some(PathBuf::from("/etc/ssh\\config")),
+            ..SshOptions::default()
+        };
+        let err = SshSetup::write(dir.path(), &options, Duration::from_secs(1))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--ssh-config"), "{err}");
     }
 
     #[test]

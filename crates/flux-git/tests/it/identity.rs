@@ -15,7 +15,7 @@ async fn a_generated_deploy_key_once_authorised_can_fetch_and_push() {
     let ssh = SshOptions {
         identity: Some(key.path().to_owned()),
         known_hosts: vec![sshd.known_hosts_file().unwrap()],
-        bundled_known_hosts: true,
+        ..SshOptions::default()
     };
     let repo = bed.repo_with(&sshd.url(bed.remote.path()), &ssh, |_| {});
     // Not yet added as a deploy key: refused.

@@ -79,7 +79,7 @@ pub fn ssh_options(sshd: &SshServer) -> SshOptions {
     SshOptions {
         identity: Some(sshd.client_key()),
         known_hosts: vec![sshd.known_hosts_file().unwrap()],
-        bundled_known_hosts: true,
+        ..SshOptions::default()
     }
 }
 

@@ -39,7 +39,7 @@ async fn a_changed_host_key_is_refused() {
     let ssh = SshOptions {
         identity: Some(sshd.client_key()),
         known_hosts: vec![known],
-        bundled_known_hosts: true,
+        ..SshOptions::default()
     };
     let repo = bed.repo_with(&sshd.url(bed.remote.path()), &ssh, |_| {});
     let err = repo.refresh().await.unwrap_err().to_string();
@@ -93,4 +93,85 @@ async fn user_and_system_ssh_config_do_not_weaken_checking() {
     assert!(config.contains("StrictHostKeyChecking yes"));
     assert!(config.contains(&sshd.client_key().display().to_string()));
     repo.refresh().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_scp_like_url_through_a_host_alias_of_the_users_ssh_config() {
+    // scp-like URLs cannot carry a port; Flux v1 users gave one with a Host
+    // alias in the ssh config its chart mounted at /root/.ssh/config.
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let sshd = SshServer::start().unwrap();
+    let config = bed.root.path().join("ssh_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host flux-test-git\n  HostName 127.0.0.1\n  Port {}\n",
+            sshd.port()
+        ),
+    )
+    .unwrap();
+    let ssh = SshOptions {
+        config: Some(config),
+        ..ssh_options(&sshd)
+    };
+    let url = format!(
+        "{}@flux-test-git:{}",
+        sshd.user(),
+        bed.remote.path().display()
+    );
+    assert_eq!(
+        flux_git::Remote::parse(&url).unwrap().transport(),
+        flux_git::Transport::Ssh
+    );
+    let repo = bed.repo_with(&url, &ssh, |_| {});
+    // gix fetches through the alias; the git program pushes through it.
+    assert_eq!(repo.refresh().await.unwrap().head, bed.head());
+    let edit =
+        |_: &flux_core::source::Snapshot| -> Result<flux_git::FileChanges, flux_git::BoxError> {
+            let mut c = flux_git::FileChanges::new();
+            c.write("apps/alias.yaml", b"kind: ConfigMap\n".to_vec());
+            Ok(c)
+        };
+    let outcome = repo
+        .commit_and_push(edit, flux_git::CommitRequest::new("through an alias"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, flux_git::CommitOutcome::Pushed(_)),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        bed.remote.subjects("master").unwrap()[0],
+        "through an alias"
+    );
+    repo.move_sync_tag(&bed.head()).await.unwrap();
+    assert_eq!(
+        bed.remote
+            .git(&["rev-parse", "flux-sync^{commit}"])
+            .unwrap(),
+        bed.head()
+    );
+}
+
+#[tokio::test]
+async fn a_users_ssh_config_cannot_turn_host_key_checking_off() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let sshd = SshServer::start().unwrap();
+    let config = bed.root.path().join("ssh_config");
+    std::fs::write(
+        &config,
+        "StrictHostKeyChecking no\nUserKnownHostsFile /dev/null\n\
+         Host *\n  StrictHostKeyChecking accept-new\n  UserKnownHostsFile /dev/null\n",
+    )
+    .unwrap();
+    // The server's host key is known nowhere fluxd looks.
+    let ssh = SshOptions {
+        identity: Some(sshd.client_key()),
+        config: Some(config),
+        ..SshOptions::default()
+    };
+    let repo = bed.repo_with(&sshd.url(bed.remote.path()), &ssh, |_| {});
+    let err = repo.refresh().await.unwrap_err().to_string();
+    assert!(err.contains("Host key verification failed"), "{err}");
+    assert_eq!(repo.head(), None);
 }
