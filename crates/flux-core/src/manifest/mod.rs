@@ -9,6 +9,7 @@
 //! garbage collection.
 
 mod files;
+mod kustomize;
 mod load;
 mod parse;
 
@@ -19,8 +20,12 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 pub use files::{FileSet, is_manifest_file, normalize_git_paths, select};
+pub use kustomize::{
+    KUSTOMIZATION_FILE_NAMES, KUSTOMIZE_GROUP, Skipped, is_kustomization_file,
+    is_kustomize_document,
+};
 pub use load::{DirSource, load_dir, read_dir_files};
-pub use parse::parse_files;
+pub use parse::{parse_files, parse_streams};
 
 use crate::resource::{ResourceId, Scope};
 use crate::workload::{self, Container, WorkloadError};
@@ -172,6 +177,9 @@ pub struct Manifests {
     pub resources: BTreeMap<ResourceId, Resource>,
     /// Resources left out because their scope is unknown.
     pub unscoped: Vec<Unscoped>,
+    /// kustomize's own files and documents, left out (they are not
+    /// Kubernetes objects, so they never count for garbage collection).
+    pub skipped: Vec<Skipped>,
 }
 
 impl Manifests {

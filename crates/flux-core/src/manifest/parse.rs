@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use super::files::{FileSet, select};
+use super::kustomize::{Skipped, is_kustomization_file, is_kustomize_document};
 use super::{LoadError, LoadErrors, LoadOptions, Manifests, Resource, SourceRef, Unscoped};
 use crate::resource::{ResourceId, Scope, ScopeTable};
 use crate::yaml;
@@ -22,24 +23,40 @@ struct Found {
 /// `--git-path`s) into [`Manifests`], or returns every problem found.
 ///
 /// CustomResourceDefinitions in the files teach `scopes` (a copy of it) the
-/// scope of their kinds before any ID is made.
+/// scope of their kinds before any ID is made. kustomize's own files and
+/// documents are left out with a note in [`Manifests::skipped`].
 pub fn parse_files(
     files: &FileSet,
     paths: &[String],
     scopes: &ScopeTable,
     options: &LoadOptions,
 ) -> Result<Manifests, LoadErrors> {
-    let chosen = select(files, paths);
-    let parsed: Vec<Result<Vec<Found>, Vec<LoadError>>> = chosen
+    parse_streams(&select(files, paths), scopes, options)
+}
+
+/// Parses named YAML streams (files, or a generator's output under a name
+/// that stands for it) into [`Manifests`], with the same rules, limits and
+/// errors as [`parse_files`]; a resource defined in two streams is a
+/// duplicate.
+pub fn parse_streams(
+    streams: &[(&str, &[u8])],
+    scopes: &ScopeTable,
+    options: &LoadOptions,
+) -> Result<Manifests, LoadErrors> {
+    let parsed: Vec<Result<Parsed, Vec<LoadError>>> = streams
         .par_iter()
         .map(|(path, bytes)| parse_file(path, bytes, options))
         .collect();
 
     let mut errors = Vec::new();
     let mut found = Vec::new();
+    let mut skipped = Vec::new();
     for result in parsed {
         match result {
-            Ok(objects) => found.extend(objects),
+            Ok(p) => {
+                found.extend(p.found);
+                skipped.extend(p.skipped);
+            }
             Err(e) => errors.extend(e),
         }
     }
@@ -51,7 +68,10 @@ pub fn parse_files(
         }
     }
 
-    let mut manifests = Manifests::default();
+    let mut manifests = Manifests {
+        skipped,
+        ..Manifests::default()
+    };
     for Found { object, source } in found {
         let kind = object["kind"].as_str().unwrap_or_default();
         let api_version = object["apiVersion"].as_str().unwrap_or_default();
@@ -113,11 +133,20 @@ fn line_of(bytes: &[u8], offset: usize) -> usize {
     1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count()
 }
 
-fn parse_file(
-    path: &str,
-    bytes: &[u8],
-    options: &LoadOptions,
-) -> Result<Vec<Found>, Vec<LoadError>> {
+/// What one file gave.
+struct Parsed {
+    found: Vec<Found>,
+    skipped: Vec<Skipped>,
+}
+
+fn parse_file(path: &str, bytes: &[u8], options: &LoadOptions) -> Result<Parsed, Vec<LoadError>> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if is_kustomization_file(name) {
+        return Ok(Parsed {
+            found: Vec::new(),
+            skipped: vec![Skipped::file(path)],
+        });
+    }
     if bytes.len() as u64 > options.max_file_size {
         return Err(vec![LoadError::TooLarge {
             path: path.to_owned(),
@@ -141,10 +170,15 @@ fn parse_file(
         }]
     })?;
     let mut found = Vec::new();
+    let mut skipped = Vec::new();
     let mut errors = Vec::new();
     for doc in docs {
         if doc.value.is_null() {
             continue; // an empty document, e.g. only comments
+        }
+        if is_kustomize_document(&doc.value) {
+            skipped.push(Skipped::document(path, doc.line, &doc.value));
+            continue;
         }
         let source = SourceRef {
             file: path.to_owned(),
@@ -162,7 +196,7 @@ fn parse_file(
         );
     }
     if errors.is_empty() {
-        Ok(found)
+        Ok(Parsed { found, skipped })
     } else {
         Err(errors)
     }
@@ -476,6 +510,60 @@ mod tests {
         for (text, want) in cases {
             let e = error_text(&[("x.yaml", text)]);
             assert!(e.contains(want), "for {text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn kustomize_files_and_documents_are_skipped_with_a_note() {
+        let m = parse(&[
+            ("app/kustomization.yaml", "resources:\n- deploy.yaml\n"),
+            ("app/kustomization.yml", "resources: [deploy.yaml]\n"),
+            // Not a .yaml file, so never read.
+            ("app/Kustomization", "{not: yaml: at all"),
+            ("app/deploy.yaml", DEPLOY),
+            (
+                "app/component.yaml",
+                "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+            ),
+            (
+                "flux2.yaml",
+                "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: apps, namespace: flux-system}\n",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(ids(&m), ["default:configmap/c", "default:deployment/web"]);
+        let notes: Vec<String> = m.skipped.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            notes,
+            [
+                "app/component.yaml:1: kustomize.config.k8s.io/v1alpha1 Component is kustomize's own document, not a Kubernetes object; skipped",
+                "app/kustomization.yaml: kustomization.yaml is kustomize's own file, not a Kubernetes object; skipped",
+                "app/kustomization.yml: kustomization.yml is kustomize's own file, not a Kubernetes object; skipped",
+            ]
+        );
+        // Flux v2's Kustomization is a custom resource, not kustomize's.
+        assert_eq!(m.unscoped.len(), 1, "{:?}", m.unscoped);
+        assert_eq!(m.unscoped[0].kind, "Kustomization");
+    }
+
+    #[test]
+    fn other_kindless_documents_stay_errors() {
+        for (name, text, field) in [
+            ("settings.yaml", "resources:\n- deploy.yaml\n", "apiVersion"),
+            (
+                "my-kustomization.yaml",
+                "resources:\n- deploy.yaml\n",
+                "apiVersion",
+            ),
+            (
+                "x.yaml",
+                "apiVersion: kustomize.config.k8s.io\nresources: []\n",
+                "kind",
+            ),
+            ("y.yaml", "apiVersion: v1\nresources: []\n", "kind"),
+        ] {
+            let e = error_text(&[(name, text), ("d.yaml", DEPLOY)]);
+            assert!(e.contains(&format!("{name}:1: {field} is missing")), "{e}");
         }
     }
 

@@ -131,3 +131,28 @@ fn a_file_can_be_a_git_path() {
     let m = load(dir.path(), &["b.yaml"]).expect("loads");
     assert_eq!(ids(&m), ["default:configmap/b"]);
 }
+
+/// Regression test (issue 13): a plain repository that also holds the files
+/// `kubectl apply -k` reads syncs, the kustomization files being noted.
+#[test]
+fn a_repository_with_kustomization_files_loads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "base/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- cm.yaml\n",
+    );
+    write(dir.path(), "base/cm.yaml", &cm("settings"));
+    write(
+        dir.path(),
+        "overlay/kustomization.yml",
+        "resources:\n- ../base\nnamePrefix: prod-\n",
+    );
+    let m = load(dir.path(), &["."]).expect("loads");
+    assert_eq!(ids(&m), ["default:configmap/settings"]);
+    let skipped: Vec<&str> = m.skipped.iter().map(|s| s.file.as_str()).collect();
+    assert_eq!(
+        skipped,
+        ["base/kustomization.yaml", "overlay/kustomization.yml"]
+    );
+}
