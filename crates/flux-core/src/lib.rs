@@ -40,6 +40,7 @@
 
 pub mod automation;
 pub mod cluster;
+pub mod generation;
 pub mod image;
 pub mod manifest;
 pub mod policy;

@@ -91,27 +91,7 @@ pub fn is_manifest_file(name: &str) -> bool {
 pub fn normalize_git_paths<S: AsRef<str>>(paths: &[S]) -> Result<Vec<String>, LoadError> {
     let mut out = BTreeSet::new();
     for raw in paths {
-        let raw = raw.as_ref();
-        if raw.starts_with('/') {
-            return Err(LoadError::BadPath {
-                path: raw.into(),
-                reason: "it is absolute; give it relative to the repository root",
-            });
-        }
-        let mut parts = Vec::new();
-        for part in raw.split('/') {
-            match part {
-                "" | "." => {}
-                ".." => {
-                    return Err(LoadError::BadPath {
-                        path: raw.into(),
-                        reason: "it contains '..'",
-                    });
-                }
-                p => parts.push(p),
-            }
-        }
-        out.insert(parts.join("/"));
+        out.insert(normalize_git_path(raw.as_ref())?);
     }
     if out.is_empty() {
         out.insert(String::new());
@@ -123,6 +103,38 @@ pub fn normalize_git_paths<S: AsRef<str>>(paths: &[S]) -> Result<Vec<String>, Lo
             .any(|q| q != p && (q.is_empty() || p.starts_with(&format!("{q}/"))))
     });
     Ok(out.into_iter().collect())
+}
+
+/// Normalises one `--git-path`: `./a/b/` becomes `a/b`, `.` becomes `""`
+/// (the root); absolute paths and paths with `..` are refused.
+///
+/// ```
+/// use flux_core::manifest::normalize_git_path;
+/// assert_eq!(normalize_git_path("./envs//staging/").unwrap(), "envs/staging");
+/// assert_eq!(normalize_git_path(".").unwrap(), "");
+/// assert!(normalize_git_path("envs/../..").is_err());
+/// ```
+pub fn normalize_git_path(raw: &str) -> Result<String, LoadError> {
+    if raw.starts_with('/') {
+        return Err(LoadError::BadPath {
+            path: raw.into(),
+            reason: "it is absolute; give it relative to the repository root",
+        });
+    }
+    let mut parts = Vec::new();
+    for part in raw.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                return Err(LoadError::BadPath {
+                    path: raw.into(),
+                    reason: "it contains '..'",
+                });
+            }
+            p => parts.push(p),
+        }
+    }
+    Ok(parts.join("/"))
 }
 
 fn parent(path: &str) -> &str {

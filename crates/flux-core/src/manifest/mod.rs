@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-pub use files::{FileSet, is_manifest_file, normalize_git_paths, select};
+pub use files::{FileSet, is_manifest_file, normalize_git_path, normalize_git_paths, select};
 pub use kustomize::{
     KUSTOMIZATION_FILE_NAMES, KUSTOMIZE_GROUP, Skipped, is_kustomization_file,
     is_kustomize_document,
