@@ -79,6 +79,33 @@ pub enum ClientError {
         /// What is wrong.
         reason: String,
     },
+    /// A tag list passed one of the caps in [`ClientOptions`](super::ClientOptions)
+    /// (tags, pages or bytes): it is not read further and the repository is
+    /// not scanned.
+    #[error("registry {registry}, repository {repository}: the tag list {what}; not read further")]
+    TagListTooLong {
+        /// The registry host.
+        registry: String,
+        /// The repository path.
+        repository: String,
+        /// Which cap, e.g. `has more than 100000 tags (max_tags)`.
+        what: String,
+    },
+    /// A tag or digest is not one by the distribution spec's grammar, so it
+    /// was not put in a URL.
+    #[error(
+        "registry {registry}, repository {repository}: {reference} is not a valid tag or digest ({reason}); not requested"
+    )]
+    InvalidReference {
+        /// The registry host.
+        registry: String,
+        /// The repository path.
+        repository: String,
+        /// The reference, quoted and cut short.
+        reference: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The HTTP client could not be built.
     #[error("building the HTTP client: {0}")]
     Build(#[source] reqwest::Error),
@@ -136,22 +163,42 @@ pub(crate) fn error_message(body: &[u8]) -> String {
     if let Ok(env) = serde_json::from_slice::<Envelope>(body)
         && !env.errors.is_empty()
     {
-        {
-            return env
-                .errors
-                .iter()
-                .map(|e| format!("{}: {}", e.code, e.message))
-                .collect::<Vec<_>>()
-                .join("; ");
-        }
+        let joined = env
+            .errors
+            .iter()
+            .map(|e| format!("{}: {}", e.code, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return cut(&joined);
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
-    match text.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None if text.is_empty() => "no message".to_owned(),
-        None => text.to_owned(),
+    if text.is_empty() {
+        "no message".to_owned()
+    } else {
+        cut(text)
     }
+}
+
+/// Most characters of a registry's text copied into an error.
+pub(crate) const MAX_MESSAGE_CHARS: usize = 200;
+
+/// `text` cut to [`MAX_MESSAGE_CHARS`], control characters escaped, so a
+/// registry cannot make our errors or logs long or multi-line.
+pub(crate) fn cut(text: &str) -> String {
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == MAX_MESSAGE_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -170,6 +217,12 @@ mod tests {
             error_message("x".repeat(300).as_bytes()).chars().count(),
             201
         );
+        // Many long registry errors are cut too, and cannot add lines.
+        let many = serde_json::json!({"errors": (0..1000)
+            .map(|i| serde_json::json!({"code": "X", "message": format!("line {i}\n{}", "y".repeat(100))}))
+            .collect::<Vec<_>>()});
+        let m = error_message(many.to_string().as_bytes());
+        assert!(m.chars().count() <= 210 && !m.contains('\n'), "{m}");
         let e = ClientError::RateLimited {
             url: "http://h/v2/a/tags/list".into(),
             retry_after: Some(Duration::from_secs(30)),

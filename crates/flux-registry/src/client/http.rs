@@ -39,6 +39,16 @@ pub(super) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Url> {
     None
 }
 
+/// True when `link` has the scheme, host and port of `first`: the only
+/// pagination links followed, so a registry's credentials (and its rate
+/// budget) are never spent on another host.
+pub(super) fn same_origin(link: &Url, first: &Url) -> bool {
+    link.scheme() == first.scheme()
+        && link.host_str().map(str::to_ascii_lowercase)
+            == first.host_str().map(str::to_ascii_lowercase)
+        && link.port_or_known_default() == first.port_or_known_default()
+}
+
 pub(super) fn header_digest(headers: &HeaderMap) -> Option<String> {
     headers
         .get("docker-content-digest")
@@ -74,11 +84,17 @@ pub(super) async fn expect_ok(
     url: &Url,
     limit: usize,
 ) -> Result<Vec<u8>, ClientError> {
+    let resp = check_status(resp, url).await?;
+    read_limited(resp, url.as_str(), limit).await
+}
+
+/// The answer if it is a success, or the error its status means.
+pub(super) async fn check_status(resp: Response, url: &Url) -> Result<Response, ClientError> {
     let status = resp.status();
-    let url = url.to_string();
     if status.is_success() {
-        return read_limited(resp, &url, limit).await;
+        return Ok(resp);
     }
+    let url = url.to_string();
     let body = read_limited(resp, &url, 64 << 10).await.unwrap_or_default();
     let message = error_message(&body);
     Err(if status == StatusCode::NOT_FOUND {
@@ -93,16 +109,27 @@ pub(super) async fn expect_ok(
 }
 
 pub(super) async fn read_limited(
-    mut resp: Response,
+    resp: Response,
     url: &str,
     limit: usize,
 ) -> Result<Vec<u8>, ClientError> {
-    let too_large = || ClientError::Invalid {
-        url: url.to_owned(),
-        reason: format!("answer is larger than {limit} bytes"),
-    };
+    read_capped(resp, url, limit)
+        .await?
+        .ok_or_else(|| ClientError::Invalid {
+            url: url.to_owned(),
+            reason: format!("answer is larger than {limit} bytes"),
+        })
+}
+
+/// The body if it is at most `limit` bytes, `None` if it is larger (read no
+/// further than the limit).
+pub(super) async fn read_capped(
+    mut resp: Response,
+    url: &str,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, ClientError> {
     if resp.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
+        return Ok(None);
     }
     let mut out = Vec::new();
     while let Some(chunk) = resp
@@ -114,11 +141,11 @@ pub(super) async fn read_limited(
         })?
     {
         if out.len() + chunk.len() > limit {
-            return Err(too_large());
+            return Ok(None);
         }
         out.extend_from_slice(&chunk);
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 #[cfg(test)]
@@ -143,7 +170,28 @@ mod tests {
             LINK,
             HeaderValue::from_static(r#"<https://x/p>; rel="prev", <https://x/n>; rel=next"#),
         );
-        assert_eq!(next_link(&h, &base).unwrap().as_str(), "https://x/n");
+        // Parsed, but on another origin: the tag list reader refuses it.
+        let foreign = next_link(&h, &base).unwrap();
+        assert_eq!(foreign.as_str(), "https://x/n");
+        assert!(!same_origin(&foreign, &base));
+    }
+
+    #[test]
+    fn origins() {
+        let first = Url::parse("https://r.io/v2/a/tags/list?n=2").unwrap();
+        for (link, same) in [
+            ("https://r.io/v2/a/tags/list?last=b", true),
+            ("https://R.IO:443/v2/a/tags/list?last=b", true),
+            ("https://r.io:443/other", true),
+            ("http://r.io/v2/a/tags/list", false),
+            ("https://r.io:8443/v2/a/tags/list", false),
+            ("https://s.io/v2/a/tags/list", false),
+            ("https://r.io.evil/v2/a/tags/list", false),
+            ("https://user:pw@s.io/", false),
+        ] {
+            let link = Url::parse(link).unwrap();
+            assert_eq!(same_origin(&link, &first), same, "{link}");
+        }
     }
 
     #[test]

@@ -180,12 +180,15 @@ pub(crate) fn parse_manifest(content_type: Option<&str>, body: &[u8]) -> Result<
         return Ok(Manifest::Index(raw.manifests.unwrap_or_default()));
     }
     match raw.config {
-        Some(c) if c.digest.starts_with("sha256:") || c.digest.starts_with("sha512:") => {
+        Some(c)
+            if super::reference::check_digest(&c.digest).is_ok()
+                && (c.digest.starts_with("sha256:") || c.digest.starts_with("sha512:")) =>
+        {
             Ok(Manifest::Image { config: c.digest })
         }
         Some(c) => Err(format!(
-            "config digest {:?} is not sha256 or sha512",
-            c.digest
+            "config digest {} is not a sha256 or sha512 digest; not requested",
+            super::reference::shown(&c.digest)
         )),
         None => Err(format!(
             "manifest of type {} has no config",
@@ -269,32 +272,38 @@ mod tests {
 
     #[test]
     fn decodes_every_manifest_kind() {
-        let docker = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"x","size":1,"digest":"sha256:aa"},"layers":[]}"#;
+        let docker = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"x","size":1,"digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},"layers":[]}"#;
         let oci_no_media_type =
-            br#"{"schemaVersion":2,"config":{"digest":"sha256:bb"},"layers":[]}"#;
-        let list = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{"digest":"sha256:cc","platform":{"os":"linux","architecture":"arm64","variant":"v8"}}]}"#;
-        let index_by_header = br#"{"schemaVersion":2,"manifests":[{"digest":"sha256:dd"}]}"#;
+            br#"{"schemaVersion":2,"config":{"digest":"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"},"layers":[]}"#;
+        let list = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{"digest":"sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc","platform":{"os":"linux","architecture":"arm64","variant":"v8"}}]}"#;
+        let index_by_header = br#"{"schemaVersion":2,"manifests":[{"digest":"sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"}]}"#;
         let schema1 = br#"{"schemaVersion":1,"history":[{"v1Compatibility":"{\"created\":\"2019-01-02T03:04:05Z\",\"config\":{\"Labels\":{\"a\":\"b\"}}}"}]}"#;
         let cases: Vec<(&[u8], Option<&str>, Manifest)> = vec![
             (
                 docker,
                 None,
                 Manifest::Image {
-                    config: "sha256:aa".into(),
+                    config:
+                        "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                            .into(),
                 },
             ),
             (
                 oci_no_media_type,
                 Some(OCI_MANIFEST),
                 Manifest::Image {
-                    config: "sha256:bb".into(),
+                    config:
+                        "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+                            .into(),
                 },
             ),
             (
                 list,
                 None,
                 Manifest::Index(vec![IndexEntry {
-                    digest: "sha256:cc".into(),
+                    digest:
+                        "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+                            .into(),
                     platform: Some(EntryPlatform {
                         os: "linux".into(),
                         architecture: "arm64".into(),
@@ -306,7 +315,9 @@ mod tests {
                 index_by_header,
                 Some("application/vnd.oci.image.index.v1+json; charset=utf-8"),
                 Manifest::Index(vec![IndexEntry {
-                    digest: "sha256:dd".into(),
+                    digest:
+                        "sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+                            .into(),
                     platform: None,
                 }]),
             ),
@@ -336,6 +347,8 @@ mod tests {
             br#"{"schemaVersion":3}"#,
             br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#,
             br#"{"schemaVersion":2,"config":{"digest":"md5:00"}}"#,
+            br#"{"schemaVersion":2,"config":{"digest":"sha256:../../x"}}"#,
+            br#"{"schemaVersion":2,"config":{"digest":"sha256:aa"}}"#,
             br#"{"schemaVersion":1,"history":[]}"#,
         ] {
             assert!(

@@ -20,10 +20,12 @@ mod auth;
 mod error;
 mod http;
 pub mod manifest;
+mod options;
+pub mod reference;
+mod tags;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use flux_core::image::ImageName;
 use flux_core::registry::ImageInfo;
@@ -34,60 +36,22 @@ use self::auth::{Scheme, TokenCache, basic, parse_challenge, token_key};
 pub use self::error::ClientError;
 use self::error::error_message;
 use self::http::{
-    expect_ok, header_digest, next_link, read_limited, retry_after, sha256_digest, verify_digest,
+    expect_ok, header_digest, read_limited, retry_after, sha256_digest, verify_digest,
 };
 use self::manifest::Manifest;
 pub use self::manifest::Platform;
+pub use self::options::ClientOptions;
+use self::reference::{check_digest, check_reference, shown};
 use crate::credentials::{Candidate, split_port};
-use crate::limit::{Limiter, Outcome, RateOptions};
+use crate::limit::{Limiter, Outcome};
 use crate::metrics::{Metrics, RequestKind};
 
 /// Largest manifest accepted (Docker's own limit).
 const MAX_MANIFEST: usize = 4 << 20;
 /// Largest config blob accepted.
 const MAX_CONFIG: usize = 16 << 20;
-/// Largest tag list page or token answer accepted.
-const MAX_LIST: usize = 32 << 20;
-/// Most pages followed for one tag list (a loop guard).
-const MAX_PAGES: usize = 10_000;
-
-/// How the client talks to registries.
-#[derive(Debug, Clone)]
-pub struct ClientOptions {
-    /// Hosts (`host` or `host:port`) spoken to over plain HTTP
-    /// (`--registry-insecure-host`).
-    pub insecure_hosts: Vec<String>,
-    /// The platform chosen from manifest lists and indexes.
-    pub platform: Platform,
-    /// Rate limits and backoff.
-    pub rate: RateOptions,
-    /// Tries per request when the registry answers 429 or 5xx or cannot be reached.
-    pub attempts: u32,
-    /// Tags asked for per page.
-    pub page_size: usize,
-    /// Connect timeout.
-    pub connect_timeout: Option<Duration>,
-    /// Read timeout (between bytes of an answer).
-    pub read_timeout: Option<Duration>,
-    /// How long idle connections are kept (`None`: until the host closes
-    /// them, and no timer runs, which tests on paused time need).
-    pub pool_idle_timeout: Option<Duration>,
-}
-
-impl Default for ClientOptions {
-    fn default() -> Self {
-        Self {
-            insecure_hosts: Vec::new(),
-            platform: Platform::default(),
-            rate: RateOptions::default(),
-            attempts: 3,
-            page_size: 1000,
-            connect_timeout: Some(Duration::from_secs(10)),
-            read_timeout: Some(Duration::from_secs(30)),
-            pool_idle_timeout: Some(Duration::from_secs(30)),
-        }
-    }
-}
+/// Largest token answer accepted (tokens are a few kilobytes).
+const MAX_TOKEN_ANSWER: usize = 1 << 20;
 
 /// What a registry says about one tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +98,7 @@ impl RegistryClient {
                 reason: "must be at least 1",
             });
         }
+        tags::check_caps(&options)?;
         crate::install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("fluxd-rs/", env!("CARGO_PKG_VERSION")))
@@ -195,53 +160,13 @@ impl RegistryClient {
         })
     }
 
-    /// All tags of `repo`, following pagination.
-    pub async fn tags(
-        &self,
-        repo: &ImageName,
-        creds: &[Candidate],
-    ) -> Result<Vec<String>, ClientError> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
-        let mut url = self.url(repo, "tags/list")?;
-        url.query_pairs_mut()
-            .append_pair("n", &self.options.page_size.to_string());
-        let mut tags = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for _ in 0..MAX_PAGES {
-            let resp = self
-                .send(
-                    repo,
-                    RequestKind::Tags,
-                    Method::GET,
-                    url.clone(),
-                    None,
-                    creds,
-                )
-                .await?;
-            let next = next_link(resp.headers(), &url);
-            let body = expect_ok(resp, &url, MAX_LIST).await?;
-            let page: Page = serde_json::from_slice(&body).map_err(|e| ClientError::Invalid {
-                url: url.to_string(),
-                reason: format!("tag list is not valid JSON: {e}"),
-            })?;
-            tags.extend(
-                page.tags
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|t| seen.insert(t.clone())),
-            );
-            match next {
-                Some(n) if n != url => url = n,
-                _ => return Ok(tags),
-            }
-        }
-        Err(ClientError::Invalid {
-            url: url.to_string(),
-            reason: format!("tag list has more than {MAX_PAGES} pages"),
+    /// Refuses a tag or digest that is not one, before it goes in a URL.
+    fn check_reference(&self, repo: &ImageName, reference: &str) -> Result<(), ClientError> {
+        check_reference(reference).map_err(|reason| ClientError::InvalidReference {
+            registry: repo.registry_host().to_owned(),
+            repository: repo.path().to_owned(),
+            reference: shown(reference),
+            reason,
         })
     }
 
@@ -253,6 +178,7 @@ impl RegistryClient {
         tag: &str,
         creds: &[Candidate],
     ) -> Result<String, ClientError> {
+        self.check_reference(repo, tag)?;
         let url = self.url(repo, &format!("manifests/{tag}"))?;
         let resp = self
             .send(
@@ -266,10 +192,18 @@ impl RegistryClient {
             .await?;
         let digest = header_digest(resp.headers());
         expect_ok(resp, &url, 0).await?;
-        digest.ok_or_else(|| ClientError::Invalid {
+        let digest = digest.ok_or_else(|| ClientError::Invalid {
             url: url.to_string(),
             reason: "no Docker-Content-Digest header".into(),
-        })
+        })?;
+        check_digest(&digest).map_err(|why| ClientError::Invalid {
+            url: url.to_string(),
+            reason: format!(
+                "Docker-Content-Digest {} is not a digest: {why}",
+                shown(&digest)
+            ),
+        })?;
+        Ok(digest)
     }
 
     /// Digest, creation time and labels of `repo:tag`. A manifest list or
@@ -280,6 +214,7 @@ impl RegistryClient {
         tag: &str,
         creds: &[Candidate],
     ) -> Result<Fetched, ClientError> {
+        self.check_reference(repo, tag)?;
         let (digest, manifest) = self.manifest(repo, tag, creds).await?;
         let manifest = match manifest {
             Manifest::Index(entries) => {
@@ -292,6 +227,16 @@ impl RegistryClient {
                         ),
                     });
                 };
+                if let Err(why) = check_digest(&entry.digest) {
+                    return Err(ClientError::Invalid {
+                        url: self.url(repo, &format!("manifests/{tag}"))?.to_string(),
+                        reason: format!(
+                            "the manifest list's entry for {} has an invalid digest {} ({why}); not requested",
+                            self.options.platform,
+                            shown(&entry.digest)
+                        ),
+                    });
+                }
                 let (_, inner) = self.manifest(repo, &entry.digest, creds).await?;
                 inner
             }
@@ -339,6 +284,7 @@ impl RegistryClient {
         reference: &str,
         creds: &[Candidate],
     ) -> Result<(String, Manifest), ClientError> {
+        self.check_reference(repo, reference)?;
         let url = self.url(repo, &format!("manifests/{reference}"))?;
         let resp = self
             .send(
@@ -364,18 +310,31 @@ impl RegistryClient {
                     reason,
                 }
             })?;
-        let computed = sha256_digest(&body);
-        let digest = match (&parsed, header) {
-            // Signed schema 1 manifests are digested without their signatures.
-            (Manifest::Schema1 { .. }, Some(h)) => h,
-            (_, Some(h)) if h.starts_with("sha256:") && h != computed => {
-                return Err(ClientError::Invalid {
+        let digest = match header {
+            None => sha256_digest(&body),
+            Some(h) => {
+                check_digest(&h).map_err(|why| ClientError::Invalid {
                     url: url.to_string(),
-                    reason: format!("manifest digest is {computed}, the registry says {h}"),
-                });
+                    reason: format!("Docker-Content-Digest {} is not a digest: {why}", shown(&h)),
+                })?;
+                match &parsed {
+                    // Signed schema 1 manifests are digested without their signatures.
+                    Manifest::Schema1 { .. } => {}
+                    _ if h.starts_with("sha256:") || h.starts_with("sha512:") => {
+                        verify_digest(&h, &body, &url)?;
+                    }
+                    _ => {
+                        return Err(ClientError::Invalid {
+                            url: url.to_string(),
+                            reason: format!(
+                                "Docker-Content-Digest {} uses an algorithm that cannot be checked (sha256 and sha512 can)",
+                                shown(&h)
+                            ),
+                        });
+                    }
+                }
+                h
             }
-            (_, Some(h)) => h,
-            (_, None) => computed,
         };
         if reference.contains(':') && reference != digest {
             return Err(ClientError::Invalid {
@@ -540,7 +499,7 @@ impl RegistryClient {
                 who: cand.map_or_else(|| "anonymous".into(), |c| format!("{:?}", c)),
             });
         }
-        let body = expect_ok(resp, &url, MAX_LIST).await?;
+        let body = expect_ok(resp, &url, MAX_TOKEN_ANSWER).await?;
         let (token, life) = serde_json::from_slice::<auth::TokenResponse>(&body)
             .ok()
             .and_then(auth::TokenResponse::into_token)

@@ -4,6 +4,7 @@
 mod cache;
 mod client;
 mod client_auth;
+mod client_hostile;
 mod provider;
 mod scan;
 mod support;

@@ -1,5 +1,8 @@
 //! An HTTP proxy in front of a registry that counts every request by kind
-//! and can answer with errors, slow down, or pretend the registry is down.
+//! and can answer with errors, slow down, or pretend the registry is down;
+//! and play a hostile registry: canned answers for chosen paths, tag lists
+//! with injected tags, pagination links to another origin, or pages that
+//! never end.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,6 +39,28 @@ struct Shared {
     fault: Fault,
     log: Vec<(String, String)>,
     page_limit: Option<usize>,
+    paging: Paging,
+    canned: Vec<Canned>,
+}
+
+/// How tag list pages are made up, beyond their size.
+#[derive(Debug, Clone, Default)]
+struct Paging {
+    /// `scheme://host:port` put in front of `Link` targets.
+    link_origin: Option<String>,
+    /// Tags added to every repository's list.
+    inject: Vec<String>,
+    /// Tags per page of a list that never ends (the registry's own list is
+    /// not asked for).
+    endless: Option<usize>,
+}
+
+/// A fixed answer for one path.
+#[derive(Debug, Clone)]
+struct Canned {
+    path: String,
+    content_type: String,
+    body: Vec<u8>,
 }
 
 #[derive(Clone)]
@@ -103,6 +128,51 @@ impl Proxy {
             .page_limit = limit;
     }
 
+    /// Makes `Link` headers of paged tag lists absolute URLs at `origin`
+    /// (`http://host:port`) instead of paths on the proxy: a registry that
+    /// points its clients at another host.
+    pub fn link_origin(&self, origin: Option<String>) {
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .paging
+            .link_origin = origin;
+    }
+
+    /// Adds `tags` to every tag list served while paging (what a broken or
+    /// hostile registry might list: `../x`, `a/b`, `%2F`, …).
+    pub fn inject_tags(&self, tags: Vec<String>) {
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .paging
+            .inject = tags;
+    }
+
+    /// Serves tag lists that never end: pages of `per_page` made-up tags
+    /// (`t<page>-<n>`), each with a `Link` to the next (needs
+    /// [`Proxy::paginate_tags`] on). `None` goes back to the real lists.
+    pub fn endless_tags(&self, per_page: Option<usize>) {
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .paging
+            .endless = per_page;
+    }
+
+    /// Answers GET and HEAD requests for `path` (without a query) with 200,
+    /// `content_type` and `body`, and no digest header, instead of asking
+    /// the registry.
+    pub fn serve(&self, path: &str, content_type: &str, body: Vec<u8>) {
+        let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        shared.canned.retain(|c| c.path != path);
+        shared.canned.push(Canned {
+            path: path.to_owned(),
+            content_type: content_type.to_owned(),
+            body,
+        });
+    }
+
     /// Every request so far as (method, path and query).
     pub fn requests(&self) -> Vec<(String, String)> {
         self.shared
@@ -159,10 +229,13 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
         .uri()
         .path_and_query()
         .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
-    let (fault, page_limit) = {
+    let (fault, page_limit, paging, canned) = {
         let mut shared = st.shared.lock().unwrap_or_else(|p| p.into_inner());
         shared.log.push((method.to_string(), path.clone()));
         let page_limit = shared.page_limit;
+        let paging = shared.paging.clone();
+        let bare = path.split('?').next().unwrap_or(&path);
+        let canned = shared.canned.iter().find(|c| c.path == bare).cloned();
         let fault = shared.fault.clone();
         if let Fault::Status { times: Some(n), .. } = &mut shared.fault {
             *n = n.saturating_sub(1);
@@ -170,7 +243,7 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
                 shared.fault = Fault::None;
             }
         }
-        (fault, page_limit)
+        (fault, page_limit, paging, canned)
     };
     match fault {
         Fault::Status {
@@ -192,8 +265,16 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
         Fault::Delay(d) => tokio::time::sleep(d).await,
         Fault::None => {}
     }
+    if let Some(c) = canned.filter(|_| method == "GET" || method == "HEAD") {
+        let body = if method == "HEAD" { Vec::new() } else { c.body };
+        let mut resp = Response::new(Body::from(body));
+        if let Ok(v) = HeaderValue::from_str(&c.content_type) {
+            resp.headers_mut().insert("content-type", v);
+        }
+        return resp;
+    }
     if let Some(limit) = page_limit.filter(|_| classify(method.as_str(), &path) == "tags") {
-        return paginate(&st, req, &path, limit).await;
+        return paginate(&st, req, &path, limit, &paging).await;
     }
     let (parts, body) = req.into_parts();
     let Ok(body) = axum::body::to_bytes(body, 64 << 20).await else {
@@ -227,16 +308,41 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
 }
 
 /// Fetches the whole tag list and serves one page of it.
-async fn paginate(st: &ProxyState, req: Request, path: &str, limit: usize) -> Response {
+async fn paginate(
+    st: &ProxyState,
+    req: Request,
+    path: &str,
+    limit: usize,
+    paging: &Paging,
+) -> Response {
     let (base, query) = path.split_once('?').unwrap_or((path, ""));
     let mut n = limit;
     let mut last = None;
     for pair in query.split('&') {
         match pair.split_once('=') {
             Some(("n", v)) => n = v.parse().unwrap_or(limit).min(limit),
-            Some(("last", v)) => last = Some(v.to_owned()),
+            Some(("last", v)) => last = Some(percent_decode(v)),
             _ => {}
         }
+    }
+    if let Some(per_page) = paging.endless {
+        // Pages are numbered by the `last` tag of the previous one: t<k>-<n>.
+        let k: u64 = last
+            .as_deref()
+            .and_then(|l| l.strip_prefix('t')?.split('-').next()?.parse().ok())
+            .map_or(0, |k: u64| k + 1);
+        let page: Vec<String> = (0..per_page).map(|n| format!("t{k}-{n:06}")).collect();
+        let name = base
+            .strip_prefix("/v2/")
+            .and_then(|b| b.strip_suffix("/tags/list"))
+            .unwrap_or_default();
+        let mut back = Response::new(Body::from(
+            serde_json::json!({"name": name, "tags": page}).to_string(),
+        ));
+        if let Some(l) = page.last() {
+            link(&mut back, paging, base, per_page, l);
+        }
+        return back;
     }
     let mut out = st.http.get(format!("http://{}{base}", st.upstream));
     for (name, value) in req.headers() {
@@ -248,12 +354,16 @@ async fn paginate(st: &ProxyState, req: Request, path: &str, limit: usize) -> Re
         return status(StatusCode::BAD_GATEWAY);
     };
     let code = resp.status();
+    let challenge = resp.headers().get("www-authenticate").cloned();
     let Ok(bytes) = resp.bytes().await else {
         return status(StatusCode::BAD_GATEWAY);
     };
     if !code.is_success() {
         let mut back = Response::new(Body::from(bytes));
         *back.status_mut() = code;
+        if let Some(c) = challenge {
+            back.headers_mut().insert("www-authenticate", c);
+        }
         return back;
     }
     let Ok(mut list) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
@@ -267,6 +377,7 @@ async fn paginate(st: &ProxyState, req: Request, path: &str, limit: usize) -> Re
                 .collect()
         })
         .unwrap_or_default();
+    tags.extend(paging.inject.iter().cloned());
     tags.sort();
     let rest: Vec<String> = tags
         .into_iter()
@@ -277,11 +388,49 @@ async fn paginate(st: &ProxyState, req: Request, path: &str, limit: usize) -> Re
     let mut back = Response::new(Body::from(list.to_string()));
     if rest.len() > page.len()
         && let Some(l) = page.last()
-        && let Ok(v) = HeaderValue::from_str(&format!("<{base}?n={n}&last={l}>; rel=\"next\""))
     {
-        back.headers_mut().insert("link", v);
+        link(&mut back, paging, base, n, l);
     }
     back
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Adds the `Link` to the page after `last`.
+fn link(resp: &mut Response, paging: &Paging, base: &str, n: usize, last: &str) {
+    let origin = paging.link_origin.as_deref().unwrap_or_default();
+    let last: String = last
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("<{origin}{base}?n={n}&last={last}>; rel=\"next\""))
+    {
+        resp.headers_mut().insert("link", v);
+    }
 }
 
 fn status(code: StatusCode) -> Response {
