@@ -1,5 +1,5 @@
-//! Flux v1's HTTP API as Rust types: the JSON of every route and the route
-//! table.
+//! Flux v1's HTTP API as Rust types: the JSON of every route, the route
+//! table, and the async client fluxctl uses ([`Client`]).
 //!
 //! A Flux v1 `fluxctl` must be able to talk to our `fluxd`, and our
 //! `fluxctl` to a Flux v1 `fluxd`; so the types here write and read exactly
@@ -14,6 +14,8 @@
 //! - [`v6`] (workloads, images, git config, legacy `update-images` query),
 //!   [`v9`] (notifications), [`v10`] and [`v11`] (list options, which
 //!   travel as queries).
+//! - [`client`]: one async method per route, on reqwest, with errors told
+//!   apart by cause (daemon unreachable, timeout, 401, 404, 410, 5xx).
 //! - [`update`] (the `update-manifests` request and its results), [`job`]
 //!   (job IDs and statuses), [`policy`], [`image`], [`git`], [`ssh`],
 //!   [`export`], and the error body [`ApiError`].
@@ -43,6 +45,7 @@
 //! assert_eq!(again, serde_json::from_str::<serde_json::Value>(json).unwrap());
 //! ```
 
+pub mod client;
 pub mod error;
 pub mod export;
 pub mod git;
@@ -58,5 +61,6 @@ pub mod v6;
 pub mod v9;
 pub mod wire;
 
+pub use client::{Client, ClientOptions, Token};
 pub use error::{ApiError, ErrorType};
 pub use routes::{API_PREFIX, Route};

@@ -2,7 +2,10 @@
 //! send it, read into our types and written back unchanged; and the client
 //! against a real HTTP server on a loopback port.
 
+mod server;
 mod support;
+
+mod client;
 
 mod error;
 mod job;
