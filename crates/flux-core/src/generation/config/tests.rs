@@ -16,7 +16,11 @@ fn ok(text: &str) -> ConfigFile {
 fn flux_v1_refuses_these_and_so_do_we() {
     let cases: &[(&str, &str, &str)] = &[
         ("empty", "", "envs/.flux.yaml: the file is empty"),
-        ("only a comment", "# nothing\n", "envs/.flux.yaml: the file is empty"),
+        (
+            "only a comment",
+            "# nothing\n",
+            "envs/.flux.yaml: the file is empty",
+        ),
         (
             "wrong version",
             "version: 2",
