@@ -1,9 +1,16 @@
-//! Aligned-column output, as Go's tabwriter printed it for Flux v1.
+//! Printing: aligned tables as Go's tabwriter printed them for Flux v1,
+//! JSON, and the layouts of each command's table.
 
 use std::io::{self, Write};
 
+use serde::Serialize;
+
+use crate::args::OutputFormat;
+use crate::request::{Results, Table};
+use crate::view::{Manifest, Outcome, Workload, WorkloadImages};
+
 /// Writes rows as columns separated by at least two spaces. The last column
-/// is not padded.
+/// is not padded; trailing blanks are trimmed.
 pub fn write_table(out: &mut dyn Write, rows: &[Vec<String>]) -> io::Result<()> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; columns];
@@ -26,6 +33,238 @@ pub fn write_table(out: &mut dyn Write, rows: &[Vec<String>]) -> io::Result<()> 
     Ok(())
 }
 
+/// Writes `value` as pretty JSON and a newline.
+pub fn write_json<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn row<const N: usize>(cells: [&str; N]) -> Vec<String> {
+    cells.iter().map(|c| (*c).to_owned()).collect()
+}
+
+/// `list-workloads`: WORKLOAD CONTAINER IMAGE [RELEASE] POLICY.
+pub fn workloads(
+    out: &mut dyn Write,
+    list: &[Workload],
+    table: Table,
+    release_column: bool,
+) -> anyhow::Result<()> {
+    if table.format == OutputFormat::Json {
+        return write_json(out, list);
+    }
+    let mut rows = Vec::new();
+    let with_release = |mut cells: Vec<String>, release: &str| {
+        if release_column {
+            cells.insert(3, release.to_owned());
+        }
+        cells
+    };
+    if !table.no_headers {
+        rows.push(with_release(
+            row(["WORKLOAD", "CONTAINER", "IMAGE", "POLICY"]),
+            "RELEASE",
+        ));
+    }
+    for w in list {
+        let policy = policy_text(w);
+        match w.containers.split_first() {
+            Some((first, rest)) => {
+                rows.push(with_release(
+                    row([&w.id, &first.name, &image_cell(&first.current), &policy]),
+                    &w.status,
+                ));
+                for c in rest {
+                    rows.push(with_release(
+                        row(["", &c.name, &image_cell(&c.current), ""]),
+                        "",
+                    ));
+                }
+            }
+            None => rows.push(with_release(row([&w.id, "", "", &policy]), &w.status)),
+        }
+    }
+    write_table(out, &rows)?;
+    Ok(())
+}
+
+fn image_cell(i: &crate::view::Image) -> String {
+    match &i.error {
+        Some(_) => format!("{} (invalid)", i.id),
+        None => i.id.clone(),
+    }
+}
+
+/// Flux v1's POLICY cell: the set flags, sorted, comma-separated.
+fn policy_text(w: &Workload) -> String {
+    let mut p = Vec::new();
+    if w.automated {
+        p.push("automated");
+    }
+    if w.ignore {
+        p.push("ignore");
+    }
+    if w.locked {
+        p.push("locked");
+    }
+    p.join(",")
+}
+
+/// `list-manifests`: RESOURCE SOURCE.
+pub fn manifests(out: &mut dyn Write, list: &[Manifest], table: Table) -> anyhow::Result<()> {
+    if table.format == OutputFormat::Json {
+        return write_json(out, list);
+    }
+    let mut rows = Vec::new();
+    if !table.no_headers {
+        rows.push(row(["RESOURCE", "SOURCE"]));
+    }
+    for m in list {
+        rows.push(row([&m.id, &m.source]));
+    }
+    write_table(out, &rows)?;
+    Ok(())
+}
+
+/// `list-images`: WORKLOAD CONTAINER IMAGE CREATED, with the available tags
+/// under each image, `'->` marking the one running, at most `limit` per
+/// container (0: all) and the running one always shown.
+pub fn images(
+    out: &mut dyn Write,
+    list: &[WorkloadImages],
+    table: Table,
+    limit: usize,
+) -> anyhow::Result<()> {
+    if table.format == OutputFormat::Json {
+        let mut trimmed = list.to_vec();
+        if limit > 0 {
+            for w in &mut trimmed {
+                for c in &mut w.containers {
+                    c.available.truncate(limit);
+                }
+            }
+        }
+        return write_json(out, &trimmed);
+    }
+    let mut rows = Vec::new();
+    if !table.no_headers {
+        rows.push(row(["WORKLOAD", "CONTAINER", "IMAGE", "CREATED"]));
+    }
+    for w in list {
+        if w.containers.is_empty() {
+            rows.push(row([&w.id, "", "", ""]));
+            continue;
+        }
+        let mut id = w.id.as_str();
+        for c in &w.containers {
+            let (repository, current_tag) = split_tag(&c.current.id);
+            if c.available.is_empty() {
+                let why = if c.available_error.is_empty() {
+                    "image data not available"
+                } else {
+                    &c.available_error
+                };
+                rows.push(row([id, &c.name, repository, why]));
+            } else {
+                rows.push(row([id, &c.name, repository, ""]));
+            }
+            let mut running_seen = false;
+            for (n, a) in c.available.iter().enumerate() {
+                let (_, tag) = split_tag(&a.id);
+                let marker = if tag == current_tag && !running_seen {
+                    running_seen = true;
+                    "'->"
+                } else if running_seen {
+                    "   "
+                } else {
+                    "|  "
+                };
+                let within = limit == 0 || n < limit;
+                let is_running = marker == "'->";
+                if !within && !is_running {
+                    continue;
+                }
+                if !within && n > limit {
+                    rows.push(row([
+                        "",
+                        "",
+                        &format!(":  ({} image(s) omitted)", n - limit),
+                        "",
+                    ]));
+                }
+                let created = a
+                    .created_at
+                    .map(|t| t.format("%d %b %y %H:%M UTC").to_string())
+                    .unwrap_or_default();
+                rows.push(row(["", "", &format!("{marker} {tag}"), &created]));
+            }
+            if !running_seen {
+                let tag = if current_tag.is_empty() {
+                    "(untagged)"
+                } else {
+                    current_tag
+                };
+                rows.push(row(["", "", &format!("'-> {tag}"), "?"]));
+            }
+            id = "";
+        }
+    }
+    write_table(out, &rows)?;
+    Ok(())
+}
+
+/// Splits `repo:tag` (the tag after the last `:` that has no `/` after it).
+fn split_tag(image: &str) -> (&str, &str) {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    match without_digest.rfind(':') {
+        Some(i) if !without_digest[i..].contains('/') => {
+            (&without_digest[..i], &without_digest[i + 1..])
+        }
+        _ => (without_digest, ""),
+    }
+}
+
+/// A release's or policy change's results: WORKLOAD STATUS UPDATES, one
+/// line per container change; skipped workloads with `-v`, ignored ones
+/// with `-vv`.
+pub fn outcomes(out: &mut dyn Write, list: &[Outcome], results: Results) -> anyhow::Result<()> {
+    let shown: Vec<&Outcome> = list
+        .iter()
+        .filter(|o| match o.status.as_str() {
+            "ignored" => results.verbosity >= 2,
+            "skipped" => results.verbosity >= 1,
+            _ => true,
+        })
+        .collect();
+    if results.format == OutputFormat::Json {
+        return write_json(out, &shown);
+    }
+    let mut rows = vec![row(["WORKLOAD", "STATUS", "UPDATES"])];
+    for o in shown {
+        let mut first = true;
+        if !o.error.is_empty() {
+            rows.push(row([&o.id, &o.status, &o.error]));
+            first = false;
+        }
+        for c in &o.per_container {
+            let (_, target_tag) = split_tag(&c.target);
+            let text = format!("{}: {} -> {}", c.container, c.current, target_tag);
+            if first {
+                rows.push(row([&o.id, &o.status, &text]));
+                first = false;
+            } else {
+                rows.push(row(["", "", &text]));
+            }
+        }
+        if first {
+            rows.push(row([&o.id, &o.status, ""]));
+        }
+    }
+    write_table(out, &rows)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,10 +276,20 @@ mod tests {
             vec!["long".to_string(), "".into(), "x".into()],
         ];
         let mut out = Vec::new();
-        write_table(&mut out, &rows).unwrap();
+        write_table(&mut out, &rows).expect("write");
         assert_eq!(
-            String::from_utf8(out).unwrap(),
+            String::from_utf8(out).expect("utf-8"),
             "A     BB  C\nlong      x\n"
         );
+    }
+
+    #[test]
+    fn tags_split_after_ports() {
+        assert_eq!(
+            split_tag("localhost:5000/app:1.0"),
+            ("localhost:5000/app", "1.0")
+        );
+        assert_eq!(split_tag("localhost:5000/app"), ("localhost:5000/app", ""));
+        assert_eq!(split_tag("nginx@sha256:abc"), ("nginx", ""));
     }
 }

@@ -1,7 +1,5 @@
 //! `fluxctl`: see the `flux_cli` library for everything but process exit.
 
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
-    flux_cli::main_with_args(std::env::args_os())
+fn main() -> std::process::ExitCode {
+    flux_cli::main()
 }

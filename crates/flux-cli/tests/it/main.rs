@@ -1,3 +1,8 @@
-//! Integration tests of fluxctl. Modules mirror `src/`.
+//! Integration tests of fluxctl. Modules mirror `src/`; `util` holds the
+//! helpers (running fluxctl in-process or as a binary, copies of the
+//! example repository) that other crates' tests can copy.
 
+mod args;
+mod completion;
 mod local;
+mod util;

@@ -263,8 +263,8 @@ pub enum LoadError {
         /// What it is instead.
         found: &'static str,
     },
-    /// A required field is missing or not a non-empty string.
-    #[error("{at}: {field} is missing or not a non-empty string")]
+    /// A required field is missing (or null).
+    #[error("{at}: {field} is missing")]
     MissingField {
         /// Where.
         at: SourceRef,

@@ -213,6 +213,27 @@ fn kind_name(v: &Value) -> &'static str {
     }
 }
 
+/// The problem with a field that must be a non-empty string, if any.
+fn string_field(v: &Value, field: &'static str, at: &SourceRef) -> Option<LoadError> {
+    match v {
+        Value::String(s) if !s.is_empty() => None,
+        Value::Null => Some(LoadError::MissingField {
+            at: at.clone(),
+            field,
+        }),
+        Value::String(_) => Some(LoadError::InvalidField {
+            at: at.clone(),
+            field,
+            message: "must not be empty".into(),
+        }),
+        other => Some(LoadError::InvalidField {
+            at: at.clone(),
+            field,
+            message: format!("must be a string, not a {}", kind_name(other)),
+        }),
+    }
+}
+
 /// Whether an object is a list of objects to flatten: a kind ending in `List`
 /// with an `items` field that is a sequence (or null, an empty list), as
 /// kubectl decides. Flux v1 looked at the kind alone, which swallowed custom
@@ -239,8 +260,8 @@ fn collect(
         return;
     }
     for field in ["apiVersion", "kind"] {
-        if object[field].as_str().is_none_or(str::is_empty) {
-            errors.push(LoadError::MissingField { at: source, field });
+        if let Some(e) = string_field(&object[field], field, &source) {
+            errors.push(e);
             return;
         }
     }
@@ -268,10 +289,18 @@ fn collect(
         return;
     }
     let meta = &object["metadata"];
-    if !meta.is_object() {
+    if meta.is_null() {
         errors.push(LoadError::MissingField {
             at: source,
             field: "metadata",
+        });
+        return;
+    }
+    if !meta.is_object() {
+        errors.push(LoadError::InvalidField {
+            at: source,
+            field: "metadata",
+            message: format!("must be a mapping, not a {}", kind_name(meta)),
         });
         return;
     }
@@ -286,11 +315,8 @@ fn collect(
         });
         return;
     }
-    if meta["name"].as_str().is_none_or(str::is_empty) {
-        errors.push(LoadError::MissingField {
-            at: source,
-            field: "metadata.name",
-        });
+    if let Some(e) = string_field(&meta["name"], "metadata.name", &source) {
+        errors.push(e);
         return;
     }
     if !matches!(
@@ -487,7 +513,15 @@ mod tests {
             ),
             (
                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ''}\n",
-                "metadata.name is missing",
+                "x.yaml:1: metadata.name: must not be empty",
+            ),
+            (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: 5\n",
+                "x.yaml:1: metadata: must be a mapping, not a number",
+            ),
+            (
+                "apiVersion: v1\nkind: [ConfigMap]\nmetadata: {name: a}\n",
+                "x.yaml:1: kind: must be a string, not a sequence",
             ),
             (
                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: [x]}\n",

@@ -13,9 +13,9 @@
 //! of two disagreeing keys at random (Go map order), here that is an error
 //! naming both keys, and so is a boolean policy with a value other than
 //! `"true"` or `"false"`: a user who wrote `automated: "yes"` gets told,
-//! rather than silently not automated. Changes are written under
-//! `fluxcd.io/` only: a legacy key that is changed is replaced by its
-//! `fluxcd.io/` form (Flux v1 kept the legacy prefix).
+//! rather than silently not automated. As in Flux v1, a changed key keeps
+//! its prefix (legacy included) and new keys are written under
+//! `fluxcd.io/` (see [`PolicyUpdate::annotation_changes`]).
 
 mod pattern;
 pub mod semver;
@@ -455,13 +455,18 @@ impl PolicyUpdate {
     }
 
     /// The annotation edits that carry out this update on a resource with
-    /// `annotations` and containers named `containers`.
+    /// `annotations` and containers named `containers`, by Flux v1's rules:
     ///
-    /// `tag_all` becomes a filter per container; a `glob:*` filter removes
-    /// the container's filter instead (it allows everything anyway). An
-    /// existing `fluxcd.io/` or `filter.fluxcd.io/` key is changed in place;
-    /// a legacy `flux.weave.works/` key is replaced by the `fluxcd.io/` one;
-    /// removing a policy removes every key that sets it.
+    /// - `tag_all` becomes a filter per container; a `glob:*` filter
+    ///   removes the container's filter instead (it allows everything);
+    /// - a policy both added and removed in one update is removed (so
+    ///   `--tag-all=X --tag c=*` sets X on every container but `c`);
+    /// - a policy already set to the value asked for changes nothing,
+    ///   whatever prefix its key has;
+    /// - an existing key keeps its prefix (`fluxcd.io/`,
+    ///   `flux.weave.works/` or `filter.fluxcd.io/`) and only its value
+    ///   changes; a new key is written under `fluxcd.io/`;
+    /// - removing a policy removes every key that sets it.
     ///
     /// ```
     /// use std::collections::BTreeMap;
@@ -469,6 +474,10 @@ impl PolicyUpdate {
     /// let existing = BTreeMap::from([("flux.weave.works/locked", "true")]);
     /// let changes = PolicyUpdate::unlock().annotation_changes(&existing, &["app"]).unwrap();
     /// assert_eq!(changes, [AnnotationChange { key: "flux.weave.works/locked".into(), value: None }]);
+    /// let tag = PolicyUpdate::adding(Policy::Tag("app".into()), "2.*");
+    /// let legacy = BTreeMap::from([("flux.weave.works/tag.app", "glob:1.*")]);
+    /// let changes = tag.annotation_changes(&legacy, &["app"]).unwrap();
+    /// assert_eq!(changes, [AnnotationChange { key: "flux.weave.works/tag.app".into(), value: Some("glob:2.*".into()) }]);
     /// ```
     pub fn annotation_changes(
         &self,
@@ -487,17 +496,20 @@ impl PolicyUpdate {
                 _ => vec![policy.clone()],
             };
             for target in targets {
+                if update.remove.contains(&target) {
+                    continue; // removal wins
+                }
                 let is_all_tags = matches!(target, Policy::Tag(_)) && value == "glob:*";
                 if is_all_tags {
                     remove.insert(target);
                 } else {
-                    remove.remove(&target);
                     set.insert(target, value.clone());
                 }
             }
         }
         remove.remove(&Policy::TagAll);
         let mut changes = BTreeMap::new();
+        let mut present: BTreeSet<Policy> = BTreeSet::new();
         for &key in annotations.keys() {
             let Some(policy) = Policy::from_annotation_key(key) else {
                 continue;
@@ -505,16 +517,12 @@ impl PolicyUpdate {
             if remove.contains(&policy) {
                 changes.insert(key.to_owned(), None);
             } else if let Some(value) = set.get(&policy) {
-                let change = (!key.starts_with(LEGACY_PREFIX)).then(|| value.clone());
-                changes.insert(key.to_owned(), change);
+                changes.insert(key.to_owned(), Some(value.clone()));
+                present.insert(policy);
             }
         }
         for (policy, value) in set {
-            let kept = annotations.keys().any(|k| {
-                !k.starts_with(LEGACY_PREFIX)
-                    && Policy::from_annotation_key(k).as_ref() == Some(&policy)
-            });
-            if !kept {
+            if !present.contains(&policy) {
                 changes.insert(policy.annotation_key(), Some(value));
             }
         }

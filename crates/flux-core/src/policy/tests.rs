@@ -146,7 +146,49 @@ fn updates_become_annotation_changes() {
         (
             PolicyUpdate::automate(),
             &[("flux.weave.works/automated", "false")],
-            &["-flux.weave.works/automated", "fluxcd.io/automated=true"],
+            &["flux.weave.works/automated=true"],
+        ),
+        // Already set under the legacy prefix: nothing to do.
+        (
+            PolicyUpdate::automate(),
+            &[("flux.weave.works/automated", "true")],
+            &[],
+        ),
+        // Both keys set (they agree): both change, each keeping its prefix.
+        (
+            PolicyUpdate::adding(Policy::Locked, "true"),
+            &[
+                ("fluxcd.io/locked", "false"),
+                ("flux.weave.works/locked", "false"),
+            ],
+            &["flux.weave.works/locked=true", "fluxcd.io/locked=true"],
+        ),
+        (
+            tag("app", "glob:2.*"),
+            &[("flux.weave.works/tag.app", "glob:1.*")],
+            &["flux.weave.works/tag.app=glob:2.*"],
+        ),
+        (
+            tag("app", "glob:2.*"),
+            &[("flux.weave.works/tag.app", "glob:2.*")],
+            &[],
+        ),
+        // Adding and removing one policy: the removal wins.
+        (
+            PolicyUpdate {
+                add: [(Policy::TagAll, "glob:x*".to_owned())].into(),
+                remove: [Policy::Tag("a".into())].into(),
+            },
+            &[("fluxcd.io/tag.a", "glob:1.*")],
+            &["-fluxcd.io/tag.a", "fluxcd.io/tag.b=glob:x*"],
+        ),
+        (
+            PolicyUpdate {
+                add: [(Policy::Automated, "true".to_owned())].into(),
+                remove: [Policy::Automated].into(),
+            },
+            &[("fluxcd.io/automated", "true")],
+            &["-fluxcd.io/automated"],
         ),
         (
             PolicyUpdate::deautomate(),

@@ -1,0 +1,4 @@
+//! `--local` commands on the bundled example repository and copies of it.
+
+mod edit;
+mod list;
