@@ -288,7 +288,7 @@ fn automate_adds_an_annotations_block_and_is_idempotent() {
         "  namespace: demo\n",
         "  namespace: demo\n  annotations:\n    fluxcd.io/automated: \"true\"\n",
     );
-    assert_files(dir.path(), &[automated.clone()]);
+    assert_files(dir.path(), std::slice::from_ref(&automated));
     let again = local(
         dir.path(),
         &["automate", "-w", "demo:statefulset/memcached"],
@@ -408,7 +408,7 @@ fn legacy_keys_keep_their_prefix_and_set_values_change_nothing() {
         "filter.fluxcd.io/node-exporter: glob:v1.*",
         "filter.fluxcd.io/node-exporter: glob:v2.*",
     );
-    assert_files(dir.path(), &[retagged.clone()]);
+    assert_files(dir.path(), std::slice::from_ref(&retagged));
     // Removing a legacy key removes its line.
     local(
         dir.path(),
