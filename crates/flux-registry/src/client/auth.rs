@@ -93,14 +93,18 @@ pub(crate) struct TokenResponse {
 
 /// Tokens are trusted for this long when the server does not say.
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+/// Tokens are kept at most this long, whatever the server says.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
 impl TokenResponse {
-    /// The token and how long to keep it (a tenth less than it lives).
+    /// The token and how long to keep it (a tenth less than it lives, and
+    /// at most an hour).
     pub fn into_token(self) -> Option<(String, Duration)> {
         let token = self.token.or(self.access_token).filter(|t| !t.is_empty())?;
         let life = self
             .expires_in
-            .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
+            .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs)
+            .min(MAX_TOKEN_LIFETIME);
         Some((token, life.mul_f64(0.9)))
     }
 }
@@ -134,7 +138,7 @@ impl TokenCache {
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         tokens.retain(|_, (_, until)| *until > now);
-        tokens.insert(key, (token, now + life));
+        tokens.insert(key, (token, now + life.min(MAX_TOKEN_LIFETIME)));
     }
 
     pub fn forget(&self, key: &TokenKey) {
@@ -224,6 +228,23 @@ mod tests {
         assert_eq!(t.into_token(), Some(("a".into(), Duration::from_secs(54))));
         let t: TokenResponse = serde_json::from_str(r#"{"token":""}"#).unwrap();
         assert_eq!(t.into_token(), None);
+    }
+
+    #[tokio::test]
+    async fn a_token_that_lives_forever_is_kept_a_while_without_overflow() {
+        let t: TokenResponse =
+            serde_json::from_str(r#"{"token":"t","expires_in":18446744073709551615}"#).unwrap();
+        let (token, life) = t.into_token().unwrap();
+        assert!(life <= MAX_TOKEN_LIFETIME, "{life:?}");
+        let c = TokenCache::default();
+        let key = TokenKey {
+            realm: "r".into(),
+            service: None,
+            scope: "repository:a:pull".into(),
+            who: None,
+        };
+        c.put(key.clone(), token, Duration::MAX);
+        assert_eq!(c.get(&key).as_deref(), Some("t"));
     }
 
     #[tokio::test(start_paused = true)]

@@ -34,6 +34,7 @@ use reqwest::{Method, Response, StatusCode, Url};
 
 use self::auth::{Scheme, TokenCache, basic, parse_challenge, token_key};
 pub use self::error::ClientError;
+pub(crate) use self::error::cut;
 use self::error::error_message;
 use self::http::{
     expect_ok, header_digest, read_limited, retry_after, sha256_digest, verify_digest,

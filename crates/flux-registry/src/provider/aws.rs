@@ -46,10 +46,13 @@ impl AwsKeys {
     }
 }
 
+/// Largest GetAuthorizationToken answer accepted (one token is about 3 KiB).
+const MAX_ANSWER: usize = 256 << 10;
+
 /// Credentials for `<account>.dkr.ecr.<region>.amazonaws.com[.cn]`.
 #[derive(Debug)]
 pub struct Ecr {
-    http: reqwest::Client,
+    http: Result<reqwest::Client, String>,
     keys: Option<AwsKeys>,
     imds: Option<Imds>,
     /// `None`: `https://api.ecr.<region>.amazonaws.com`; tests point it elsewhere.
@@ -82,12 +85,8 @@ pub(crate) fn parse_ecr_host(host: &str) -> Option<(&str, &str)> {
 impl Ecr {
     /// A provider with these keys, asking `endpoint` if given.
     pub fn new(keys: Option<AwsKeys>, endpoint: Option<String>) -> Self {
-        crate::install_crypto_provider();
         Self {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
+            http: super::endpoint_client(Duration::from_secs(10)),
             keys,
             imds: None,
             endpoint,
@@ -102,7 +101,11 @@ impl Ecr {
         self
     }
 
-    async fn fetch(&self, account: &str, region: &str) -> Result<(RegistryAuth, Duration), String> {
+    pub(super) async fn fetch(
+        &self,
+        account: &str,
+        region: &str,
+    ) -> Result<(RegistryAuth, Duration), String> {
         let keys = match (&self.keys, &self.imds) {
             (Some(k), _) => k.clone(),
             (None, Some(imds)) => imds.keys().await?,
@@ -150,7 +153,8 @@ impl Ecr {
             body.as_bytes(),
             now,
         );
-        let mut req = self.http.post(&url).body(body);
+        let http = self.http.as_ref().map_err(Clone::clone)?;
+        let mut req = http.post(&url).body(body);
         for (k, v) in headers.iter().filter(|(k, _)| k != "host") {
             req = req.header(k, v);
         }
@@ -159,13 +163,7 @@ impl Ecr {
             .send()
             .await
             .map_err(|e| format!("ECR GetAuthorizationToken: {e}"))?;
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        if !status.is_success() {
-            return Err(format!(
-                "ECR GetAuthorizationToken answered {status}: {text}"
-            ));
-        }
+        let text = super::read_answer(resp, MAX_ANSWER, "ECR GetAuthorizationToken").await?;
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Data {
@@ -178,7 +176,8 @@ impl Ecr {
         struct Answer {
             authorization_data: Vec<Data>,
         }
-        let answer: Answer = serde_json::from_str(&text).map_err(|e| format!("ECR answer: {e}"))?;
+        let answer: Answer =
+            serde_json::from_slice(&text).map_err(|e| format!("ECR answer: {e}"))?;
         let data = answer
             .authorization_data
             .into_iter()
@@ -191,11 +190,15 @@ impl Ecr {
         let (user, password) = decoded
             .split_once(':')
             .ok_or("ECR token is not user:password")?;
+        // Five minutes before it expires, at least a minute and at most
+        // MAX_LIFE; an hour when the answer does not say (or says nonsense).
         let life = data
             .expires_at
             .map(|at| at - now.timestamp() as f64 - 300.0)
             .filter(|s| *s > 60.0)
-            .map_or(Duration::from_secs(3600), Duration::from_secs_f64);
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .unwrap_or(Duration::from_secs(3600))
+            .min(super::MAX_LIFE);
         Ok((
             RegistryAuth {
                 username: user.to_owned(),

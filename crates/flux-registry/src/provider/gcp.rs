@@ -11,10 +11,13 @@ use super::{CredentialProvider, Memo, bare_host};
 pub const GCE_TOKEN_URL: &str =
     "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token";
 
+/// Largest token answer accepted (they are about 2 KiB).
+const MAX_ANSWER: usize = 64 << 10;
+
 /// Credentials for `gcr.io`, `*.gcr.io` and `*-docker.pkg.dev`.
 #[derive(Debug)]
 pub struct Gcp {
-    http: reqwest::Client,
+    http: Result<reqwest::Client, String>,
     token_url: String,
     memo: Memo,
 }
@@ -28,41 +31,32 @@ impl Default for Gcp {
 impl Gcp {
     /// A provider asking `token_url` (tests point it at a local server).
     pub fn with_token_url(token_url: &str) -> Self {
-        crate::install_crypto_provider();
         Self {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(3))
-                .build()
-                .unwrap_or_default(),
+            http: super::endpoint_client(Duration::from_secs(3)),
             token_url: token_url.to_owned(),
             memo: Memo::default(),
         }
     }
 
-    async fn fetch(&self) -> Result<(String, Duration), String> {
+    pub(super) async fn fetch(&self) -> Result<(String, Duration), String> {
         #[derive(serde::Deserialize)]
         struct Token {
             access_token: String,
             #[serde(default)]
             expires_in: Option<u64>,
         }
-        let resp = self
-            .http
+        let http = self.http.as_ref().map_err(Clone::clone)?;
+        let resp = http
             .get(&self.token_url)
             .header("Metadata-Flavor", "Google")
             .send()
             .await
             .map_err(|e| format!("metadata server unreachable (not on GCP?): {e}"))?;
-        if !resp.status().is_success() {
-            return Err(format!("metadata server answered {}", resp.status()));
-        }
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| format!("metadata server token: {e}"))?;
+        let body = super::read_answer(resp, MAX_ANSWER, "metadata server").await?;
         let token: Token =
             serde_json::from_slice(&body).map_err(|e| format!("metadata server token: {e}"))?;
-        let life = Duration::from_secs(token.expires_in.unwrap_or(300).saturating_sub(60).max(30));
+        let life = Duration::from_secs(token.expires_in.unwrap_or(300).saturating_sub(60).max(30))
+            .min(super::MAX_LIFE);
         Ok((token.access_token, life))
     }
 }

@@ -13,22 +13,22 @@ use super::aws::AwsKeys;
 /// The metadata service on EC2.
 pub const IMDS: &str = "http://169.254.169.254";
 
+/// Largest answer accepted from the metadata service (its answers are a
+/// token, a role name, or about 1.5 KiB of credentials).
+const MAX_ANSWER: usize = 64 << 10;
+
 /// Reads and caches the instance role's credentials.
 #[derive(Debug)]
 pub(crate) struct Imds {
-    http: reqwest::Client,
+    http: Result<reqwest::Client, String>,
     base: String,
     cached: Mutex<Option<(AwsKeys, Instant)>>,
 }
 
 impl Imds {
     pub(crate) fn new(base: &str) -> Self {
-        crate::install_crypto_provider();
         Self {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(2))
-                .build()
-                .unwrap_or_default(),
+            http: super::endpoint_client(Duration::from_secs(2)),
             base: base.trim_end_matches('/').to_owned(),
             cached: Mutex::new(None),
         }
@@ -46,26 +46,24 @@ impl Imds {
         Ok(keys)
     }
 
+    fn http(&self) -> Result<&reqwest::Client, String> {
+        self.http.as_ref().map_err(Clone::clone)
+    }
+
     async fn text(&self, req: reqwest::RequestBuilder, what: &str) -> Result<String, String> {
         let resp = req
             .send()
             .await
             .map_err(|e| format!("instance metadata unreachable (not on EC2?): {what}: {e}"))?;
-        let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| format!("instance metadata {what}: {e}"))?;
-        if !status.is_success() {
-            return Err(format!("instance metadata {what}: {status}"));
-        }
-        Ok(text)
+        let body =
+            super::read_answer(resp, MAX_ANSWER, &format!("instance metadata {what}")).await?;
+        String::from_utf8(body).map_err(|_| format!("instance metadata {what}: not UTF-8"))
     }
 
-    async fn fetch(&self) -> Result<(AwsKeys, Duration), String> {
+    pub(super) async fn fetch(&self) -> Result<(AwsKeys, Duration), String> {
         let token = self
             .text(
-                self.http
+                self.http()?
                     .put(format!("{}/latest/api/token", self.base))
                     .header("x-aws-ec2-metadata-token-ttl-seconds", "21600"),
                 "session token",
@@ -74,7 +72,7 @@ impl Imds {
         let creds_url = format!("{}/latest/meta-data/iam/security-credentials/", self.base);
         let roles = self
             .text(
-                self.http
+                self.http()?
                     .get(&creds_url)
                     .header("x-aws-ec2-metadata-token", &token),
                 "role",
@@ -87,7 +85,7 @@ impl Imds {
             .ok_or("instance metadata: the instance has no IAM role")?;
         let body = self
             .text(
-                self.http
+                self.http()?
                     .get(format!("{creds_url}{role}"))
                     .header("x-aws-ec2-metadata-token", &token),
                 "role credentials",
@@ -112,7 +110,8 @@ impl Imds {
                     .to_std()
                     .ok()
             })
-            .unwrap_or(Duration::from_secs(300));
+            .unwrap_or(Duration::from_secs(300))
+            .min(super::MAX_LIFE);
         Ok((
             AwsKeys {
                 access_key: c.access_key_id,

@@ -85,6 +85,20 @@ async fn acr_reads_the_aks_cloud_config() {
         (auth.username.as_str(), auth.password.as_str()),
         ("app-id", "s")
     );
+    // A cloud config padded past a megabyte is not read.
+    let big = dir.path().join("big.json");
+    std::fs::write(
+        &big,
+        format!(
+            r#"{}{{"aadClientId":"app-id","aadClientSecret":"s"}}"#,
+            " ".repeat(2 << 20)
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        Acr::with_config(&big).credentials("team.azurecr.io").await,
+        None
+    );
 }
 
 #[tokio::test]
