@@ -32,7 +32,7 @@ pub struct ClientOptions {
     /// (a tag per CI build); a list longer than this is more likely broken
     /// or hostile, and every tag costs memory in the cache and work in each
     /// automation run. Past the cap the repository fails with
-    /// [`ClientError::TagListTooLong`].
+    /// [`ClientError::TagListTooLong`](super::ClientError::TagListTooLong).
     pub max_tags: usize,
     /// Most pages followed for one tag list (1,000). Every page is a
     /// request out of the host's `--registry-rps` budget, shared with every
