@@ -5,8 +5,9 @@
 //! that follows from its type: `missing` → 404, `user` → 422, `server` →
 //! 500; a dead API version is `missing` with 410, a bad request body 400.
 //! A request without an `Accept` header gets the bare `error` text, and one
-//! accepting only `text/plain` gets the `help` text; both with
-//! `Content-Type: text/plain; charset=utf-8`.
+//! preferring `text/plain` gets the `help` text; both with
+//! `Content-Type: text/plain; charset=utf-8`. [`ErrorFormat::negotiate`]
+//! makes that choice and [`ApiError::render`] writes the body.
 //!
 //! fluxctl prints `help` to the user and treats a JSON body whose `error`
 //! is empty as "not one of Flux's errors", falling back to the status line
@@ -139,6 +140,89 @@ impl ApiError {
     }
 }
 
+/// How an error reply is written, chosen from the request's `Accept`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorFormat {
+    /// Flux's JSON error body.
+    Json,
+    /// The `help` text, as plain text.
+    Help,
+    /// The one-line `error` text, as plain text.
+    Error,
+}
+
+impl ErrorFormat {
+    /// Chooses as Flux v1 did. No `Accept` header (older clients): the
+    /// error text. Otherwise, of `application/json` and `text/plain`, the
+    /// one with the highest `q` (JSON on a tie); when the header names
+    /// neither (`*/*` included), the error text; an `Accept` header with no
+    /// media ranges at all means JSON. Ranges with `q=0` are not acceptable.
+    pub fn negotiate(accept: Option<&str>) -> ErrorFormat {
+        let Some(accept) = accept else {
+            return ErrorFormat::Error;
+        };
+        let mut best: Option<(f32, ErrorFormat)> = None;
+        let mut any_range = false;
+        for range in accept.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or_default().trim();
+            if media.is_empty() {
+                continue;
+            }
+            any_range = true;
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|v| v.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let format = if media.eq_ignore_ascii_case("application/json") {
+                ErrorFormat::Json
+            } else if media.eq_ignore_ascii_case("text/plain") {
+                ErrorFormat::Help
+            } else {
+                continue;
+            };
+            if q <= 0.0 {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((bq, bf)) => {
+                    q > bq || (q == bq && format == ErrorFormat::Json && bf != ErrorFormat::Json)
+                }
+            };
+            if better {
+                best = Some((q, format));
+            }
+        }
+        match best {
+            Some((_, format)) => format,
+            None if !any_range => ErrorFormat::Json,
+            None => ErrorFormat::Error,
+        }
+    }
+
+    /// The `Content-Type` of the reply.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ErrorFormat::Json => "application/json; charset=utf-8",
+            ErrorFormat::Help | ErrorFormat::Error => "text/plain; charset=utf-8",
+        }
+    }
+}
+
+impl ApiError {
+    /// The reply body in the given format.
+    pub fn render(&self, format: ErrorFormat) -> Vec<u8> {
+        match format {
+            ErrorFormat::Json => {
+                serde_json::to_vec(self).expect("an ApiError always serialises to JSON")
+            }
+            ErrorFormat::Help => self.help.clone().into_bytes(),
+            ErrorFormat::Error => self.error.clone().into_bytes(),
+        }
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.error.is_empty() {
@@ -150,3 +234,46 @@ impl std::fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_negotiated_as_flux_v1_did() {
+        let cases = [
+            (None, ErrorFormat::Error),
+            (Some("application/json"), ErrorFormat::Json),
+            (Some("text/plain"), ErrorFormat::Help),
+            (Some("text/plain, application/json"), ErrorFormat::Json),
+            (
+                Some("application/json;q=0.5, text/plain"),
+                ErrorFormat::Help,
+            ),
+            (
+                Some("text/plain;q=0.9, application/json;q=0.8"),
+                ErrorFormat::Help,
+            ),
+            (Some("*/*"), ErrorFormat::Error),
+            (Some("text/html"), ErrorFormat::Error),
+            (Some("application/json;q=0"), ErrorFormat::Error),
+            (Some(""), ErrorFormat::Json),
+        ];
+        for (accept, want) in cases {
+            assert_eq!(ErrorFormat::negotiate(accept), want, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn bodies_are_rendered_per_format() {
+        let e = ApiError::new(ErrorType::User, "short", "long help\n");
+        assert_eq!(e.render(ErrorFormat::Help), b"long help\n");
+        assert_eq!(e.render(ErrorFormat::Error), b"short");
+        let json: ApiError = serde_json::from_slice(&e.render(ErrorFormat::Json)).expect("JSON");
+        assert_eq!(json, e);
+        assert_eq!(
+            ErrorFormat::Help.content_type(),
+            "text/plain; charset=utf-8"
+        );
+    }
+}

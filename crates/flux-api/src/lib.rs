@@ -62,5 +62,5 @@ pub mod v9;
 pub mod wire;
 
 pub use client::{Client, ClientOptions, Token};
-pub use error::{ApiError, ErrorType};
+pub use error::{ApiError, ErrorFormat, ErrorType};
 pub use routes::{API_PREFIX, Route};

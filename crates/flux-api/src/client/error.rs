@@ -156,6 +156,24 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A job the client waited for failed.
+    #[error("job {id} failed: {error}")]
+    JobFailed {
+        /// The job ID.
+        id: String,
+        /// The job's error.
+        error: String,
+        /// What the job did before failing.
+        result: Box<crate::job::JobResult>,
+    },
+    /// Waiting for a job or a sync ran out of time.
+    #[error("timed out after {timeout:?} waiting for {what}")]
+    WaitTimeout {
+        /// What was awaited.
+        what: String,
+        /// How long the wait was allowed.
+        timeout: Duration,
+    },
     /// The reply was not the JSON the route returns.
     #[error("{route} at {url}: cannot read the reply: {reason}")]
     Decode {
@@ -196,7 +214,10 @@ impl Error {
     /// The route of the failed call, if a call was made.
     pub fn route(&self) -> Option<Route> {
         match self {
-            Error::InvalidUrl { .. } | Error::Build { .. } => None,
+            Error::InvalidUrl { .. }
+            | Error::Build { .. }
+            | Error::JobFailed { .. }
+            | Error::WaitTimeout { .. } => None,
             Error::Unreachable { route, .. }
             | Error::Timeout { route, .. }
             | Error::Transport { route, .. }

@@ -8,7 +8,8 @@
 //! JSON bodies (with `Content-Type: application/json`, which Flux v1's
 //! client left out). Any 2xx is success; `null` where a list is expected
 //! reads as an empty list, as in Go. Errors are told apart by cause
-//! ([`Error`]).
+//! ([`Error`]). [`Client::await_job`] and [`Client::await_sync`] poll as
+//! fluxctl does after a write verb.
 //!
 //! reqwest is built without a TLS crypto provider of its own; if the
 //! process has not installed one when a [`Client`] is made, ring's is
@@ -29,6 +30,7 @@
 //! ```
 
 mod error;
+mod wait;
 
 use std::time::Duration;
 
@@ -38,6 +40,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use error::{Error, ErrorBody};
+pub use wait::Backoff;
 
 use crate::error::ApiError;
 use crate::export::Export;

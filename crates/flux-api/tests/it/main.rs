@@ -6,6 +6,7 @@ mod server;
 mod support;
 
 mod client;
+mod client_wait;
 
 mod error;
 mod job;
