@@ -30,7 +30,7 @@
 
 mod annotations;
 mod image;
-mod scalar;
+pub(crate) mod scalar;
 mod tree;
 
 use std::ops::Range;
