@@ -368,10 +368,12 @@ pub fn default(
                 }
             }
         }
-        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet") => {
-            obj_entry(o, "spec")
-                .entry("replicas")
-                .or_insert_with(|| json!(1));
+        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => {
+            let spec = obj_entry(o, "spec");
+            if rt.kind != "DaemonSet" {
+                spec.entry("replicas").or_insert_with(|| json!(1));
+            }
+            crate::defaults::workload(&rt.kind, spec);
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             let names = o

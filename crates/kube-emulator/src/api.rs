@@ -173,8 +173,19 @@ async fn route(shared: &Arc<Shared>, req: &Request) -> Result<http::Response<Bod
         ["api", v] => discovery::resource_list(&types, "", v),
         ["apis", g] => discovery::group(&types, g),
         ["apis", g, v] => discovery::resource_list(&types, g, v),
-        ["openapi", "v3"] => Some(openapi::index(&types)),
-        ["openapi", "v3", rest @ ..] => openapi::document(&types, &rest.join("/")),
+        ["openapi", "v2"] => {
+            if accept.contains("protobuf") {
+                return Ok(h::json_bytes(
+                    200,
+                    openapi::v2::protobuf(&shared.store),
+                    openapi::v2::PROTOBUF,
+                    &[],
+                ));
+            }
+            Some(openapi::v2::json(&shared.store))
+        }
+        ["openapi", "v3"] => Some(openapi::index(&shared.store)),
+        ["openapi", "v3", rest @ ..] => openapi::document(&shared.store, &rest.join("/")),
         _ => None,
     };
     found

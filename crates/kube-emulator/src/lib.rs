@@ -3,18 +3,26 @@
 //! No real API server can be installed on the machines this project is built
 //! on, so this crate serves enough of the Kubernetes API that the real
 //! `kubectl` and kube-rs work against it unchanged: discovery (legacy and
-//! aggregated), OpenAPI v3 as far as `kubectl apply --server-side` needs it,
-//! get/list/watch with label and field selectors, create, update, delete,
-//! JSON merge, strategic merge and JSON patches, and server-side apply with
-//! field managers, `managedFields`, conflicts and `force`; built-in kinds
-//! and any CustomResourceDefinition created at run time; Status error
-//! bodies; namespace-limited identities (403s); and fault injection.
-//! kubectl is the referee of its behaviour.
+//! aggregated); OpenAPI v3 (paths and the real schemas of the built-in kinds
+//! and of CRDs, so `kubectl explain` works) and OpenAPI v2 in protobuf (so
+//! `kubectl apply` validates `kind: List` files and computes client-side
+//! strategic merge patches from the schemas' merge keys); get/list/watch
+//! with label and field selectors, create, update, delete, JSON merge,
+//! strategic merge and JSON patches, and server-side apply with field
+//! managers, `managedFields`, conflicts and `force`; built-in kinds and any
+//! CustomResourceDefinition created at run time; server-side Tables with
+//! the `-o wide` columns of the common kinds; Status error bodies;
+//! namespace-limited identities (403s); and fault injection. kubectl is the
+//! referee of its behaviour.
 //!
-//! It is **not** a cluster: nothing is scheduled, no controller runs
-//! (deployments never become ready, owner references are not garbage
-//! collected, namespaces are deleted at once), and admission is limited to
-//! the validations and defaults that matter when syncing manifests.
+//! It is **not** a cluster: nothing is scheduled and no pods run, owner
+//! references are not garbage collected, namespaces are deleted at once,
+//! and admission is limited to the validations and defaults that matter
+//! when syncing manifests. An optional workload controller
+//! ([`Emulator::rollouts`], on in the binary) writes the status of
+//! Deployments, StatefulSets and DaemonSets as their rollouts progress and
+//! complete, so `kubectl rollout status` finishes; it makes no ReplicaSets
+//! or Pods.
 //!
 //! It serves plain HTTP unless [`Emulator::tls`] is asked for: then HTTPS
 //! with a certificate authority made up at start, which the kubeconfig it
@@ -23,10 +31,13 @@
 //!
 //! Known gaps: protobuf request bodies only for the four kinds
 //! `kubectl create` sends that way (Namespace, ConfigMap, Secret,
-//! ServiceAccount); one version per built-in group; no conversion between
-//! CRD versions beyond `apiVersion`; no BOOKMARK watch events; the merge
-//! schema of built-in kinds covers the keyed lists manifests use (containers,
-//! ports, env, volumes…) and treats other lists as atomic.
+//! ServiceAccount), so `kubectl create job|deployment …` fail (apply
+//! works); one version per built-in group; no conversion between CRD
+//! versions beyond `apiVersion`; custom resources' schemas are in OpenAPI
+//! v3 but not v2 (kubectl then leaves their validation inside a `kind:
+//! List` to the server); no BOOKMARK watch events; the merge schema of
+//! built-in kinds covers the keyed lists manifests use (containers, ports,
+//! env, volumes…) and treats other lists as atomic.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -51,6 +62,8 @@ pub mod access;
 mod admission;
 mod alloc;
 mod api;
+mod controller;
+mod defaults;
 mod discovery;
 pub mod error;
 pub mod faults;
@@ -63,6 +76,7 @@ mod merge;
 mod openapi;
 mod ops;
 mod patch;
+mod printers;
 mod proto;
 mod resources;
 mod scale;
@@ -76,6 +90,7 @@ mod watch;
 
 pub use access::{Access, AccessRule};
 pub use api::StatsSnapshot;
+pub use controller::{NODE, Rollouts};
 pub use error::{ApiError, Error};
 pub use faults::{FaultAction, FaultRule, Faults};
 
@@ -89,6 +104,7 @@ pub(crate) fn now() -> String {
 pub struct Emulator {
     access: Access,
     tls: bool,
+    rollouts: Option<Rollouts>,
 }
 
 impl Emulator {
@@ -109,6 +125,15 @@ impl Emulator {
     /// to clients.
     pub fn tls(mut self) -> Self {
         self.tls = true;
+        self
+    }
+
+    /// Runs the built-in workload controller with this timing: rollouts of
+    /// Deployments, StatefulSets and DaemonSets complete (see
+    /// [`Rollouts`]), and a Node named [`NODE`] is registered. Off by
+    /// default.
+    pub fn rollouts(mut self, rollouts: Rollouts) -> Self {
+        self.rollouts = Some(rollouts);
         self
     }
 
@@ -143,12 +168,19 @@ impl Emulator {
         let acceptor = tls
             .as_ref()
             .map(|t| tokio_rustls::TlsAcceptor::from(t.config.clone()));
-        let task = tokio::spawn(server::serve(listener, shared.clone(), acceptor));
+        let mut tasks = vec![tokio::spawn(server::serve(
+            listener,
+            shared.clone(),
+            acceptor,
+        ))];
+        if let Some(r) = self.rollouts {
+            tasks.push(tokio::spawn(controller::run(shared.clone(), r)));
+        }
         Ok(Server {
             addr: local,
             ca_pem: tls.map(|t| t.ca_pem),
             shared,
-            task,
+            tasks,
         })
     }
 }
@@ -184,12 +216,14 @@ pub struct Server {
     addr: SocketAddr,
     ca_pem: Option<String>,
     shared: Arc<api::Shared>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.task.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 

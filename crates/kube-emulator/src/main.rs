@@ -14,6 +14,9 @@
 //! ```text
 //! kube-emulator --tls --token root --limited team=a,b --kubeconfig /tmp/emu/config &
 //! ```
+//!
+//! Its workload controller completes rollouts (`kubectl rollout status`
+//! finishes about `--rollout-ms` after a change) unless `--no-rollouts`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +48,14 @@ struct Args {
     /// Write the CA certificate (PEM) to this file (needs --tls).
     #[arg(long, requires = "tls")]
     ca_cert: Option<PathBuf>,
+    /// Do not run the workload controller (rollouts then never complete
+    /// and no Node is registered).
+    #[arg(long)]
+    no_rollouts: bool,
+    /// How long a rollout takes from spec change to complete, in
+    /// milliseconds (observed after a tenth of it).
+    #[arg(long, default_value_t = 1100, value_name = "MS")]
+    rollout_ms: u64,
 }
 
 fn parse_limited(spec: &str) -> anyhow::Result<AccessRule> {
@@ -88,6 +99,13 @@ async fn main() -> anyhow::Result<()> {
     let mut emulator = Emulator::new().access(access);
     if args.tls {
         emulator = emulator.tls();
+    }
+    if !args.no_rollouts {
+        let observe = std::time::Duration::from_millis(args.rollout_ms / 10);
+        emulator = emulator.rollouts(kube_emulator::Rollouts {
+            observe_after: observe,
+            complete_after: std::time::Duration::from_millis(args.rollout_ms) - observe,
+        });
     }
     let server = emulator.start_at(args.listen).await?;
     if let (Some(path), Some(pem)) = (&args.ca_cert, server.ca_pem()) {

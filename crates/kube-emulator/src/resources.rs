@@ -221,18 +221,10 @@ pub fn builtins() -> Vec<Arc<ResourceType>> {
                     label_selector: Some("/status/selector".into()),
                 }),
                 schema: Arc::new(schema::builtin(x.group, x.kind)),
-                printer: match x.kind {
-                    "Namespace"
-                    | "ConfigMap"
-                    | "Secret"
-                    | "Service"
-                    | "Deployment"
-                    | "StatefulSet"
-                    | "DaemonSet"
-                    | "Pod"
-                    | "CustomResourceDefinition"
-                    | "CronJob" => Printer::Builtin(x.kind),
-                    _ => Printer::Default,
+                printer: if crate::printers::has_printer(x.kind) {
+                    Printer::Builtin(x.kind)
+                } else {
+                    Printer::Default
                 },
                 crd: None,
             })

@@ -362,6 +362,11 @@ impl Store {
         }
     }
 
+    /// A receiver for every change from now on, of every type.
+    pub fn events(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.events.subscribe()
+    }
+
     /// Events after `rv` for a type (and namespace), and a receiver for
     /// later ones; 410 Gone when that history was evicted.
     pub fn subscribe(

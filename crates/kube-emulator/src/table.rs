@@ -5,60 +5,16 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use crate::printers;
 use crate::resources::{Printer, ResourceType};
 
 /// The Table columns of a kind: (name, type, format, description).
 fn columns(rt: &ResourceType) -> Vec<(String, &'static str, &'static str, i64)> {
     let name = ("Name".to_owned(), "string", "name", 0);
     let age = ("Age".to_owned(), "string", "", 0);
-    let c = |n: &str| (n.to_owned(), "string", "", 0);
     match &rt.printer {
         Printer::Default => vec![name, age],
-        Printer::Builtin(kind) => match *kind {
-            "Namespace" => vec![name, c("Status"), age],
-            "ConfigMap" => vec![name, ("Data".into(), "integer", "", 0), age],
-            "Secret" => vec![name, c("Type"), ("Data".into(), "integer", "", 0), age],
-            "Service" => vec![
-                name,
-                c("Type"),
-                c("Cluster-IP"),
-                c("External-IP"),
-                c("Port(s)"),
-                age,
-            ],
-            "Deployment" => vec![
-                name,
-                c("Ready"),
-                ("Up-to-date".into(), "integer", "", 0),
-                ("Available".into(), "integer", "", 0),
-                age,
-            ],
-            "StatefulSet" => vec![name, c("Ready"), age],
-            "DaemonSet" => vec![
-                name,
-                ("Desired".into(), "integer", "", 0),
-                ("Current".into(), "integer", "", 0),
-                ("Ready".into(), "integer", "", 0),
-                age,
-            ],
-            "Pod" => vec![
-                name,
-                c("Ready"),
-                c("Status"),
-                ("Restarts".into(), "string", "", 0),
-                age,
-            ],
-            "CronJob" => vec![
-                name,
-                c("Schedule"),
-                c("Suspend"),
-                ("Active".into(), "integer", "", 0),
-                c("Last Schedule"),
-                age,
-            ],
-            "CustomResourceDefinition" => vec![name, ("Created At".into(), "date", "", 0)],
-            _ => vec![name, age],
-        },
+        Printer::Builtin(kind) => printers::columns(kind),
         Printer::Columns(cols) => {
             let mut out = vec![name];
             let mut has_age = false;
@@ -153,18 +109,6 @@ fn age(obj: &Value, now: DateTime<Utc>) -> String {
         )
 }
 
-fn count(v: Option<&Value>) -> usize {
-    v.and_then(Value::as_object).map_or(0, serde_json::Map::len)
-}
-
-fn int(obj: &Value, p: &str) -> i64 {
-    obj.pointer(p).and_then(Value::as_i64).unwrap_or(0)
-}
-
-fn str_at<'a>(obj: &'a Value, p: &str, default: &'a str) -> &'a str {
-    obj.pointer(p).and_then(Value::as_str).unwrap_or(default)
-}
-
 /// Evaluates a simple CRD printer-column JSON path (`.spec.x.y`).
 fn json_path(obj: &Value, path: &str) -> Value {
     let pointer =
@@ -173,121 +117,15 @@ fn json_path(obj: &Value, path: &str) -> Value {
 }
 
 fn cells(rt: &ResourceType, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let name = json!(str_at(obj, "/metadata/name", ""));
+    let name = json!(
+        obj.pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    );
     let a = json!(age(obj, now));
     match &rt.printer {
         Printer::Default => vec![name, a],
-        Printer::Builtin(kind) => match *kind {
-            "Namespace" => vec![name, json!(str_at(obj, "/status/phase", "Active")), a],
-            "ConfigMap" => vec![
-                name,
-                json!(count(obj.get("data")) + count(obj.get("binaryData"))),
-                a,
-            ],
-            "Secret" => vec![
-                name,
-                json!(str_at(obj, "/type", "Opaque")),
-                json!(count(obj.get("data"))),
-                a,
-            ],
-            "Service" => {
-                let ports: Vec<String> = obj
-                    .pointer("/spec/ports")
-                    .and_then(Value::as_array)
-                    .map(|ps| {
-                        ps.iter()
-                            .map(|p| {
-                                format!(
-                                    "{}/{}",
-                                    p.get("port").map_or(String::new(), ToString::to_string),
-                                    str_at(p, "/protocol", "TCP")
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let ports = if ports.is_empty() {
-                    "<none>".to_owned()
-                } else {
-                    ports.join(",")
-                };
-                vec![
-                    name,
-                    json!(str_at(obj, "/spec/type", "ClusterIP")),
-                    json!(str_at(obj, "/spec/clusterIP", "<none>")),
-                    json!("<none>"),
-                    json!(ports),
-                    a,
-                ]
-            }
-            "Deployment" => vec![
-                name,
-                json!(format!(
-                    "{}/{}",
-                    int(obj, "/status/readyReplicas"),
-                    obj.pointer("/spec/replicas")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(1)
-                )),
-                json!(int(obj, "/status/updatedReplicas")),
-                json!(int(obj, "/status/availableReplicas")),
-                a,
-            ],
-            "StatefulSet" => vec![
-                name,
-                json!(format!(
-                    "{}/{}",
-                    int(obj, "/status/readyReplicas"),
-                    obj.pointer("/spec/replicas")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(1)
-                )),
-                a,
-            ],
-            "DaemonSet" => vec![
-                name,
-                json!(int(obj, "/status/desiredNumberScheduled")),
-                json!(int(obj, "/status/currentNumberScheduled")),
-                json!(int(obj, "/status/numberReady")),
-                a,
-            ],
-            "Pod" => {
-                let total = obj
-                    .pointer("/spec/containers")
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len);
-                vec![
-                    name,
-                    json!(format!("0/{total}")),
-                    json!(str_at(obj, "/status/phase", "Pending")),
-                    json!("0"),
-                    a,
-                ]
-            }
-            "CronJob" => vec![
-                name,
-                json!(str_at(obj, "/spec/schedule", "")),
-                json!(
-                    obj.pointer("/spec/suspend")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false)
-                        .to_string()
-                        .replace("false", "False")
-                        .replace("true", "True")
-                ),
-                json!(
-                    obj.pointer("/status/active")
-                        .and_then(Value::as_array)
-                        .map_or(0, Vec::len)
-                ),
-                json!("<none>"),
-                a,
-            ],
-            "CustomResourceDefinition" => {
-                vec![name, json!(str_at(obj, "/metadata/creationTimestamp", ""))]
-            }
-            _ => vec![name, a],
-        },
+        Printer::Builtin(kind) => printers::cells(kind, obj, now),
         Printer::Columns(cols) => {
             let mut out = vec![name];
             let mut has_age = false;

@@ -16,6 +16,9 @@ fn server_side_apply_then_get_shows_the_applied_objects() {
     ] {
         assert!(text.contains(line), "{text}");
     }
+    // The emulator's workload controller finishes the rollout (a status
+    // write) before the no-op check below.
+    emu.ok(&["rollout", "status", "deployment/web", "-n", "demo"]);
     let d = emu.get_json(&["deployment", "web", "-n", "demo"]);
     assert_eq!(d["spec"]["replicas"], 2);
     assert_eq!(
@@ -91,7 +94,7 @@ fn server_side_apply_then_get_shows_the_applied_objects() {
     // The table kubectl prints.
     let table = emu.ok(&["get", "deployments", "-n", "demo"]);
     assert!(
-        table.starts_with("NAME") && table.contains("web") && table.contains("0/2"),
+        table.starts_with("NAME") && table.contains("web") && table.contains("2/2"),
         "{table}"
     );
 }

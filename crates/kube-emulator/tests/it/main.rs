@@ -8,7 +8,9 @@ mod access;
 mod api;
 mod faults;
 mod managed;
+mod openapi;
 mod resources;
+mod rollouts;
 mod watch;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
