@@ -15,7 +15,10 @@ use crate::tls::TestCa;
 
 /// git's smart HTTP (`git http-backend`) behind Python's CGI server on
 /// `http://127.0.0.1:PORT/git/`, serving every repository under a base
-/// directory, pushes included. [`HttpsGitServer`] puts TLS in front of it.
+/// directory, pushes included, optionally only to clients sending one user
+/// and password (HTTP basic auth; others get `401` with a
+/// `WWW-Authenticate: Basic` challenge). [`HttpsGitServer`] puts TLS in
+/// front of it.
 #[derive(Debug)]
 pub struct HttpGitServer {
     _dir: tempfile::TempDir,
@@ -24,8 +27,18 @@ pub struct HttpGitServer {
 }
 
 impl HttpGitServer {
-    /// Starts it on a free port, serving `base` (absolute).
+    /// Starts it on a free port, serving `base` (absolute) to anyone.
     pub fn start(base: &Path) -> io::Result<Self> {
+        Self::start_inner(base, None)
+    }
+
+    /// Starts it on a free port, serving `base` (absolute) only to clients
+    /// that authenticate as `user` with `password`.
+    pub fn start_with_basic_auth(base: &Path, user: &str, password: &str) -> io::Result<Self> {
+        Self::start_inner(base, Some((user, password)))
+    }
+
+    fn start_inner(base: &Path, auth: Option<(&str, &str)>) -> io::Result<Self> {
         let dir = tempfile::tempdir()?;
         let cgi = dir.path().join("cgi-bin");
         fs::create_dir_all(&cgi)?;
@@ -46,21 +59,39 @@ impl HttpGitServer {
         fs::set_permissions(&script, fs::Permissions::from_mode(0o755))?;
         let serve = dir.path().join("serve.py");
         let python = [
-            "import http.server as h, os, sys",
+            "import base64, http.server as h, os, sys",
             "# Keep our uid: the CGI would otherwise drop to nobody when run as root.",
             "h.nobody_uid = os.getuid",
             "os.chdir(sys.argv[1])",
-            "h.test(HandlerClass=h.CGIHTTPRequestHandler, port=int(sys.argv[2]), bind='127.0.0.1')",
+            "want = sys.argv[3] if len(sys.argv) > 3 else None",
+            "want = want and 'Basic ' + base64.b64encode(want.encode()).decode()",
+            "class Handler(h.CGIHTTPRequestHandler):",
+            "    def allowed(self):",
+            "        if want is None or self.headers.get('Authorization') == want:",
+            "            return True",
+            "        self.send_response(401)",
+            "        self.send_header('WWW-Authenticate', 'Basic realm=\"git\"')",
+            "        self.send_header('Content-Length', '0')",
+            "        self.end_headers()",
+            "        return False",
+            "    def do_GET(self):",
+            "        if self.allowed():",
+            "            super().do_GET()",
+            "    def do_POST(self):",
+            "        if self.allowed():",
+            "            super().do_POST()",
+            "h.test(HandlerClass=Handler, port=int(sys.argv[2]), bind='127.0.0.1')",
         ];
         fs::write(&serve, python.join("\n") + "\n")?;
         let mut last = None;
         for _ in 0..5 {
             let port = free_port()?;
             let mut cmd = Command::new("python3");
-            cmd.arg(&serve)
-                .arg(dir.path())
-                .arg(port.to_string())
-                .stdin(Stdio::null())
+            cmd.arg(&serve).arg(dir.path()).arg(port.to_string());
+            if let Some((user, password)) = auth {
+                cmd.arg(format!("{user}:{password}"));
+            }
+            cmd.stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
             let mut process = ServerProcess::spawn("python3 http.server", cmd)?;
@@ -153,10 +184,19 @@ while True:
 
 impl HttpsGitServer {
     /// Makes a CA and server certificate, and starts the plain server and
-    /// the TLS proxy on free ports, serving `base` (absolute).
+    /// the TLS proxy on free ports, serving `base` (absolute) to anyone.
     pub fn start(base: &Path) -> io::Result<Self> {
+        Self::over(HttpGitServer::start(base)?)
+    }
+
+    /// Like [`HttpsGitServer::start`], but serving only clients that
+    /// authenticate as `user` with `password`.
+    pub fn start_with_basic_auth(base: &Path, user: &str, password: &str) -> io::Result<Self> {
+        Self::over(HttpGitServer::start_with_basic_auth(base, user, password)?)
+    }
+
+    fn over(plain: HttpGitServer) -> io::Result<Self> {
         let ca = TestCa::new()?;
-        let plain = HttpGitServer::start(base)?;
         let dir = tempfile::tempdir()?;
         let script = dir.path().join("tls_proxy.py");
         fs::write(&script, TLS_PROXY)?;

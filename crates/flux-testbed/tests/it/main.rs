@@ -85,3 +85,32 @@ fn https_backend_serves_clients_that_trust_its_ca_and_no_others() {
     let err = run(cmd).unwrap_err().to_string();
     assert!(err.contains("certificate"), "{err}");
 }
+
+#[test]
+fn http_backend_with_basic_auth_serves_only_the_right_password() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = BareRepo::create(root.path(), "r.git").unwrap();
+    let first = repo
+        .commit_files(&[("a.yaml", b"a: 1\n")], "first")
+        .unwrap();
+    let http = HttpGitServer::start_with_basic_auth(root.path(), "flux", "s3cret").unwrap();
+    let url = http.url("r.git");
+    let with = |password: &str| url.replacen("http://", &format!("http://flux:{password}@"), 1);
+    let ls_remote = |url: &str| {
+        let mut cmd = git_command(None);
+        cmd.env("GIT_TERMINAL_PROMPT", "0")
+            .args(["ls-remote", url, "refs/heads/master"]);
+        run(cmd)
+    };
+    assert_eq!(
+        ls_remote(&with("s3cret")).unwrap(),
+        format!("{first}\trefs/heads/master")
+    );
+    for url in [with("wrong"), url.clone()] {
+        let err = ls_remote(&url).unwrap_err().to_string();
+        assert!(
+            err.contains("Authentication failed") || err.contains("could not read Username"),
+            "{err}"
+        );
+    }
+}
