@@ -6,7 +6,10 @@
 //! prompts, English messages, the repository's ssh command, and the
 //! `--git-timeout` bound: on timeout the whole process group (git and the ssh
 //! it started) is killed. Passwords from the URL are scrubbed from anything
-//! that ends up in an error.
+//! that ends up in an error. Strings that come from callers (revisions, ref
+//! and tag names, the remote URL, refspecs) are only ever passed after
+//! `--end-of-options` ([`GitArgs::operands`]), so none of them can be taken
+//! for an option, whatever it starts with.
 //!
 //! TLS trust is the same for both halves: gix (through rustls' platform
 //! verifier) reads the system's CA certificates, or only those in the file
@@ -63,12 +66,57 @@ pub(crate) struct RawOutput {
     pub(crate) stderr: String,
 }
 
+/// The arguments of one `git` run: the subcommand and the options we chose,
+/// then (after `--end-of-options`, git ≥ 2.24) the operands, which may come
+/// from callers.
+#[derive(Debug, Clone)]
+pub(crate) struct GitArgs {
+    options: Vec<OsString>,
+    operands: Vec<OsString>,
+}
+
+impl GitArgs {
+    /// The subcommand and its options, all chosen by flux-git itself (a
+    /// value from a caller is only ever attached to an option, as in
+    /// `--local-user=KEY`).
+    pub(crate) fn new<I, S>(subcommand_and_options: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        GitArgs {
+            options: subcommand_and_options.into_iter().map(Into::into).collect(),
+            operands: Vec::new(),
+        }
+    }
+
+    /// Adds operands: never read as options.
+    pub(crate) fn operands<I, S>(mut self, operands: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.operands.extend(operands.into_iter().map(Into::into));
+        self
+    }
+
+    /// The command line after `git --git-dir … -c …`.
+    pub(crate) fn argv(&self) -> Vec<OsString> {
+        let mut argv = self.options.clone();
+        if !self.operands.is_empty() {
+            argv.push("--end-of-options".into());
+            argv.extend(self.operands.iter().cloned());
+        }
+        argv
+    }
+}
+
 impl GitRunner {
     /// Runs `git args` with `stdin`, bounded by the timeout; `operation`
     /// names it in a timeout error. Exit status is left to the caller.
     pub(crate) async fn raw(
         &self,
-        args: &[OsString],
+        args: &GitArgs,
         stdin: Option<Vec<u8>>,
         envs: &[(&str, String)],
         operation: &'static str,
@@ -102,7 +150,7 @@ impl GitRunner {
                 "-c",
                 "core.hooksPath=/dev/null",
             ])
-            .args(args)
+            .args(args.argv())
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -149,7 +197,7 @@ impl GitRunner {
     /// Runs `git args` and returns stdout; a non-zero exit is an error.
     pub(crate) async fn run(
         &self,
-        args: &[OsString],
+        args: &GitArgs,
         stdin: Option<Vec<u8>>,
         envs: &[(&str, String)],
         operation: &'static str,
@@ -163,8 +211,9 @@ impl GitRunner {
     }
 
     /// The error for a failed run.
-    pub(crate) fn failure(&self, args: &[OsString], out: &RawOutput) -> Error {
+    pub(crate) fn failure(&self, args: &GitArgs, out: &RawOutput) -> Error {
         let args = args
+            .argv()
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect::<Vec<_>>()
@@ -179,11 +228,7 @@ impl GitRunner {
 
     /// `text` with every secret replaced.
     pub(crate) fn scrub(&self, text: &str) -> String {
-        let mut text = text.to_owned();
-        for secret in self.secrets.iter().filter(|s| !s.is_empty()) {
-            text = text.replace(secret.as_str(), "<redacted>");
-        }
-        text
+        crate::scrub::scrub_text(text, &self.secrets)
     }
 }
 
@@ -195,15 +240,6 @@ fn kill_group(pgid: u32) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
-}
-
-/// `OsString` arguments from anything string-like.
-pub(crate) fn args<I, S>(items: I) -> Vec<OsString>
-where
-    I: IntoIterator<Item = S>,
-    S: Into<OsString>,
-{
-    items.into_iter().map(Into::into).collect()
 }
 
 #[cfg(test)]
@@ -220,12 +256,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn operands_come_after_the_end_of_options() {
+        let argv = GitArgs::new(["log", "--format=%H"])
+            .operands(["--output=/tmp/x", "--"])
+            .argv();
+        assert_eq!(
+            argv,
+            [
+                "log",
+                "--format=%H",
+                "--end-of-options",
+                "--output=/tmp/x",
+                "--"
+            ]
+        );
+        assert_eq!(GitArgs::new(["gc", "--auto"]).argv(), ["gc", "--auto"]);
+    }
+
     #[tokio::test]
     async fn failures_carry_scrubbed_stderr() {
         let dir = tempfile::tempdir().unwrap();
         let r = runner(dir.path(), Duration::from_secs(10));
         let err = r
-            .run(&args(["rev-parse", "hunter2"]), None, &[], "test")
+            .run(
+                &GitArgs::new(["rev-parse"]).operands(["hunter2"]),
+                None,
+                &[],
+                "test",
+            )
             .await
             .unwrap_err()
             .to_string();
@@ -234,12 +293,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_percent_encoded_url_password_is_scrubbed_in_both_forms() {
+        // git echoes the URL as written (`p%40ss`) in the arguments of its
+        // error; what it sends is the decoded `p@ss`.
+        let state = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("https://flux:p%40ss@127.0.0.1:{port}/r.git");
+        let config = crate::GitConfig::from_flags(&crate::GitFlags {
+            url: url.clone(),
+            ..crate::GitFlags::default()
+        })
+        .unwrap();
+        let repo =
+            crate::Repo::new(config, &crate::ssh::SshOptions::default(), state.path()).unwrap();
+        let err = repo
+            .git()
+            .run(
+                &GitArgs::new(["ls-remote"]).operands([url]),
+                None,
+                &[],
+                "test",
+            )
+            .await
+            .unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(shown.contains("ls-remote"), "{shown}");
+        assert!(
+            !shown.contains("p%40ss") && !shown.contains("p@ss"),
+            "{shown}"
+        );
+    }
+
+    #[tokio::test]
     async fn stdin_is_fed_and_stdout_returned() {
         let dir = tempfile::tempdir().unwrap();
         let r = runner(dir.path(), Duration::from_secs(10));
         let out = r
             .run(
-                &args(["hash-object", "--stdin"]),
+                &GitArgs::new(["hash-object", "--stdin"]),
                 Some(b"hello\n".to_vec()),
                 &[],
                 "test",
@@ -259,7 +354,7 @@ mod tests {
         let started = std::time::Instant::now();
         let err = r
             .raw(
-                &args(["-c", "alias.hang=!sleep 30", "hang"]),
+                &GitArgs::new(["-c", "alias.hang=!sleep 30", "hang"]),
                 None,
                 &[],
                 "fetch from",

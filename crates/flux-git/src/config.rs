@@ -265,29 +265,12 @@ impl GitConfig {
         };
         let signing_key = match flags.signing_key.trim() {
             "" => None,
-            key if key.starts_with('-') || key.contains(char::is_whitespace) => {
-                return Err(Error::InvalidConfig {
-                    flag: "git-signing-key",
-                    value: key.to_owned(),
-                    reason: "a key ID or fingerprint cannot start with '-' or contain spaces"
-                        .into(),
-                });
+            key => {
+                check_signing_key(key)?;
+                Some(key.to_owned())
             }
-            key => Some(key.to_owned()),
         };
-        for (flag, d) in [
-            ("git-timeout", flags.timeout),
-            ("git-poll-interval", flags.poll_interval),
-        ] {
-            if d.is_zero() {
-                return Err(Error::InvalidConfig {
-                    flag,
-                    value: "0s".into(),
-                    reason: "must be more than zero".into(),
-                });
-            }
-        }
-        Ok(GitConfig {
+        let config = GitConfig {
             remote,
             branch: flags.branch.clone(),
             paths,
@@ -306,7 +289,51 @@ impl GitConfig {
             )?,
             push_attempts: DEFAULT_PUSH_ATTEMPTS,
             gnupg_home: None,
-        })
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks settings as they are now. The fields are public, so a value
+    /// changed after [`GitConfig::from_flags`] is checked again here (and
+    /// by [`Repo::new`](crate::Repo::new)) before it can reach git or a
+    /// commit header: ref names must be valid and cannot start with `-`,
+    /// nor can the signing key; names and emails cannot break a header;
+    /// paths stay inside the repository; durations are not zero.
+    pub fn validate(&self) -> Result<(), Error> {
+        check_ref_component("git-branch", &self.branch, "refs/heads/")?;
+        check_ref_component("git-sync-tag", &self.sync_tag, "refs/tags/")?;
+        check_ref_component("git-notes-ref", &self.notes_ref, "refs/notes/")?;
+        if let Some(key) = &self.signing_key {
+            check_signing_key(key)?;
+        }
+        Person::new(&self.committer.name, &self.committer.email).map_err(|reason| {
+            Error::InvalidConfig {
+                flag: "git-user",
+                value: format!("{} <{}>", self.committer.name, self.committer.email),
+                reason,
+            }
+        })?;
+        flux_core::manifest::normalize_git_paths(&self.paths).map_err(|e| {
+            Error::InvalidConfig {
+                flag: "git-path",
+                value: self.paths.join(","),
+                reason: e.to_string(),
+            }
+        })?;
+        for (flag, d) in [
+            ("git-timeout", self.timeout),
+            ("git-poll-interval", self.poll_interval),
+        ] {
+            if d.is_zero() {
+                return Err(Error::InvalidConfig {
+                    flag,
+                    value: "0s".into(),
+                    reason: "must be more than zero".into(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// `refs/heads/<branch>`.
@@ -318,6 +345,18 @@ impl GitConfig {
     pub fn sync_tag_ref(&self) -> String {
         format!("refs/tags/{}", self.sync_tag)
     }
+}
+
+fn check_signing_key(key: &str) -> Result<(), Error> {
+    if key.is_empty() || key.starts_with('-') || key.contains(char::is_whitespace) {
+        return Err(Error::InvalidConfig {
+            flag: "git-signing-key",
+            value: key.to_owned(),
+            reason: "a key ID or fingerprint cannot be empty, start with '-' or contain spaces"
+                .into(),
+        });
+    }
+    Ok(())
 }
 
 fn check_ref_component(flag: &'static str, value: &str, prefix: &str) -> Result<(), Error> {

@@ -14,6 +14,7 @@ use gix::remote::Direction;
 
 use crate::error::{BoxError, Error};
 use crate::repo::{Refreshed, Repo, RepoState, mirror_error};
+use crate::scrub::{Scrubbed, scrub_text};
 
 /// Packs in the mirror at which `git gc --auto` is run.
 pub const PACK_LIMIT: usize = 20;
@@ -75,7 +76,7 @@ impl Repo {
         let _guard = self.inner.fetch_lock.lock().await;
         let mut git = self.git();
         git.timeout = git.timeout.max(std::time::Duration::from_secs(300));
-        let argv = crate::command::args([
+        let argv = crate::command::GitArgs::new([
             "-c".to_owned(),
             format!("gc.autoPackLimit={PACK_LIMIT}"),
             "-c".into(),
@@ -133,19 +134,24 @@ impl Repo {
         let result = self.fetch_with_gix(interrupt);
         match result {
             Err(Error::Fetch { url, source }) => {
+                // gix can echo the URL, password and all.
+                let secrets = self.inner.config.remote.secrets();
+                let source = Scrubbed::new(&*source, &secrets);
                 let said = std::fs::read_to_string(&log).unwrap_or_default();
-                let said = said.trim();
+                let said = scrub_text(said.trim(), &secrets);
                 // gix's top-level message is often only "Transport handshake
                 // failed"; what went wrong (a certificate, a refused
                 // connection) is at the bottom of the chain, or in ssh's log.
                 let detail = if said.is_empty() {
-                    root_cause(&*source)
+                    // On one line, as ssh's is (gix's can span several).
+                    root_cause(&source).map(|d| d.split_whitespace().collect::<Vec<_>>().join(" "))
                 } else {
                     Some(format!(
                         "ssh: {}",
                         said.replace('\n', " ").replace('\r', "")
                     ))
                 };
+                let source: BoxError = Box::new(source);
                 Err(Error::Fetch {
                     url,
                     source: match detail {

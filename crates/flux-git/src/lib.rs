@@ -16,7 +16,12 @@
 //! default if the program has not chosen one;
 //! https hosts are checked against the system's CA certificates, or only
 //! those in `SSL_CERT_FILE` when it is set (a private CA), for fetches and
-//! pushes alike.
+//! pushes alike. A password in the URL reaches gix and git only: it is
+//! scrubbed from every error (message, sources and `Debug` form) and so
+//! from every log line, and neither ever prompts on a terminal. Strings
+//! from callers (revisions, ref and tag names, the URL) are passed to the
+//! `git` program after `--end-of-options` (git 2.24 or later), so none can
+//! be taken for an option.
 //!
 //! It is not a general git library, and it never decides *what* to change:
 //! an edit is a function from the files at a head to file changes, which is
@@ -67,6 +72,7 @@ pub mod poll;
 mod push;
 pub mod read;
 mod repo;
+mod scrub;
 pub mod signature;
 pub mod ssh;
 pub mod sync;

@@ -2,7 +2,7 @@
 //! push that lost a race (retry on the new head) from one that was refused
 //! (give up and say why).
 
-use crate::command::args;
+use crate::command::GitArgs;
 use crate::error::Error;
 use crate::repo::Repo;
 
@@ -47,9 +47,9 @@ impl Repo {
         if atomic {
             argv.push("--atomic".into());
         }
-        argv.push(self.inner.config.remote.secret_url().to_owned());
-        argv.extend(specs.iter().map(|(spec, _)| spec.clone()));
-        let argv = args(argv);
+        let argv = GitArgs::new(argv)
+            .operands([self.inner.config.remote.secret_url().to_owned()])
+            .operands(specs.iter().map(|(spec, _)| spec.clone()));
         let git = self.git();
         let out = git.raw(&argv, None, &[], "push to").await?;
         let stdout = String::from_utf8_lossy(&out.stdout);

@@ -86,8 +86,11 @@ impl Repo {
     /// fetched until [`Repo::refresh`] (or [`Repo::ready`]).
     ///
     /// Like Flux v1, the mirror starts empty on every start, so nothing left
-    /// over from an earlier configuration can be synced.
+    /// over from an earlier configuration can be synced. The settings are
+    /// checked again ([`GitConfig::validate`]): they may have been changed
+    /// since they were made.
     pub fn new(config: GitConfig, ssh: &SshOptions, state_dir: &Path) -> Result<Self, Error> {
+        config.validate()?;
         if matches!(
             config.remote.transport(),
             crate::url::Transport::Http | crate::url::Transport::Https
@@ -183,7 +186,7 @@ impl Repo {
         GitRunner {
             git_dir: self.inner.dir.clone(),
             ssh_command: Some(self.inner.ssh.command()),
-            secrets: remote.password().map(str::to_owned).into_iter().collect(),
+            secrets: remote.secrets(),
             timeout: self.inner.config.timeout,
             remote_display: remote.to_string(),
         }
@@ -245,6 +248,10 @@ fn open_options(ssh: &SshSetup) -> gix::open::Options {
             format!("core.sshCommand={}", ssh.command()),
             "ssh.variant=ssh".to_owned(),
             "protocol.ext.allow=never".to_owned(),
+            // Never ask for a user or password on a terminal (what
+            // GIT_TERMINAL_PROMPT=0 does for the git program): a daemon
+            // started from a shell would hang on the prompt.
+            "gitoxide.credentials.terminalPrompt=false".to_owned(),
         ])
 }
 

@@ -5,7 +5,7 @@
 //! newest commit before the first one (oldest first) without a good
 //! signature.
 
-use crate::command::args;
+use crate::command::GitArgs;
 use crate::config::VerifyMode;
 use crate::error::Error;
 use crate::repo::Repo;
@@ -145,7 +145,8 @@ fn gpg(
     }
     cmd.args(args);
     if let Some(file) = file {
-        cmd.arg(file);
+        // A file name is never an option, whatever it starts with.
+        cmd.arg("--").arg(file);
     }
     cmd.stdin(if stdin.is_some() {
         std::process::Stdio::piped()
@@ -182,7 +183,7 @@ fn gpg(
 impl Repo {
     /// Checks the signature of a commit (`git verify-commit`).
     pub async fn verify_commit(&self, revision: &str) -> Result<(), Error> {
-        let argv = args(["verify-commit", revision]);
+        let argv = GitArgs::new(["verify-commit"]).operands([revision]);
         let out = self
             .git()
             .raw(&argv, None, &self.gpg_env(), "verify a commit of")
@@ -201,7 +202,7 @@ impl Repo {
     /// at (`git verify-tag`).
     pub async fn verify_tag(&self, name: &str) -> Result<String, Error> {
         let refname = format!("refs/tags/{name}");
-        let argv = args(["verify-tag", "--format=%(object)", refname.as_str()]);
+        let argv = GitArgs::new(["verify-tag", "--format=%(object)"]).operands([refname]);
         let out = self
             .git()
             .raw(&argv, None, &self.gpg_env(), "verify a tag of")
@@ -228,14 +229,14 @@ impl Repo {
         if first_parent {
             argv.push("--first-parent".into());
         }
-        argv.push(match from {
+        let range = match from {
             Some(f) => format!("{f}..{to}"),
             None => to.to_owned(),
-        });
-        argv.push("--".into());
+        };
+        let argv = GitArgs::new(argv).operands([range, "--".to_owned()]);
         let out = self
             .git()
-            .run(&args(argv), None, &self.gpg_env(), "list signatures of")
+            .run(&argv, None, &self.gpg_env(), "list signatures of")
             .await?;
         Ok(String::from_utf8_lossy(&out)
             .lines()
@@ -315,6 +316,21 @@ impl Repo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_file_named_like_an_option_is_a_file() {
+        // Without `--`, gpg would take this relative path for its
+        // `--version` option and succeed.
+        let home = tempfile::tempdir().unwrap();
+        let err = gpg(
+            Some(home.path()),
+            &["--batch", "--import"],
+            Some(std::path::Path::new("--version")),
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Command { .. }), "{err}");
+    }
 
     fn c(r: &str, s: char) -> SignedCommit {
         SignedCommit {

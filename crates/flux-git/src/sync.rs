@@ -10,7 +10,7 @@
 use gix::ObjectId;
 use gix::refs::transaction::PreviousValue;
 
-use crate::command::args;
+use crate::command::GitArgs;
 use crate::config::VerifyMode;
 use crate::error::Error;
 use crate::push::PushOutcome;
@@ -82,15 +82,14 @@ impl Repo {
                 .into_iter()
                 .chain(self.gpg_env())
                 .collect::<Vec<_>>();
-                let argv = args([
+                let argv = GitArgs::new([
                     "tag".to_owned(),
                     "--force".into(),
                     "--annotate".into(),
                     format!("--local-user={key}"),
                     format!("--message={SYNC_TAG_MESSAGE}"),
-                    config.sync_tag.clone(),
-                    commit.to_string(),
-                ]);
+                ])
+                .operands([config.sync_tag.clone(), commit.to_string()]);
                 self.git()
                     .run(&argv, None, &envs, "sign the sync tag of")
                     .await?;

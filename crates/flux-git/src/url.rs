@@ -113,9 +113,21 @@ impl Remote {
         &self.raw
     }
 
-    /// The password in the URL, if any (to scrub it from program output).
-    pub(crate) fn password(&self) -> Option<&str> {
-        self.url.password().filter(|p| !p.is_empty())
+    /// The password in the URL, in every form it can show up in: as written
+    /// in the URL (percent-encoded; what the `git` program echoes back in
+    /// its arguments) and decoded (what is sent, and what gix may print).
+    /// Empty when the URL has none.
+    pub(crate) fn secrets(&self) -> Vec<String> {
+        let mut secrets: Vec<String> = Vec::new();
+        for secret in [raw_password(&self.raw), self.url.password()]
+            .into_iter()
+            .flatten()
+        {
+            if !secret.is_empty() && !secrets.iter().any(|s| s == secret) {
+                secrets.push(secret.to_owned());
+            }
+        }
+        secrets
     }
 
     /// Flux v1's "safe URL": the URL without its password, with scp-like
@@ -156,25 +168,25 @@ impl fmt::Debug for Remote {
     }
 }
 
+/// The byte range of the password in `scheme://user:password@host…`.
+fn password_range(url: &str) -> Option<std::ops::Range<usize>> {
+    let start = url.find("://")? + 3;
+    let rest = &url[start..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let at = rest[..authority_end].rfind('@')?;
+    let colon = rest[..at].find(':')?;
+    Some(start + colon + 1..start + at)
+}
+
+/// The password of `scheme://user:password@host…` as written.
+fn raw_password(url: &str) -> Option<&str> {
+    password_range(url).map(|r| &url[r])
+}
+
 /// `url` with any `:password` of a `scheme://user:password@host` removed.
 pub(crate) fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    let userinfo = &authority[..at];
-    match userinfo.find(':') {
-        Some(colon) => format!(
-            "{}{}{}",
-            &url[..scheme_end + 3],
-            &userinfo[..colon],
-            &rest[at..]
-        ),
+    match password_range(url) {
+        Some(r) => format!("{}{}", &url[..r.start - 1], &url[r.end..]),
         None => url.to_owned(),
     }
 }
@@ -213,6 +225,7 @@ mod tests {
             ("", "empty"),
             (" https://x/y", "whitespace"),
             ("-oProxyCommand=evil", "option"),
+            ("--upload-pack=touch /tmp/pwned", "option"),
             ("ext::sh -c evil", "ext"),
             ("ssh://-oProxyCommand=x/path", "option"),
             ("https:///path-only", "host"),
@@ -226,7 +239,7 @@ mod tests {
     #[test]
     fn passwords_never_show() {
         let r = Remote::parse("https://user:hunter2@example.com/r.git").unwrap();
-        assert_eq!(r.password(), Some("hunter2"));
+        assert_eq!(r.secrets(), ["hunter2"]);
         for shown in [r.to_string(), format!("{r:?}"), r.safe_url()] {
             assert!(!shown.contains("hunter2"), "{shown}");
             assert!(shown.contains("user@example.com"), "{shown}");
@@ -236,6 +249,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_the_password_as_written_and_as_sent() {
+        let r = Remote::parse("https://flux:p%40ss%2Fw@example.com/r.git").unwrap();
+        let mut secrets = r.secrets();
+        secrets.sort();
+        assert_eq!(secrets, ["p%40ss%2Fw", "p@ss/w"]);
+        let r = Remote::parse("https://flux:plain@example.com/r.git").unwrap();
+        assert_eq!(r.secrets(), ["plain"]);
+        for url in [
+            "https://flux@example.com/r.git",
+            "https://example.com/r.git",
+            "git@example.com:r",
+        ] {
+            assert!(Remote::parse(url).unwrap().secrets().is_empty(), "{url}");
+        }
     }
 
     #[test]

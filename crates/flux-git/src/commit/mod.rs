@@ -16,7 +16,7 @@ use std::time::Duration;
 use flux_core::source::Snapshot;
 use gix::ObjectId;
 
-use crate::command::args;
+use crate::command::GitArgs;
 use crate::config::Person;
 use crate::error::{BoxError, Error};
 use crate::push::PushOutcome;
@@ -372,7 +372,7 @@ impl Repo {
                 decoded.message.to_vec(),
             )
         };
-        let mut argv = vec!["commit-tree".to_owned(), tree];
+        let mut argv = vec!["commit-tree".to_owned()];
         for p in parents {
             argv.push("-p".into());
             argv.push(p);
@@ -380,6 +380,7 @@ impl Repo {
         argv.push(format!("-S{key}"));
         argv.push("-F".into());
         argv.push("-".into());
+        let argv = GitArgs::new(argv).operands([tree]);
         let envs = [
             ("GIT_AUTHOR_NAME", author.name.clone()),
             ("GIT_AUTHOR_EMAIL", author.email.clone()),
@@ -391,7 +392,7 @@ impl Repo {
         .collect::<Vec<_>>();
         let out = self
             .git()
-            .run(&args(argv), Some(message), &envs, "sign commit for")
+            .run(&argv, Some(message), &envs, "sign commit for")
             .await?;
         let id = String::from_utf8_lossy(&out).trim().to_owned();
         ObjectId::from_hex(id.as_bytes())

@@ -257,8 +257,11 @@ async fn many_fetches_do_not_pile_up_packs() {
     );
 }
 
-/// Names the child's job: `<trusted|untrusted> <url>`.
+/// Names the child's job: `<trusted|untrusted|wrong-password> <url>`.
 const HTTPS_CHILD: &str = "FLUX_GIT_TEST_HTTPS_CHILD";
+
+/// The password `https_remote_refusing_a_wrong_password` puts in the URL.
+const WRONG_PASSWORD: &str = "Wr0ng%40pw4";
 
 /// Not a test on its own: `https_remote_with_a_private_ca` runs it in a
 /// child process whose `SSL_CERT_FILE` names a CA (a process's environment
@@ -277,6 +280,14 @@ async fn https_child() {
     })
     .unwrap();
     let repo = flux_git::Repo::new(config, &SshOptions::default(), state.path()).unwrap();
+    if mode == "wrong-password" {
+        // As written in the URL (percent-encoded) and as sent (decoded).
+        let secrets = [WRONG_PASSWORD, &WRONG_PASSWORD.replace("%40", "@")];
+        let shown = fetch_fails_without_showing(&repo, "wrong password", &secrets).await;
+        // gix does not fall back to asking on a terminal.
+        assert!(!shown.contains("/dev/tty"), "{shown}");
+        return;
+    }
     if mode == "untrusted" {
         let err = repo.refresh().await.unwrap_err();
         assert!(matches!(err, Error::Fetch { .. }), "{err}");
@@ -337,4 +348,128 @@ fn https_remote_with_a_private_ca() {
             .unwrap(),
         bed.head()
     );
+}
+
+/// Everything a failed fetch shows of itself: its message, its `Debug`
+/// forms and those of every error under it.
+fn everything_shown(err: &Error) -> String {
+    let mut shown = format!("{err}\n{err:?}\n{err:#?}\n");
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        shown.push_str(&format!("{e}\n{e:?}\n"));
+        source = e.source();
+    }
+    shown
+}
+
+/// Fetches with `repo` (whose URL holds a password) expecting a failure,
+/// then runs the poll loop until it has logged that failure; checks that no
+/// form of the password (`secrets`) is in the error, its sources, the
+/// status, or anything logged so far.
+async fn fetch_fails_without_showing(
+    repo: &flux_git::Repo,
+    what: &str,
+    secrets: &[&str],
+) -> String {
+    crate::logs::capture();
+    let err = repo.refresh().await.unwrap_err();
+    assert!(matches!(err, Error::Fetch { .. }), "{what}: {err}");
+    let shown = everything_shown(&err);
+    assert!(
+        shown.contains("127.0.0.1"),
+        "{what}: names the remote: {shown}"
+    );
+    let status = repo.status().error.unwrap();
+    // The poll loop logs the failure; gix, reqwest and hyper log too.
+    let logged = || crate::logs::text().matches("git fetch failed").count();
+    let before = logged();
+    let logged_once = repo.run(async {
+        while logged() == before {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(60), logged_once)
+        .await
+        .unwrap();
+    let logs = crate::logs::text();
+    for secret in secrets {
+        assert!(!shown.contains(secret), "{what}: {secret:?} shown: {shown}");
+        assert!(
+            !status.contains(secret),
+            "{what}: {secret:?} in status: {status}"
+        );
+        assert!(!logs.contains(secret), "{what}: {secret:?} logged: {logs}");
+    }
+    shown
+}
+
+#[tokio::test]
+async fn url_passwords_are_in_no_fetch_error_or_log_line() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let http = flux_testbed::git::HttpGitServer::start(bed.root.path()).unwrap();
+    // Its certificate is from a CA nobody here trusts.
+    let https = flux_testbed::git::HttpsGitServer::start(bed.root.path()).unwrap();
+    let closed = flux_testbed::port::free_port().unwrap();
+    let with_password = |url: &str, password: &str| {
+        let (scheme, rest) = url.split_once("://").unwrap();
+        format!("{scheme}://flux:{password}@{rest}")
+    };
+    for (what, url, password) in [
+        (
+            "closed port",
+            format!("https://flux:Pw1closedport@127.0.0.1:{closed}/config.git"),
+            "Pw1closedport",
+        ),
+        (
+            "unknown CA",
+            with_password(&https.url("config.git"), "Pw2unknownca"),
+            "Pw2unknownca",
+        ),
+        (
+            "ssh, closed port",
+            format!("ssh://flux:Pw4sshclosed@127.0.0.1:{closed}/config.git"),
+            "Pw4sshclosed",
+        ),
+        (
+            "git daemon, closed port",
+            format!("git://flux:Pw5gitclosed@127.0.0.1:{closed}/config.git"),
+            "Pw5gitclosed",
+        ),
+        (
+            "credentials over plain http",
+            with_password(&http.url("config.git"), "Pw3plainhttp"),
+            "Pw3plainhttp",
+        ),
+    ] {
+        let repo = bed.repo_with(&url, &SshOptions::default(), |_| {});
+        fetch_fails_without_showing(&repo, what, &[password]).await;
+    }
+}
+
+#[test]
+fn https_remote_refusing_a_wrong_password() {
+    // The remote answers 401 to the password in the URL: gix reports the
+    // credentials as refused, naming the URL; the password must not be in
+    // that error, its Debug form, the status or any log line.
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let https =
+        flux_testbed::git::HttpsGitServer::start_with_basic_auth(bed.root.path(), "flux", "right")
+            .unwrap();
+    let url =
+        https
+            .url("config.git")
+            .replacen("https://", &format!("https://flux:{WRONG_PASSWORD}@"), 1);
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["fetch::https_child", "--exact", "--nocapture"])
+        .env(HTTPS_CHILD, format!("wrong-password {url}"))
+        .env("SSL_CERT_FILE", https.ca_file())
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("1 passed"), "the child ran: {said}");
 }

@@ -5,10 +5,12 @@
 // Helpers here are test code too: an unwrap is an assertion.
 #![allow(clippy::unwrap_used)]
 
+mod command;
 mod commit;
 mod fetch;
 mod identity;
 mod log;
+mod logs;
 mod notes;
 mod read;
 mod signature;
