@@ -35,7 +35,8 @@
 //! works); one version per built-in group; no conversion between CRD
 //! versions beyond `apiVersion`; custom resources' schemas are in OpenAPI
 //! v3 but not v2 (kubectl then leaves their validation inside a `kind:
-//! List` to the server); no BOOKMARK watch events; the merge schema of
+//! List` to the server); no BOOKMARK watch events (beyond the one ending a
+//! streaming list); the merge schema of
 //! built-in kinds covers the keyed lists manifests use (containers, ports,
 //! env, volumes…) and treats other lists as atomic.
 //!
@@ -252,6 +253,19 @@ impl Server {
     /// The fault rules, to add or clear faults while it runs.
     pub fn faults(&self) -> &Faults {
         &self.shared.faults
+    }
+
+    /// Ends every open watch at once (as an API server restart does);
+    /// clients resume from the last resourceVersion they saw.
+    pub fn close_watches(&self) {
+        self.shared.store.close_watches();
+    }
+
+    /// Forgets the watch event history (as an API server's compaction
+    /// does): a watch resuming from before now is answered with a 410
+    /// ERROR event, and its client must list again.
+    pub fn forget_history(&self) {
+        self.shared.store.forget_history();
     }
 
     /// Request counters so far.

@@ -88,6 +88,9 @@ pub struct Event {
     pub namespace: String,
     /// The object after the change (before it, for deletions).
     pub object: Arc<Stored>,
+    /// The object before a modification, so that watches with selectors
+    /// can tell an object entering or leaving them.
+    pub previous: Option<Arc<Stored>>,
 }
 
 /// What a commit does to one object.
@@ -126,6 +129,8 @@ pub struct Store {
     state: RwLock<State>,
     events: broadcast::Sender<Arc<Event>>,
     commits: AtomicU64,
+    /// Bumped to end every open watch (see [`Store::close_watches`]).
+    closer: tokio::sync::watch::Sender<u64>,
 }
 
 /// The key of an object within its type.
@@ -153,6 +158,7 @@ impl Store {
             }),
             events,
             commits: AtomicU64::new(0),
+            closer: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -268,7 +274,7 @@ impl Store {
                     .entry(g.clone())
                     .or_default()
                     .insert(key(ns, name), obj.clone());
-                self.record(&mut st, kind, g, ns, obj.clone());
+                self.record(&mut st, kind, g, ns, obj.clone(), current);
                 if rt.crd.is_none() && rt.kind == "CustomResourceDefinition" {
                     register_crd(&mut st, &obj);
                 }
@@ -295,7 +301,7 @@ impl Store {
                     m.insert("resourceVersion".into(), Value::String(rv.to_string()));
                 }
                 let last = Arc::new(Stored::new(last));
-                self.record(&mut st, EventType::Deleted, g, ns, last.clone());
+                self.record(&mut st, EventType::Deleted, g, ns, last.clone(), None);
                 Ok(Some(last))
             }
         }
@@ -308,6 +314,7 @@ impl Store {
         gr: GroupResource,
         ns: &str,
         object: Arc<Stored>,
+        previous: Option<Arc<Stored>>,
     ) {
         let ev = Arc::new(Event {
             rv: st.rv,
@@ -315,6 +322,7 @@ impl Store {
             gr,
             namespace: ns.to_owned(),
             object,
+            previous,
         });
         if st.history.len() == HISTORY
             && let Some(old) = st.history.pop_front()
@@ -337,7 +345,7 @@ impl Store {
             for k in doomed {
                 if let Some(old) = st.objects.get_mut(&g).and_then(|m| m.remove(&k)) {
                     st.rv += 1;
-                    self.record(st, EventType::Deleted, g.clone(), ns, old);
+                    self.record(st, EventType::Deleted, g.clone(), ns, old, None);
                 }
             }
         }
@@ -357,7 +365,7 @@ impl Store {
         if let Some(objs) = st.objects.remove(&g) {
             for ((ns, _), old) in objs {
                 st.rv += 1;
-                self.record(st, EventType::Deleted, g.clone(), &ns, old);
+                self.record(st, EventType::Deleted, g.clone(), &ns, old, None);
             }
         }
     }
@@ -365,6 +373,27 @@ impl Store {
     /// A receiver for every change from now on, of every type.
     pub fn events(&self) -> broadcast::Receiver<Arc<Event>> {
         self.events.subscribe()
+    }
+
+    /// Ends every watch open now, as an API server restarting or a proxy
+    /// timing out idle streams does; clients resume from the last
+    /// resourceVersion they saw.
+    pub fn close_watches(&self) {
+        self.closer.send_modify(|n| *n += 1);
+    }
+
+    /// A receiver that changes when [`Store::close_watches`] is called.
+    pub fn watch_closer(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.closer.subscribe()
+    }
+
+    /// Forgets the event history, as an API server's compaction does: a
+    /// watch resuming from an earlier resourceVersion is told it expired
+    /// (410) and must list again.
+    pub fn forget_history(&self) {
+        let mut st = self.write();
+        st.history.clear();
+        st.evicted_up_to = st.rv;
     }
 
     /// Events after `rv` for a type (and namespace), and a receiver for
@@ -409,6 +438,7 @@ impl Store {
                     gr: g.clone(),
                     namespace: n.clone(),
                     object: o.clone(),
+                    previous: None,
                 })
             })
             .collect();

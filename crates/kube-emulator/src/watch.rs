@@ -2,9 +2,14 @@
 //! events, from a resourceVersion (history kept by the store) or from now
 //! (current objects first as ADDED), as Tables for `kubectl get -w`.
 //!
+//! As a real API server does, a change that moves an object into a
+//! watch's selectors is sent as ADDED, one that moves it out as DELETED
+//! (with the object as it was, at the change's resourceVersion), and a
+//! watch resuming from a resourceVersion whose history is gone gets a 410
+//! ERROR event rather than an HTTP error, so clients list again.
+//!
 //! Not implemented: periodic BOOKMARK events (allowed: servers need not
-//! send them), and turning MODIFIED into ADDED/DELETED when an object
-//! enters or leaves a label selector.
+//! send them).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -23,7 +28,7 @@ use crate::error::ApiError;
 use crate::http::{Body, Request};
 use crate::resources::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::store::{Event, GroupResource, gr};
+use crate::store::{Event, EventType, GroupResource, Stored, gr};
 use crate::table::{self, Include};
 
 struct State {
@@ -39,40 +44,57 @@ struct State {
     table: Option<Include>,
     columns_sent: bool,
     tail: VecDeque<Bytes>,
+    closed: tokio::sync::watch::Receiver<u64>,
 }
 
 impl State {
-    fn wanted(&self, e: &Event) -> bool {
-        e.gr == self.gr
-            && self.ns.as_deref().is_none_or(|n| n == e.namespace)
-            && self.label.matches(&e.object)
-            && self.field.matches(&e.object)
+    fn selects(&self, obj: &Value) -> bool {
+        self.label.matches(obj) && self.field.matches(obj)
     }
 
-    fn encode(&mut self, e: &Event) -> Bytes {
-        if self.table.is_none() && e.object.is_in(&self.api_version) {
-            let mut b = Vec::with_capacity(e.object.json.len() + 32);
-            b.extend_from_slice(
-                format!("{{\"type\":\"{}\",\"object\":", e.kind.as_str()).as_bytes(),
-            );
-            b.extend_from_slice(&e.object.json);
+    /// What this watch sends for `e`, if anything: the event type and the
+    /// object, and whether the object is the one before the change.
+    fn view<'e>(&self, e: &'e Event) -> Option<(EventType, &'e Stored, bool)> {
+        if e.gr != self.gr || self.ns.as_deref().is_some_and(|n| n != e.namespace) {
+            return None;
+        }
+        let now = self.selects(&e.object);
+        let before = e.previous.as_ref().filter(|p| self.selects(p));
+        match (e.kind, now, before) {
+            (EventType::Modified, true, None) => Some((EventType::Added, &e.object, false)),
+            (EventType::Modified, false, Some(p)) => Some((EventType::Deleted, p, true)),
+            (kind, true, _) => Some((kind, &e.object, false)),
+            _ => None,
+        }
+    }
+
+    /// Encodes one event; `restamp`: give the object the event's
+    /// resourceVersion (an object sent as it was before the change).
+    fn encode(&mut self, kind: EventType, object: &Stored, rv: u64, restamp: bool) -> Bytes {
+        if self.table.is_none() && !restamp && object.is_in(&self.api_version) {
+            let mut b = Vec::with_capacity(object.json.len() + 32);
+            b.extend_from_slice(format!("{{\"type\":\"{}\",\"object\":", kind.as_str()).as_bytes());
+            b.extend_from_slice(&object.json);
             b.extend_from_slice(b"}\n");
             return Bytes::from(b);
         }
-        let mut obj = e.object.value.clone();
+        let mut obj = object.value.clone();
         if let Some(m) = obj.as_object_mut() {
             m.insert("apiVersion".into(), self.api_version.clone().into());
+        }
+        if restamp && let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.insert("resourceVersion".into(), rv.to_string().into());
         }
         let object = match self.table {
             None => obj,
             Some(include) => {
-                let rv = e.rv.to_string();
+                let rv = rv.to_string();
                 let t = table::table(&self.rt, &[&obj], &rv, include, !self.columns_sent);
                 self.columns_sent = true;
                 t
             }
         };
-        line(&json!({"type": e.kind.as_str(), "object": object}))
+        line(&json!({"type": kind.as_str(), "object": object}))
     }
 }
 
@@ -105,12 +127,19 @@ pub fn serve(
         .param("resourceVersion")
         .filter(|v| !v.is_empty() && *v != "0");
     let initial_events = req.flag("sendInitialEvents");
+    let closed = shared.store.watch_closer();
     let (pending, rx) = match rv {
         Some(v) if !initial_events => {
             let rv: u64 = v
                 .parse()
                 .map_err(|_| ApiError::bad_request(format!("invalid resource version {v:?}")))?;
-            shared.store.subscribe(rt, ns, rv)?
+            match shared.store.subscribe(rt, ns, rv) {
+                Ok(s) => s,
+                // A real API server answers 200 and sends the 410 as an
+                // event; clients list again on it.
+                Err(e) if e.code == 410 => return Ok(expired(&e)),
+                Err(e) => return Err(e),
+            }
         }
         _ => shared.store.subscribe_now(rt, ns),
     };
@@ -154,6 +183,7 @@ pub fn serve(
         table,
         columns_sent: false,
         tail,
+        closed,
     };
     let stream = futures::stream::unfold(state, next).map(|b| Ok::<_, Infallible>(Frame::data(b)));
     let body: Body = BodyExt::boxed(StreamBody::new(stream));
@@ -165,11 +195,23 @@ pub fn serve(
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
+/// A watch that only says its resourceVersion is too old.
+fn expired(e: &ApiError) -> http::Response<Body> {
+    let event = line(&json!({"type": "ERROR", "object": e.to_status()}));
+    let stream = futures::stream::iter([Ok::<_, Infallible>(Frame::data(event))]);
+    let body: Body = BodyExt::boxed(StreamBody::new(stream));
+    http::Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(body)
+        .unwrap_or_else(|_| crate::http::error(e))
+}
+
 async fn next(mut st: State) -> Option<(Bytes, State)> {
     loop {
         if let Some(e) = st.pending.pop_front() {
-            if st.wanted(&e) {
-                let b = st.encode(&e);
+            if let Some((kind, object, before)) = st.view(&e) {
+                let b = st.encode(kind, object, e.rv, before);
                 return Some((b, st));
             }
             continue;
@@ -184,6 +226,7 @@ async fn next(mut st: State) -> Option<(Bytes, State)> {
                 Err(_) => return None,
             },
             () = tokio::time::sleep_until(st.deadline) => return None,
+            _ = st.closed.changed() => return None,
         }
     }
 }

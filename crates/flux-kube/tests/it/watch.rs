@@ -76,3 +76,115 @@ async fn list_then_watch() {
 async fn streaming_list() {
     sees_changes(watcher::Config::default().streaming_lists()).await;
 }
+
+/// A watcher driven by its own task (a watcher only acts when polled),
+/// its events as short strings.
+fn driven(api: Api<DynamicObject>) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut stream = watcher::watcher(api, watcher::Config::default()).boxed();
+        while let Some(ev) = stream.next().await {
+            let name = |o: &DynamicObject| o.metadata.name.clone().unwrap_or_default();
+            let s = match ev {
+                Ok(Event::Init) => "init".to_owned(),
+                Ok(Event::InitApply(o)) => format!("init {}", name(&o)),
+                Ok(Event::InitDone) => "done".to_owned(),
+                Ok(Event::Apply(o)) => format!("apply {}", name(&o)),
+                Ok(Event::Delete(o)) => format!("delete {}", name(&o)),
+                Err(e) => format!("error {e}"),
+            };
+            if tx.send(s).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Events until one equal to `stop`, failing after 20 seconds.
+async fn events_until(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    stop: &str,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {stop:?} within 20 s; saw {seen:?}"))
+            .expect("the watcher does not end");
+        let last = s == stop;
+        seen.push(s);
+        if last {
+            return seen;
+        }
+    }
+}
+
+/// Waits until the server has seen one more watch request than `before`.
+async fn watch_opened(bed: &Bed, before: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while bed.server.stats().watches == before {
+        assert!(tokio::time::Instant::now() < deadline, "no watch opened");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A watch the server ends is resumed from the last resourceVersion (no new
+/// list, nothing missed); once the history it would resume from is gone,
+/// the server says 410 in the stream and the watcher lists again.
+#[tokio::test]
+async fn closed_watches_resume_and_expired_ones_list_again() {
+    let bed = Bed::new().await;
+    let client = client(&bed).await;
+    let ar = ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&());
+    let api: Api<DynamicObject> = Api::namespaced_with(client, "default", &ar);
+    let pp = PatchParams::apply("test");
+    api.patch("a", &pp, &Patch::Apply(cm("a")))
+        .await
+        .expect("create a");
+    let watches = bed.server.stats().watches;
+    let mut rx = driven(api.clone());
+    assert_eq!(
+        events_until(&mut rx, "done").await,
+        ["init", "init a", "done"]
+    );
+    let lists = bed.server.stats().lists;
+    // End the open watch; a change made meanwhile is delivered when the
+    // watcher resumes.
+    watch_opened(&bed, watches).await;
+    let watches = bed.server.stats().watches;
+    bed.server.close_watches();
+    api.patch("b", &pp, &Patch::Apply(cm("b")))
+        .await
+        .expect("create b");
+    assert_eq!(events_until(&mut rx, "apply b").await, ["apply b"]);
+    assert_eq!(bed.server.stats().lists, lists, "resumed without a list");
+
+    // Expired history (a change of another kind moved the server past the
+    // watcher's last resourceVersion, then history was compacted): a 410
+    // ERROR event, then a fresh list.
+    watch_opened(&bed, watches).await;
+    let secrets: Api<DynamicObject> = Api::namespaced_with(
+        api.clone().into_client(),
+        "default",
+        &ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()),
+    );
+    secrets
+        .patch(
+            "s",
+            &pp,
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}})),
+        )
+        .await
+        .expect("create a secret");
+    bed.server.forget_history();
+    bed.server.close_watches();
+    let seen = events_until(&mut rx, "done").await;
+    assert!(
+        seen[0].starts_with("error ") && seen[0].contains("too old resource version"),
+        "{seen:?}"
+    );
+    assert_eq!(seen[1..], ["init", "init a", "init b", "done"], "{seen:?}");
+    assert_eq!(bed.server.stats().lists, lists + 1);
+}
