@@ -7,6 +7,7 @@
 mod access;
 mod api;
 mod faults;
+mod leases;
 mod managed;
 mod openapi;
 mod resources;
