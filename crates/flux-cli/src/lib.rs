@@ -27,6 +27,7 @@ pub mod diff;
 pub mod error;
 pub mod format;
 pub mod local;
+pub mod remote;
 pub mod request;
 pub mod view;
 
@@ -124,9 +125,10 @@ pub fn run(inv: &Invocation, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
             "install is not available yet: this build has no fluxd deploy manifests to print"
         )),
         (_, Mode::Local(local)) => local::run(local, &inv.request, out, err),
-        (_, Mode::Remote(_)) => Err(error::unreachable(
-            "talking to fluxd is not built yet; use --local DIR to work on a config repository checkout",
-        )),
+        (_, Mode::Remote(conn)) => {
+            use std::io::IsTerminal as _;
+            remote::run(conn, inv, out, err, std::io::stderr().is_terminal())
+        }
         (_, Mode::None) => unreachable!("only version, completion and install run without a mode"),
     }
 }
