@@ -189,7 +189,7 @@ pub fn images(
                     rows.push(row([
                         "",
                         "",
-                        &format!(":  ({} image(s) omitted)", n - limit),
+                        &format!(": ({} image(s) omitted)", n - limit),
                         "",
                     ]));
                 }

@@ -81,13 +81,20 @@ pub async fn start(conn: &Connection) -> anyhow::Result<Forward> {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",");
-    let selectors = [by_labels, "name in (flux,fluxd,weave-flux-agent)".to_owned()];
+    let selectors = [
+        by_labels,
+        "name in (flux,fluxd,weave-flux-agent)".to_owned(),
+    ];
     let mut found = None;
     for selector in &selectors {
         let list = pods
             .list(&ListParams::default().labels(selector))
             .await
-            .map_err(|e| unreachable(format!("listing pods in namespace {ns:?} to find fluxd: {e}")))?;
+            .map_err(|e| {
+                unreachable(format!(
+                    "listing pods in namespace {ns:?} to find fluxd: {e}"
+                ))
+            })?;
         found = list.items.into_iter().find(|p| {
             p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
                 && p.metadata.deletion_timestamp.is_none()

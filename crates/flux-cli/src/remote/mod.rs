@@ -33,10 +33,10 @@ pub fn api_error(e: client::Error) -> anyhow::Error {
         client::Error::Timeout { .. } => Exit::Timeout,
         _ => Exit::Failed,
     };
-    anyhow::Error::new(Failure {
-        exit,
-        message: e.to_string(),
-    })
+    // Keep the root cause (e.g. "connection refused"), which reqwest
+    // leaves out of its own message.
+    let message = crate::error::render(&anyhow::Error::new(e));
+    anyhow::Error::new(Failure { exit, message })
 }
 
 /// Runs `inv` against fluxd.
@@ -283,7 +283,15 @@ impl Remote {
         }
         writeln!(err, "Commit pushed:\t{}", short(&result.revision))?;
         if apply {
-            if wait::sync(&self.client, &result.revision, self.deadline, &self.progress, err).await? {
+            if wait::sync(
+                &self.client,
+                &result.revision,
+                self.deadline,
+                &self.progress,
+                err,
+            )
+            .await?
+            {
                 self.progress.finish();
                 writeln!(err, "Commit applied:\t{}", short(&result.revision))?;
             } else {
@@ -339,7 +347,15 @@ impl Remote {
             "Revision of {} to apply is {rev}",
             config.remote.branch
         )?;
-        if !wait::sync(&self.client, &result.revision, self.deadline, &self.progress, err).await? {
+        if !wait::sync(
+            &self.client,
+            &result.revision,
+            self.deadline,
+            &self.progress,
+            err,
+        )
+        .await?
+        {
             self.progress.finish();
             return Err(crate::error::timeout(format!(
                 "timed out waiting for {rev} to be applied; fluxd may still apply it"

@@ -17,14 +17,22 @@ const DROPPED_ANNOTATIONS: [&str; 3] = [
 
 /// Writes the objects of `export` (a YAML stream) to `out`, or to files
 /// under `dir`.
-pub fn save(export: &[u8], dir: Option<&Path>, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<()> {
+pub fn save(
+    export: &[u8],
+    dir: Option<&Path>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<()> {
     let text = std::str::from_utf8(export).context("the export from fluxd is not UTF-8")?;
     let docs: Vec<Value> =
         serde_saphyr::from_multiple(text).context("the export from fluxd is not YAML")?;
     if let Some(dir) = dir {
         let meta = std::fs::metadata(dir).with_context(|| format!("--out {}", dir.display()))?;
         if !meta.is_dir() {
-            return Err(crate::error::usage(format!("--out {}: not a directory", dir.display())));
+            return Err(crate::error::usage(format!(
+                "--out {}: not a directory",
+                dir.display()
+            )));
         }
     }
     for doc in docs.into_iter().filter(|d| d.is_object()) {
@@ -70,10 +78,7 @@ fn trim(doc: &Value) -> Value {
         }
     }
     let mut spec = doc.get("spec").cloned().unwrap_or(Value::Null);
-    if let Some(Value::Object(m)) = spec
-        .get_mut("template")
-        .and_then(|t| t.get_mut("metadata"))
-    {
+    if let Some(Value::Object(m)) = spec.get_mut("template").and_then(|t| t.get_mut("metadata")) {
         m.remove("creationTimestamp");
     }
     let mut metadata = Value::Object(metadata);

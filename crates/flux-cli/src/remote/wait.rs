@@ -144,7 +144,10 @@ pub async fn sync(
     progress: &Progress,
     err: &mut dyn Write,
 ) -> anyhow::Result<bool> {
-    progress.step(err, &format!("Waiting for {} to be applied ...", short(revision)));
+    progress.step(
+        err,
+        &format!("Waiting for {} to be applied ...", short(revision)),
+    );
     let done = poll(
         Duration::from_secs(1),
         Duration::from_secs(10),

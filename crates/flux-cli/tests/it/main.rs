@@ -4,5 +4,7 @@
 
 mod args;
 mod completion;
+mod fake_fluxd;
 mod local;
+mod remote;
 mod util;

@@ -128,3 +128,11 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
         }
     }
 }
+
+/// Runs fluxctl against the API at `url` (as `--url url`), with no other
+/// environment. Tests of a real fluxd can call this with its URL.
+pub fn fluxctl_at(url: &str, args: &[&str]) -> Run {
+    let mut argv = vec!["--url", url];
+    argv.extend_from_slice(args);
+    fluxctl(&argv)
+}
