@@ -44,7 +44,8 @@ fn row<const N: usize>(cells: [&str; N]) -> Vec<String> {
     cells.iter().map(|c| (*c).to_owned()).collect()
 }
 
-/// `list-workloads`: WORKLOAD CONTAINER IMAGE [RELEASE] POLICY.
+/// `list-workloads`: WORKLOAD CONTAINER IMAGE (RELEASE) POLICY, the RELEASE
+/// column only when fluxd reports rollouts.
 pub fn workloads(
     out: &mut dyn Write,
     list: &[Workload],
