@@ -316,10 +316,28 @@ pub enum ConfigFileError {
     },
 }
 
+/// Largest docker config file read (they are a few KiB even with many
+/// registries).
+pub const MAX_DOCKER_CONFIG: u64 = 4 << 20;
+
+/// The file at `path` if it is at most `limit` bytes.
+pub(crate) fn read_small(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut out)?;
+    if out.len() as u64 > limit {
+        return Err(std::io::Error::other(format!("larger than {limit} bytes")));
+    }
+    Ok(out)
+}
+
 /// Reads a docker `config.json` (`{"auths": …}`) or a legacy `.dockercfg`,
-/// as given to fluxd with `--docker-config`.
+/// as given to fluxd with `--docker-config`, of at most
+/// [`MAX_DOCKER_CONFIG`] bytes.
 pub fn read_docker_config(path: &Path) -> Result<Credentials, ConfigFileError> {
-    let bytes = std::fs::read(path).map_err(|source| ConfigFileError::Read {
+    let bytes = read_small(path, MAX_DOCKER_CONFIG).map_err(|source| ConfigFileError::Read {
         path: path.display().to_string(),
         source,
     })?;
@@ -488,5 +506,82 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing"), "{e}");
+        let big = dir.path().join("big.json");
+        let padding = " ".repeat(MAX_DOCKER_CONFIG as usize);
+        std::fs::write(&big, format!(r#"{padding}{{"auths":{{}}}}"#)).unwrap();
+        let e = read_docker_config(&big).unwrap_err().to_string();
+        assert!(e.contains("big.json") && e.contains("larger than"), "{e}");
+    }
+
+    mod properties {
+        //! Docker configs are read from pull secrets and files: arbitrary
+        //! bytes never panic the readers or the keyring built from them.
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn config() -> impl Strategy<Value = Vec<u8>> {
+            let key = prop_oneof![
+                ".{0,30}",
+                "(https?://)?[a-z*?.]{0,20}(:[0-9]{0,6})?(/[a-z0-9/]{0,12})?",
+            ];
+            let entry = prop_oneof![
+                "[A-Za-z0-9+/=]{0,24}".prop_map(|a| format!(r#"{{"auth":"{a}"}}"#)),
+                (".{0,10}", ".{0,10}")
+                    .prop_map(|(u, p)| format!(r#"{{"username":{u:?},"password":{p:?}}}"#)),
+                Just("{}".to_owned()),
+                Just("null".to_owned()),
+                Just("1".to_owned()),
+            ];
+            prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..300),
+                (prop::bool::ANY, prop::collection::vec((key, entry), 0..6)).prop_map(
+                    |(wrap, es)| {
+                        let map = es
+                            .iter()
+                            .map(|(k, v)| format!("{k:?}:{v}"))
+                            .collect::<Vec<_>>()
+                            .join(",");
+                        if wrap {
+                            format!(r#"{{"auths":{{{map}}}}}"#).into_bytes()
+                        } else {
+                            format!("{{{map}}}").into_bytes()
+                        }
+                    }
+                ),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn docker_configs_never_panic(bytes in config()) {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let path = dir.path().join("config.json");
+                std::fs::write(&path, &bytes).expect("write");
+                let from_file = read_docker_config(&path);
+                for parsed in [
+                    from_file.ok(),
+                    Credentials::from_dockerconfigjson(&bytes).ok(),
+                    Credentials::from_dockercfg(&bytes).ok(),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    let size: usize = parsed
+                        .entries
+                        .iter()
+                        .map(|(k, a)| k.len() + a.username.len() + a.password.len())
+                        .sum();
+                    prop_assert!(size <= bytes.len());
+                    let mut k = Keyring::new();
+                    let _ = k.add(&parsed, "prop");
+                    for image in ["nginx", "r.io/a/b", "localhost:5000/x", "eu.gcr.io/p/a"] {
+                        let found = k.lookup(&ImageName::parse(image).expect("name"));
+                        prop_assert!(found.len() <= parsed.entries.len());
+                    }
+                }
+            }
+        }
     }
 }

@@ -180,6 +180,16 @@ pub(crate) fn error_message(body: &[u8]) -> String {
     }
 }
 
+/// A JSON decoding error, cut short: serde quotes the offending value whole
+/// (`invalid type: string "…"`), which may be most of a large answer.
+pub(crate) fn json_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    if text.chars().count() <= MAX_MESSAGE_CHARS {
+        return text;
+    }
+    format!("{} at line {} column {}", cut(&text), e.line(), e.column())
+}
+
 /// Most characters of a registry's text copied into an error.
 pub(crate) const MAX_MESSAGE_CHARS: usize = 200;
 

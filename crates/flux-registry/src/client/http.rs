@@ -9,7 +9,7 @@ use reqwest::{Response, StatusCode, Url};
 use super::error::{ClientError, error_message};
 
 /// `Retry-After` as seconds or an HTTP date.
-pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
@@ -20,7 +20,7 @@ pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// The `rel="next"` target of a `Link` header, resolved against `base`.
-pub(super) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Url> {
+pub(crate) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Url> {
     for value in headers.get_all(LINK) {
         let Ok(value) = value.to_str() else { continue };
         for link in value.split(',') {

@@ -12,6 +12,9 @@ use std::fmt;
 
 use chrono::{DateTime, Datelike, Utc};
 use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::reference::shown;
 
 /// Docker schema 2 image manifest.
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -131,10 +134,52 @@ struct RawManifest {
     media_type: Option<String>,
     #[serde(default)]
     config: Option<Descriptor>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "capped_entries")]
     manifests: Option<Vec<IndexEntry>>,
     #[serde(default)]
     history: Option<Vec<Schema1History>>,
+}
+
+/// Most entries a manifest list or index may have. Real ones list a
+/// platform each (a few dozen at most); without a cap a 4 MiB list of
+/// empty entries took ten times its size in memory.
+pub(crate) const MAX_INDEX_ENTRIES: usize = 1000;
+
+fn capped_entries<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<IndexEntry>>, D::Error> {
+    struct Entries;
+    impl<'de> serde::de::Visitor<'de> for Entries {
+        type Value = Option<Vec<IndexEntry>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of manifests")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(self)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(e) = seq.next_element::<IndexEntry>()? {
+                if out.len() == MAX_INDEX_ENTRIES {
+                    return Err(serde::de::Error::custom(format!(
+                        "a manifest list has more than {MAX_INDEX_ENTRIES} entries"
+                    )));
+                }
+                out.push(e);
+            }
+            Ok(Some(out))
+        }
+    }
+    d.deserialize_option(Entries)
 }
 
 #[derive(Deserialize)]
@@ -150,8 +195,8 @@ struct Schema1History {
 
 /// Decodes a manifest body; `content_type` is the response's media type.
 pub(crate) fn parse_manifest(content_type: Option<&str>, body: &[u8]) -> Result<Manifest, String> {
-    let raw: RawManifest =
-        serde_json::from_slice(body).map_err(|e| format!("manifest is not valid JSON: {e}"))?;
+    let raw: RawManifest = serde_json::from_slice(body)
+        .map_err(|e| format!("manifest is not valid JSON: {}", super::json_error(&e)))?;
     let media_type = raw
         .media_type
         .as_deref()
@@ -216,20 +261,32 @@ pub(crate) fn choose<'a>(entries: &'a [IndexEntry], platform: &Platform) -> Opti
     entries.iter().find(fits)
 }
 
+// Values that may be of any JSON type are kept as the raw text they are
+// (`&RawValue`, a slice of the input) rather than decoded into
+// `serde_json::Value`s: an array of a million zeros costs no memory then,
+// where as `Value`s it cost 16 times its size.
 #[derive(Deserialize, Default)]
-struct RawConfig {
-    #[serde(default)]
-    created: Option<serde_json::Value>,
-    #[serde(default)]
-    config: Option<ContainerConfig>,
-    #[serde(default)]
-    container_config: Option<ContainerConfig>,
+struct RawConfig<'a> {
+    #[serde(default, borrow)]
+    created: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    config: Option<ContainerConfig<'a>>,
+    #[serde(default, borrow)]
+    container_config: Option<ContainerConfig<'a>>,
 }
 
 #[derive(Deserialize, Default)]
-struct ContainerConfig {
-    #[serde(default, rename = "Labels")]
-    labels: Option<BTreeMap<String, serde_json::Value>>,
+struct ContainerConfig<'a> {
+    #[serde(default, rename = "Labels", borrow)]
+    labels: Option<BTreeMap<String, &'a RawValue>>,
+}
+
+/// A JSON string's value, or `None` when `raw` is not a string.
+fn raw_string(raw: &RawValue) -> Option<String> {
+    raw.get()
+        .starts_with('"')
+        .then(|| serde_json::from_str(raw.get()).ok())
+        .flatten()
 }
 
 /// Creation time and labels of an image.
@@ -238,16 +295,23 @@ pub(crate) type ConfigInfo = (Option<DateTime<Utc>>, BTreeMap<String, String>);
 /// Reads the creation time and labels of an image config blob (or of a
 /// schema 1 `v1Compatibility` entry, which has the same shape).
 pub(crate) fn parse_config(body: &[u8]) -> Result<ConfigInfo, String> {
-    let raw: RawConfig =
-        serde_json::from_slice(body).map_err(|e| format!("image config is not valid JSON: {e}"))?;
+    let raw: RawConfig<'_> = serde_json::from_slice(body)
+        .map_err(|e| format!("image config is not valid JSON: {}", super::json_error(&e)))?;
     let created = match raw.created {
-        Some(serde_json::Value::String(s)) => Some(
-            DateTime::parse_from_rfc3339(&s)
-                .map_err(|e| format!("image config created {s:?}: {e}"))?
-                .with_timezone(&Utc),
-        ),
-        Some(serde_json::Value::Null) | None => None,
-        Some(other) => return Err(format!("image config created is not a string: {other}")),
+        None => None,
+        Some(r) => match raw_string(r) {
+            Some(s) => Some(
+                DateTime::parse_from_rfc3339(&s)
+                    .map_err(|e| format!("image config created {}: {e}", shown(&s)))?
+                    .with_timezone(&Utc),
+            ),
+            None => {
+                return Err(format!(
+                    "image config created is not a string: {}",
+                    shown(r.get())
+                ));
+            }
+        },
     }
     // Docker writes year 1 for "unknown".
     .filter(|t| t.year() > 1);
@@ -258,9 +322,9 @@ pub(crate) fn parse_config(body: &[u8]) -> Result<ConfigInfo, String> {
         .or_else(|| raw.container_config.and_then(|c| c.labels))
         .unwrap_or_default()
         .into_iter()
-        .map(|(k, v)| match v {
-            serde_json::Value::String(s) => (k, s),
-            other => (k, other.to_string()),
+        .map(|(k, v)| match raw_string(v) {
+            Some(s) => (k, s),
+            None => (k, v.get().to_owned()),
         })
         .collect();
     Ok((created, labels))

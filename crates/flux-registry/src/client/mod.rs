@@ -21,6 +21,8 @@ mod error;
 mod http;
 pub mod manifest;
 mod options;
+#[cfg(test)]
+mod proptests;
 pub mod reference;
 mod tags;
 
@@ -34,8 +36,8 @@ use reqwest::{Method, Response, StatusCode, Url};
 
 use self::auth::{Scheme, TokenCache, basic, parse_challenge, token_key};
 pub use self::error::ClientError;
-pub(crate) use self::error::cut;
 use self::error::error_message;
+pub(crate) use self::error::{cut, json_error};
 use self::http::{
     expect_ok, header_digest, read_limited, retry_after, sha256_digest, verify_digest,
 };
@@ -461,7 +463,7 @@ impl RegistryClient {
             return Ok(t);
         }
         let mut url = Url::parse(realm).map_err(|e| ClientError::Invalid {
-            url: realm.to_owned(),
+            url: cut(realm),
             reason: format!("bad token realm: {e}"),
         })?;
         if url.scheme() != "https" && cand.is_some() && !self.is_insecure(repo) {

@@ -19,29 +19,119 @@ use super::{ClientOptions, RegistryClient};
 use crate::credentials::Candidate;
 use crate::metrics::RequestKind;
 
-/// One page of a tag list: its valid tags, and those that are not tags.
+/// One page of a tag list: its valid tags, and a note of those that are
+/// not tags.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Page {
+    /// Valid tags, in order, at most the cap given to [`parse_page`].
     pub tags: Vec<String>,
+    /// True when the page held more valid tags than the cap.
+    pub overflow: bool,
+    /// The first few entries that are not tags, quoted and cut short.
     pub invalid: Vec<String>,
+    /// How many entries are not tags.
+    pub invalid_count: usize,
 }
 
+/// Entries that are not tags quoted in a note, at most.
+const INVALID_SHOWN: usize = 5;
+
 /// Decodes a tag list page (`{"name": …, "tags": [...]}`; `tags` may be
-/// missing or `null`) and sorts its tags from its non-tags.
-pub(crate) fn parse_page(body: &[u8]) -> Result<Page, String> {
+/// missing or `null`), keeping at most `cap` valid tags.
+///
+/// Tags are checked as they are read, straight from the input: only valid
+/// ones up to the cap are copied, so a 32 MiB page of `""` or of one-letter
+/// tags costs little more than its own bytes (decoded into a `Vec<String>`
+/// first, it took 20 times that).
+pub(crate) fn parse_page(body: &[u8], cap: usize) -> Result<Page, String> {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
     #[derive(serde::Deserialize)]
-    struct Raw {
-        #[serde(default)]
-        tags: Option<Vec<String>>,
+    struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+    struct Body<'p> {
+        page: &'p mut Page,
+        cap: usize,
     }
-    let raw: Raw =
-        serde_json::from_slice(body).map_err(|e| format!("tag list is not valid JSON: {e}"))?;
-    let (tags, invalid) = raw
-        .tags
-        .unwrap_or_default()
-        .into_iter()
-        .partition(|t| check_tag(t).is_ok());
-    Ok(Page { tags, invalid })
+    impl<'de> Visitor<'de> for Body<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a tag list object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(Text(key)) = map.next_key()? {
+                if key == "tags" {
+                    map.next_value_seed(Tags {
+                        page: &mut *self.page,
+                        cap: self.cap,
+                    })?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    struct Tags<'p> {
+        page: &'p mut Page,
+        cap: usize,
+    }
+    impl<'de> DeserializeSeed<'de> for Tags<'_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_option(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Tags<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of tags")
+        }
+        fn visit_none<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let page = self.page;
+            while let Some(Text(tag)) = seq.next_element()? {
+                if check_tag(&tag).is_ok() {
+                    if page.tags.len() < self.cap {
+                        page.tags.push(tag.into_owned());
+                    } else {
+                        page.overflow = true;
+                    }
+                } else {
+                    page.invalid_count += 1;
+                    if page.invalid.len() < INVALID_SHOWN {
+                        page.invalid.push(shown(&tag));
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    let mut page = Page::default();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde::Deserializer::deserialize_map(
+        &mut de,
+        Body {
+            page: &mut page,
+            cap,
+        },
+    )
+    .and_then(|()| de.end())
+    .map_err(|e| format!("tag list is not valid JSON: {}", super::json_error(&e)))?;
+    Ok(page)
 }
 
 /// The caps of one listing, and how much of them is used.
@@ -80,6 +170,7 @@ impl RegistryClient {
         let mut tags = Vec::new();
         let mut seen = HashSet::new();
         let mut invalid = Vec::new();
+        let mut invalid_count = 0;
         loop {
             if budget.pages == budget.options.max_tag_pages {
                 return Err(too_long(format!(
@@ -108,11 +199,19 @@ impl RegistryClient {
                 )));
             };
             budget.bytes += body.len();
-            let page = parse_page(&body).map_err(|reason| ClientError::Invalid {
-                url: url.to_string(),
-                reason,
+            let page = parse_page(&body, budget.options.max_tags).map_err(|reason| {
+                ClientError::Invalid {
+                    url: url.to_string(),
+                    reason,
+                }
             })?;
             drop(body);
+            if page.overflow {
+                return Err(too_long(format!(
+                    "has more than {} tags (max_tags)",
+                    budget.options.max_tags
+                )));
+            }
             for tag in page.tags {
                 if !seen.contains(&tag) {
                     if tags.len() == budget.options.max_tags {
@@ -125,14 +224,9 @@ impl RegistryClient {
                     tags.push(tag);
                 }
             }
-            if invalid.len() < 5 {
-                invalid.extend(
-                    page.invalid
-                        .iter()
-                        .take(5 - invalid.len())
-                        .map(|t| shown(t)),
-                );
-            }
+            invalid_count += page.invalid_count;
+            let room = INVALID_SHOWN.saturating_sub(invalid.len());
+            invalid.extend(page.invalid.into_iter().take(room));
             match next {
                 Some(n) if n == url => break,
                 Some(n) if !same_origin(&n, &first) => {
@@ -149,11 +243,12 @@ impl RegistryClient {
                 None => break,
             }
         }
-        if !invalid.is_empty() {
+        if invalid_count > 0 {
             tracing::warn!(
                 image = %repo,
-                "tag list holds entries that are not valid tags, left out: {}",
-                invalid.join(", ")
+                "tag list holds {invalid_count} entries that are not valid tags, left out: {}{}",
+                invalid.join(", "),
+                if invalid_count > invalid.len() { ", …" } else { "" }
             );
         }
         Ok(tags)
@@ -187,15 +282,33 @@ mod tests {
 
     #[test]
     fn pages() {
-        let page = parse_page(br#"{"name":"a","tags":["1.0","../x","1.1",""]}"#).unwrap();
-        assert_eq!(page.tags, ["1.0", "1.1"]);
-        assert_eq!(page.invalid, ["../x", ""]);
+        let page = parse_page(
+            br#"{"name":"a","tags":["1.0","../x","1.1","","\u0031.2"]}"#,
+            10,
+        )
+        .unwrap();
+        assert_eq!(page.tags, ["1.0", "1.1", "1.2"]);
+        assert_eq!(page.invalid, [r#""../x""#, r#""""#]);
+        assert_eq!((page.invalid_count, page.overflow), (2, false));
+        let page = parse_page(br#"{"tags":["a","b","c"],"name":"x"}"#, 2).unwrap();
+        assert_eq!((page.tags.len(), page.overflow), (2, true));
         assert_eq!(
-            parse_page(br#"{"name":"a","tags":null}"#).unwrap(),
+            parse_page(br#"{"name":"a","tags":null}"#, 10).unwrap(),
             Page::default()
         );
-        assert_eq!(parse_page(br#"{"name":"a"}"#).unwrap(), Page::default());
-        assert!(parse_page(br#"{"tags":[1]}"#).is_err());
-        assert!(parse_page(b"<html>").is_err());
+        assert_eq!(parse_page(br#"{"name":"a"}"#, 10).unwrap(), Page::default());
+        for bad in [
+            &br#"{"tags":[1]}"#[..],
+            b"<html>",
+            br#"["a"]"#,
+            br#"{"tags":["a"]} x"#,
+            br#"{"tags":"a"}"#,
+        ] {
+            assert!(
+                parse_page(bad, 10).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 }

@@ -164,49 +164,58 @@ impl Ecr {
             .await
             .map_err(|e| format!("ECR GetAuthorizationToken: {e}"))?;
         let text = super::read_answer(resp, MAX_ANSWER, "ECR GetAuthorizationToken").await?;
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Data {
-            authorization_token: String,
-            #[serde(default)]
-            expires_at: Option<f64>,
-        }
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Answer {
-            authorization_data: Vec<Data>,
-        }
-        let answer: Answer =
-            serde_json::from_slice(&text).map_err(|e| format!("ECR answer: {e}"))?;
-        let data = answer
-            .authorization_data
-            .into_iter()
-            .next()
-            .ok_or("ECR answer has no authorizationData")?;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(data.authorization_token.trim())
-            .map_err(|_| "ECR token is not base64")?;
-        let decoded = String::from_utf8(decoded).map_err(|_| "ECR token is not text")?;
-        let (user, password) = decoded
-            .split_once(':')
-            .ok_or("ECR token is not user:password")?;
-        // Five minutes before it expires, at least a minute and at most
-        // MAX_LIFE; an hour when the answer does not say (or says nonsense).
-        let life = data
-            .expires_at
-            .map(|at| at - now.timestamp() as f64 - 300.0)
-            .filter(|s| *s > 60.0)
-            .and_then(|s| Duration::try_from_secs_f64(s).ok())
-            .unwrap_or(Duration::from_secs(3600))
-            .min(super::MAX_LIFE);
-        Ok((
-            RegistryAuth {
-                username: user.to_owned(),
-                password: password.to_owned(),
-            },
-            life,
-        ))
+        parse_answer(&text, now)
     }
+}
+
+/// Decodes a GetAuthorizationToken answer into the credentials and how long
+/// to keep them, `now` being when it was asked for.
+pub(crate) fn parse_answer(
+    text: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(RegistryAuth, Duration), String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Data {
+        authorization_token: String,
+        #[serde(default)]
+        expires_at: Option<f64>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Answer {
+        authorization_data: Vec<Data>,
+    }
+    let answer: Answer = serde_json::from_slice(text)
+        .map_err(|e| format!("ECR answer: {}", crate::client::json_error(&e)))?;
+    let data = answer
+        .authorization_data
+        .into_iter()
+        .next()
+        .ok_or("ECR answer has no authorizationData")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(data.authorization_token.trim())
+        .map_err(|_| "ECR token is not base64")?;
+    let decoded = String::from_utf8(decoded).map_err(|_| "ECR token is not text")?;
+    let (user, password) = decoded
+        .split_once(':')
+        .ok_or("ECR token is not user:password")?;
+    // Five minutes before it expires, at least a minute and at most
+    // MAX_LIFE; an hour when the answer does not say (or says nonsense).
+    let life = data
+        .expires_at
+        .map(|at| at - now.timestamp() as f64 - 300.0)
+        .filter(|s| *s > 60.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .unwrap_or(Duration::from_secs(3600))
+        .min(super::MAX_LIFE);
+    Ok((
+        RegistryAuth {
+            username: user.to_owned(),
+            password: password.to_owned(),
+        },
+        life,
+    ))
 }
 
 #[async_trait::async_trait]

@@ -15,19 +15,6 @@ pub const AZURE_JSON: &str = "/etc/kubernetes/azure.json";
 /// Largest cloud config read (they are a few KiB).
 const MAX_CONFIG: u64 = 1 << 20;
 
-/// The file at `path` if it is at most `limit` bytes.
-fn read_small(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read as _;
-    let mut out = Vec::new();
-    std::fs::File::open(path)?
-        .take(limit + 1)
-        .read_to_end(&mut out)?;
-    if out.len() as u64 > limit {
-        return Err(std::io::Error::other(format!("larger than {limit} bytes")));
-    }
-    Ok(out)
-}
-
 /// Credentials for `*.azurecr.io` (and the `.cn`, `.de`, `.us` clouds).
 #[derive(Debug)]
 pub struct Acr {
@@ -58,10 +45,10 @@ impl Acr {
             #[serde(rename = "aadClientSecret")]
             client_secret: String,
         }
-        let bytes = read_small(&self.path, MAX_CONFIG)
+        let bytes = crate::credentials::read_small(&self.path, MAX_CONFIG)
             .map_err(|e| format!("{} (not on AKS?): {e}", self.path.display()))?;
-        let c: Config =
-            serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let c: Config = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{}: {}", self.path.display(), crate::client::json_error(&e)))?;
         if c.client_id.is_empty() {
             return Err(format!("{}: aadClientId is empty", self.path.display()));
         }

@@ -39,12 +39,6 @@ impl Gcp {
     }
 
     pub(super) async fn fetch(&self) -> Result<(String, Duration), String> {
-        #[derive(serde::Deserialize)]
-        struct Token {
-            access_token: String,
-            #[serde(default)]
-            expires_in: Option<u64>,
-        }
         let http = self.http.as_ref().map_err(Clone::clone)?;
         let resp = http
             .get(&self.token_url)
@@ -53,12 +47,24 @@ impl Gcp {
             .await
             .map_err(|e| format!("metadata server unreachable (not on GCP?): {e}"))?;
         let body = super::read_answer(resp, MAX_ANSWER, "metadata server").await?;
-        let token: Token =
-            serde_json::from_slice(&body).map_err(|e| format!("metadata server token: {e}"))?;
-        let life = Duration::from_secs(token.expires_in.unwrap_or(300).saturating_sub(60).max(30))
-            .min(super::MAX_LIFE);
-        Ok((token.access_token, life))
+        parse_token(&body)
     }
+}
+
+/// Decodes the metadata server's token answer: the token and how long to
+/// keep it.
+pub(crate) fn parse_token(body: &[u8]) -> Result<(String, Duration), String> {
+    #[derive(serde::Deserialize)]
+    struct Token {
+        access_token: String,
+        #[serde(default)]
+        expires_in: Option<u64>,
+    }
+    let token: Token = serde_json::from_slice(body)
+        .map_err(|e| format!("metadata server token: {}", crate::client::json_error(&e)))?;
+    let life = Duration::from_secs(token.expires_in.unwrap_or(300).saturating_sub(60).max(30))
+        .min(super::MAX_LIFE);
+    Ok((token.access_token, life))
 }
 
 #[async_trait::async_trait]

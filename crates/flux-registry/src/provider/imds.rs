@@ -91,34 +91,43 @@ impl Imds {
                 "role credentials",
             )
             .await?;
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Creds {
-            access_key_id: String,
-            secret_access_key: String,
-            #[serde(default)]
-            token: Option<String>,
-            #[serde(default)]
-            expiration: Option<DateTime<Utc>>,
-        }
-        let c: Creds = serde_json::from_str(&body)
-            .map_err(|e| format!("instance metadata credentials: {e}"))?;
-        let life = c
-            .expiration
-            .and_then(|t| {
-                (t - Utc::now() - chrono::Duration::minutes(5))
-                    .to_std()
-                    .ok()
-            })
-            .unwrap_or(Duration::from_secs(300))
-            .min(super::MAX_LIFE);
-        Ok((
-            AwsKeys {
-                access_key: c.access_key_id,
-                secret_key: c.secret_access_key,
-                session_token: c.token,
-            },
-            life,
-        ))
+        parse_credentials(&body, Utc::now())
     }
+}
+
+/// Decodes the role credentials the metadata service gives, and how long to
+/// keep them, `now` being when they were asked for.
+pub(crate) fn parse_credentials(
+    body: &str,
+    now: DateTime<Utc>,
+) -> Result<(AwsKeys, Duration), String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Creds {
+        access_key_id: String,
+        secret_access_key: String,
+        #[serde(default)]
+        token: Option<String>,
+        #[serde(default)]
+        expiration: Option<DateTime<Utc>>,
+    }
+    let c: Creds = serde_json::from_str(body).map_err(|e| {
+        format!(
+            "instance metadata credentials: {}",
+            crate::client::json_error(&e)
+        )
+    })?;
+    let life = c
+        .expiration
+        .and_then(|t| (t - now - chrono::Duration::minutes(5)).to_std().ok())
+        .unwrap_or(Duration::from_secs(300))
+        .min(super::MAX_LIFE);
+    Ok((
+        AwsKeys {
+            access_key: c.access_key_id,
+            secret_key: c.secret_access_key,
+            session_token: c.token,
+        },
+        life,
+    ))
 }

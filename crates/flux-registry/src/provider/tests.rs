@@ -162,3 +162,103 @@ async fn imds_far_future_expiration_and_huge_answers() {
     let err = imds.fetch().await.unwrap_err();
     assert!(err.contains("larger than"), "{err}");
 }
+
+mod properties {
+    //! Arbitrary answers to every platform endpoint's parser: no panic, and
+    //! lifetimes within [`MAX_LIFE`].
+
+    use proptest::prelude::*;
+
+    use super::super::MAX_LIFE;
+    use super::super::aws::{parse_answer, parse_ecr_host};
+    use super::super::gcp::parse_token;
+    use super::super::imds::parse_credentials;
+
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<f64>().prop_map(|n| format!("{n:e}")),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            Just("1e308".to_owned()),
+            Just("-0".to_owned()),
+            Just("null".to_owned()),
+            Just("\"soon\"".to_owned()),
+        ]
+    }
+
+    fn when() -> impl Strategy<Value = chrono::DateTime<chrono::Utc>> {
+        (-62_000_000_000i64..253_000_000_000i64)
+            .prop_map(|s| chrono::DateTime::from_timestamp(s, 0).unwrap_or_default())
+    }
+
+    proptest! {
+        #[test]
+        fn ecr_answers(
+            body in prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..300),
+                ("[A-Za-z0-9+/=]{0,40}", number()).prop_map(|(t, n)| format!(
+                    r#"{{"authorizationData":[{{"authorizationToken":"{t}","expiresAt":{n}}}]}}"#
+                ).into_bytes()),
+            ],
+            now in when(),
+        ) {
+            if let Ok((auth, life)) = parse_answer(&body, now) {
+                prop_assert!(life <= MAX_LIFE);
+                prop_assert!(auth.username.len() + auth.password.len() <= body.len());
+            }
+        }
+
+        #[test]
+        fn gcp_answers(body in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..300),
+            (".{0,20}", number()).prop_map(|(t, n)| format!(
+                r#"{{"access_token":{t:?},"expires_in":{n}}}"#
+            ).into_bytes()),
+        ]) {
+            if let Ok((token, life)) = parse_token(&body) {
+                prop_assert!(life <= MAX_LIFE && token.len() <= body.len());
+            }
+        }
+
+        #[test]
+        fn imds_answers(
+            body in prop_oneof![
+                ".{0,300}",
+                ("[+-]?[0-9]{1,6}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})")
+                    .prop_map(|e| format!(
+                        r#"{{"AccessKeyId":"A","SecretAccessKey":"S","Expiration":"{e}"}}"#
+                    )),
+            ],
+            now in when(),
+        ) {
+            if let Ok((_, life)) = parse_credentials(&body, now) {
+                prop_assert!(life <= MAX_LIFE);
+            }
+        }
+
+        #[test]
+        fn parse_errors_quote_little_of_the_answer(long in "[a-z]{2000,4000}") {
+            let now = chrono::Utc::now();
+            for body in [
+                format!(r#"{{"authorizationData":[{{"authorizationToken":1,"expiresAt":"{long}"}}]}}"#),
+                format!(r#"{{"authorizationData":"{long}"}}"#),
+            ] {
+                let e = parse_answer(body.as_bytes(), now).expect_err("not an answer");
+                prop_assert!(e.len() < 1024, "{} bytes", e.len());
+            }
+            let e = parse_token(format!(r#"{{"access_token":1,"expires_in":"{long}"}}"#).as_bytes())
+                .expect_err("not a token");
+            prop_assert!(e.len() < 1024, "{} bytes", e.len());
+            let e = parse_credentials(&format!(r#"{{"AccessKeyId":"{long}","Expiration":"{long}"}}"#), now)
+                .expect_err("not credentials");
+            prop_assert!(e.len() < 1024, "{} bytes", e.len());
+        }
+
+        #[test]
+        fn ecr_host_names(host in ".{0,80}") {
+            if let Some((account, region)) = parse_ecr_host(&host) {
+                prop_assert!(account.len() + region.len() <= host.len());
+            }
+        }
+    }
+}

@@ -48,7 +48,13 @@ fn killing_the_writer_never_leaves_a_file_that_is_not_trusted() {
             .env(WRITER_ENV, &path)
             .spawn()
             .expect("spawn writer");
-        // Kill it at a different point of its write cycle each time.
+        // The first writer is given time to write once however loaded the
+        // machine is (other tests run beside this one); then each is
+        // killed at a different point of its write cycle.
+        let start = std::time::Instant::now();
+        while !path.exists() && start.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         std::thread::sleep(Duration::from_millis(150 + 37 * i));
         child.kill().expect("kill");
         child.wait().expect("reap");
