@@ -10,7 +10,7 @@
 //!
 //! This crate is glue: flags are parsed into [`args::Cli`], checked into a
 //! [`request::Invocation`], then run against a checkout ([`local`]) and
-//! printed through [`format`] in the shapes of [`view`]. Decisions about
+//! printed through [`mod@format`] in the shapes of [`view`]. Decisions about
 //! manifests, policies and releases are flux-core's.
 //!
 //! ```

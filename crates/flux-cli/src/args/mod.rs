@@ -54,9 +54,14 @@ pub struct GlobalFlags {
     #[arg(short = 'u', long, global = true, value_name = "URL")]
     pub url: Option<String>,
 
-    /// Token sent to fluxd; with no URL, the URL becomes
-    /// https://cloud.weave.works/api/flux [env: FLUX_SERVICE_TOKEN, WEAVE_CLOUD_TOKEN]
-    #[arg(short = 't', long, global = true, value_name = "TOKEN")]
+    /// Token sent to fluxd (with no URL, the URL becomes Weave Cloud's).
+    #[arg(
+        short = 't',
+        long,
+        global = true,
+        value_name = "TOKEN",
+        help = "Token sent to fluxd; with no URL, the URL becomes https://cloud.weave.works/api/flux [env: FLUX_SERVICE_TOKEN, WEAVE_CLOUD_TOKEN]"
+    )]
     pub token: Option<String>,
 
     /// How long to wait for fluxd, e.g. 90s or 2m [default: 60s] [env: FLUX_TIMEOUT]
