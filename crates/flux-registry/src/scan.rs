@@ -411,15 +411,25 @@ impl Scanner {
             .collect();
 
         // Phase 2: metadata policies need, in priority order.
-        let jobs = planned.iter().flatten().flat_map(|p| {
-            p.jobs
-                .iter()
-                .map(move |(tag, job)| (&p.target.image, &p.creds, tag.clone(), job.clone()))
-        });
+        // Owned work items: a stream over borrowing closures would make this
+        // future's type higher-ranked, and then it could not be spawned.
+        let mut jobs: Vec<(ImageName, Arc<Vec<Candidate>>, String, Job)> = Vec::new();
+        for p in planned.iter().flatten() {
+            let creds = Arc::new(p.creds.clone());
+            for (tag, job) in &p.jobs {
+                jobs.push((
+                    p.target.image.clone(),
+                    creds.clone(),
+                    tag.clone(),
+                    job.clone(),
+                ));
+            }
+        }
         let results: Vec<Option<(ImageName, bool, bool)>> = futures_util::stream::iter(jobs)
             .map(|(name, creds, tag, job)| {
                 let (down, fail) = (&down, &fail);
                 async move {
+                let (name, creds) = (&name, &*creds);
                 if down.load(Ordering::Acquire) {
                     return None;
                 }
