@@ -1,8 +1,55 @@
-//! fluxd: the daemon that keeps a cluster in step with a git repository.
+//! fluxd: the daemon that keeps a Kubernetes cluster in step with a git
+//! repository of manifests, and the manifests in step with container
+//! registries.
 //!
-//! This crate will wire flux-git, flux-registry and flux-kube around
-//! flux-core's pure logic: the git poll, sync and automation loops, the job
-//! queue, Flux v1's HTTP API and metrics. `main.rs` stays tiny; the testable
-//! whole is a library function.
+//! It wires flux-git (the mirror, commits, the sync tag), flux-registry
+//! (scanning and the cache) and a [`flux_core::Cluster`] (flux-kube's, in
+//! fluxd) around flux-core's pure decisions: each source (repository) has a
+//! loop that syncs on a new commit, on request and every `--sync-interval`,
+//! runs `fluxctl`'s jobs one at a time, and runs automation; registries are
+//! scanned in the background; drift seen by watches triggers a sync. The
+//! API is Flux v1's, under `/api/flux` on `--listen`, with `/metrics`,
+//! `/healthz` and `/readyz`.
 //!
-//! Status: scaffolding only; the implementation is tracked by its own issue.
+//! It is not where decisions are made (flux-core makes them) nor where
+//! bytes are moved (the adapter crates move them): this crate schedules and
+//! carries them out. `main.rs` is flag parsing, logging and
+//! [`Daemon::run`]; everything is testable as a library:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use flux_daemon::{Config, Daemon, Parts};
+//!
+//! let config = Config::from_args(["fluxd", "--git-url", "ssh://git@example.com/config", "--listen", "127.0.0.1:0"])?;
+//! let cluster = flux_kube::KubeCluster::infer(flux_kube::Options::default()).await?;
+//! let parts = Parts {
+//!     cluster: Arc::new(cluster),
+//!     changes: None,
+//!     secret: None,
+//!     default_namespace: "default".into(),
+//!     cluster_ready: None,
+//! };
+//! let daemon = Daemon::new(config, parts).await?;
+//! println!("API on {:?}", daemon.api_addr());
+//! daemon.run(async { let _ = tokio::signal::ctrl_c().await; }).await;
+//! # Ok(()) }
+//! ```
+
+pub mod api;
+pub mod automation;
+pub mod config;
+pub mod connect;
+pub mod daemon;
+pub mod deploykey;
+pub mod job;
+pub mod metrics;
+pub mod registry;
+pub mod run;
+pub mod secret;
+pub mod source;
+pub mod state;
+pub mod sync;
+
+pub use config::Config;
+pub use daemon::{Daemon, Parts, Shared, StartError};

@@ -1,0 +1,168 @@
+//! Automation: for every automated workload, the newest image its tag
+//! filter allows, committed to git in one commit per run (Flux v1's
+//! `Auto-release …` message and a note holding an `auto` update spec), then
+//! synced. The choice of images is flux-core's
+//! [`calculate_automation`](flux_core::automation::calculate_automation);
+//! here it is only run against the branch head and committed.
+
+use std::collections::BTreeSet;
+
+use flux_core::automation::{calculate_automation, commit_message};
+use flux_core::cluster::Cluster;
+use flux_core::manifest::parse_files;
+use flux_core::release::{ReleaseContext, ReleaseResult, Status};
+use flux_core::source::Snapshot;
+use flux_git::{BoxError, CommitOutcome, CommitRequest, FileChanges};
+
+use crate::job::JobId;
+use crate::job::run::SharedRegistry;
+use crate::metrics::{Metrics, SourceLabel};
+use crate::source::Source;
+
+/// What an automation run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AutomationOutcome {
+    /// Nothing to update.
+    UpToDate,
+    /// The repository is read-only; nothing was tried.
+    ReadOnly,
+    /// A commit was pushed.
+    Committed {
+        /// The commit.
+        revision: String,
+        /// The images it released.
+        images: Vec<String>,
+    },
+}
+
+/// An automation run failed; nothing was pushed.
+#[derive(Debug, thiserror::Error)]
+#[error("automation: {0}")]
+pub struct AutomationError(pub String);
+
+/// One automation run of `source`.
+pub async fn automate(
+    source: &Source,
+    cluster: &dyn Cluster,
+    registry: SharedRegistry,
+    metrics: &Metrics,
+) -> Result<AutomationOutcome, AutomationError> {
+    if source.repo.config().readonly {
+        return Ok(AutomationOutcome::ReadOnly);
+    }
+    let in_cluster: BTreeSet<_> = cluster
+        .export_workloads(&source.sync.namespaces)
+        .await
+        .map_err(|e| AutomationError(format!("reading workloads from the cluster: {e}")))?
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    let revision = crate::sync::target_revision(source)
+        .await
+        .map_err(|e| AutomationError(e.to_string()))?;
+    let snapshot = source
+        .repo
+        .snapshot_at(&revision, &source.paths)
+        .await
+        .map_err(|e| AutomationError(e.to_string()))?;
+    let calc = Calc {
+        paths: source.paths.clone(),
+        scopes: source.scopes(),
+        load: source.load.clone(),
+        in_cluster,
+        registry,
+    };
+    let calc = std::sync::Arc::new(calc);
+    let first = {
+        let calc = calc.clone();
+        tokio::task::spawn_blocking(move || calc.at(&snapshot))
+            .await
+            .map_err(|e| AutomationError(format!("the calculation panicked: {e}")))?
+            .map_err(|e| AutomationError(e.to_string()))?
+    };
+    if first.edits.is_empty() {
+        return Ok(AutomationOutcome::UpToDate);
+    }
+    let id = JobId::random();
+    let note = serde_json::json!({
+        "jobID": id,
+        "spec": auto_spec(&first),
+        "result": first.workloads,
+    });
+    let request = CommitRequest::new(commit_message(&first)).note(note.to_string().into_bytes());
+    let edit_calc = calc.clone();
+    let edit = move |snapshot: &Snapshot| -> Result<FileChanges, BoxError> {
+        let result = edit_calc.at(snapshot)?;
+        let mut changes = FileChanges::new();
+        for e in result.edits {
+            changes.write(e.file, e.text.into_bytes());
+        }
+        Ok(changes)
+    };
+    match source.repo.commit_and_push(edit, request).await {
+        Ok(CommitOutcome::Pushed(p)) => {
+            metrics
+                .automation_commits
+                .get_or_create(&SourceLabel {
+                    source: source.name.clone(),
+                })
+                .inc();
+            let images = first.changed_images();
+            tracing::info!(source = %source.name, revision = %p.revision, images = ?images, "automation committed");
+            source.ask_sync();
+            Ok(AutomationOutcome::Committed {
+                revision: p.revision,
+                images,
+            })
+        }
+        Ok(CommitOutcome::NoChanges { .. }) => Ok(AutomationOutcome::UpToDate),
+        Err(e) => {
+            source.repo.notify();
+            Err(AutomationError(e.to_string()))
+        }
+    }
+}
+
+struct Calc {
+    paths: Vec<String>,
+    scopes: flux_core::ScopeTable,
+    load: flux_core::manifest::LoadOptions,
+    in_cluster: BTreeSet<flux_core::ResourceId>,
+    registry: SharedRegistry,
+}
+
+impl Calc {
+    fn at(&self, snapshot: &Snapshot) -> Result<ReleaseResult, BoxError> {
+        let manifests = parse_files(&snapshot.files, &self.paths, &self.scopes, &self.load)?;
+        let cx = ReleaseContext {
+            manifests: &manifests,
+            files: &snapshot.files,
+            in_cluster: Some(&self.in_cluster),
+            registry: &*self.registry,
+        };
+        Ok(calculate_automation(&cx))
+    }
+}
+
+/// Flux v1's `auto` update spec for the changes of `result`.
+fn auto_spec(result: &ReleaseResult) -> serde_json::Value {
+    let changes: Vec<serde_json::Value> = result
+        .workloads
+        .iter()
+        .filter(|(_, w)| w.status == Status::Success)
+        .flat_map(|(id, w)| {
+            w.per_container.iter().map(move |c| {
+                serde_json::json!({
+                    "WorkloadID": id.to_string(),
+                    "Container": {"Name": c.container, "Image": c.current.to_string()},
+                    "ImageID": c.target.to_string(),
+                })
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "type": "auto",
+        "cause": {"Message": "", "User": ""},
+        "spec": {"Changes": changes},
+    })
+}

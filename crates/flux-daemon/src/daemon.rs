@@ -1,0 +1,288 @@
+//! The daemon: built from a [`Config`] and the parts it talks to
+//! ([`Parts`]: a cluster, the deploy key Secret, drift notices), then run
+//! until a shutdown signal. `fluxd`'s `main` is this plus flag parsing and
+//! logging; tests and other programs build it the same way with their own
+//! parts.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flux_core::ResourceId;
+use flux_core::cluster::Cluster;
+use flux_core::manifest::LoadOptions;
+use flux_core::sync::SyncSetName;
+use flux_git::{Repo, SshOptions, Transport};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{Config, SyncStateMode};
+use crate::deploykey::Identity;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::secret::SecretStore;
+use crate::source::Source;
+use crate::state::SyncState;
+
+/// How long drift notices are gathered before the sync they trigger.
+pub const DRIFT_DEBOUNCE: Duration = Duration::from_secs(2);
+
+/// What the daemon talks to, besides git and registries.
+pub struct Parts {
+    /// The cluster syncs apply to.
+    pub cluster: Arc<dyn Cluster>,
+    /// Notices of marked objects or workloads changed or deleted in the
+    /// cluster (from watches), for drift correction.
+    pub changes: Option<mpsc::UnboundedReceiver<ResourceId>>,
+    /// The deploy key Secret (`--k8s-secret-name` in fluxd's namespace).
+    pub secret: Option<Arc<dyn SecretStore>>,
+    /// The namespace of resources that name none, when
+    /// `--k8s-default-namespace` is not given (the kubeconfig context's or
+    /// fluxd's own).
+    pub default_namespace: String,
+    /// A ready signal from the cluster side (e.g. watch caches filled):
+    /// `/readyz` waits for it.
+    pub cluster_ready: Option<watch::Receiver<bool>>,
+}
+
+/// fluxd could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A directory under `--state-dir` could not be made.
+    #[error("state directory {}: {source}", path.display())]
+    StateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The git mirror could not be set up.
+    #[error("git: {0}")]
+    Git(#[from] flux_git::Error),
+    /// The deploy key could not be set up.
+    #[error("deploy key: {0}")]
+    Key(#[from] crate::deploykey::KeyError),
+    /// The registry side could not be set up.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistrySetupError),
+    /// `--sync-state=secret` (or `--git-readonly`) without a Secret to keep it in.
+    #[error(
+        "--sync-state=secret needs the deploy key Secret, but fluxd has no cluster access to it"
+    )]
+    NoSecret,
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Everything the loops and the API share.
+pub struct Shared {
+    /// The configuration.
+    pub config: Config,
+    /// The repositories (one today: `--git-url`'s), empty without `--git-url`.
+    pub sources: Vec<Arc<Source>>,
+    /// The cluster.
+    pub cluster: Arc<dyn Cluster>,
+    /// Registry cache and scanner.
+    pub registry: Arc<Registry>,
+    /// The deploy key, for ssh remotes.
+    pub identity: Option<Arc<Identity>>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Whether the cluster side is ready.
+    pub cluster_ready: Option<watch::Receiver<bool>>,
+    /// Set when shutdown starts.
+    pub stopping: watch::Sender<bool>,
+}
+
+impl Shared {
+    /// The source a request without a source name addresses (the first).
+    pub fn default_source(&self) -> Option<&Arc<Source>> {
+        self.sources.first()
+    }
+
+    /// Whether fluxd is ready to serve: every repository fetched and synced
+    /// at least once (successfully or not), and the cluster side ready.
+    pub fn is_ready(&self) -> bool {
+        let cluster = self.cluster_ready.as_ref().is_none_or(|r| *r.borrow());
+        cluster
+            && self
+                .sources
+                .iter()
+                .all(|s| s.repo.head().is_some() && s.with_status(|st| st.tried))
+    }
+}
+
+/// A daemon, built and not yet running.
+pub struct Daemon {
+    shared: Arc<Shared>,
+    changes: Option<mpsc::UnboundedReceiver<ResourceId>>,
+    listeners: Option<crate::api::Listeners>,
+}
+
+impl Daemon {
+    /// Builds a daemon: state directory, deploy key, git mirror, registry
+    /// cache and scanner, and binds the listen addresses (so a port taken
+    /// is an error at start, and port 0 can be read back with
+    /// [`Daemon::api_addr`]).
+    pub async fn new(config: Config, parts: Parts) -> Result<Self, StartError> {
+        let metrics = Arc::new(Metrics::default());
+        let state_dir = config.state_dir.clone();
+        std::fs::create_dir_all(&state_dir).map_err(|source| StartError::StateDir {
+            path: state_dir.clone(),
+            source,
+        })?;
+        let mut identity = None;
+        let mut sources = Vec::new();
+        if let Some(git) = &config.git {
+            for p in &git.gpg_imports {
+                match flux_git::signature::import_keys(
+                    p,
+                    git.config.gnupg_home.as_deref(),
+                    git.config.verify != flux_git::VerifyMode::None,
+                ) {
+                    Ok(keys) => tracing::info!(path = %p.display(), ?keys, "imported GPG keys"),
+                    Err(e) => {
+                        tracing::error!(path = %p.display(), error = %e, "failed to import GPG keys")
+                    }
+                }
+            }
+            let mut ssh = SshOptions {
+                known_hosts: config.ssh.known_hosts.clone(),
+                config: config.ssh.ssh_config.clone(),
+                ..SshOptions::default()
+            };
+            if git.config.remote.transport() == Transport::Ssh {
+                let work = config
+                    .ssh
+                    .keygen_dir
+                    .clone()
+                    .unwrap_or_else(|| state_dir.join("ssh-key"));
+                let id = Identity::setup(
+                    &config.k8s.secret_mount_path,
+                    &config.k8s.secret_data_key,
+                    parts.secret.clone(),
+                    &work,
+                )
+                .await?;
+                tracing::info!(origin = ?id.origin(), public_key = %id.public_key(), "deploy key");
+                ssh.identity = Some(id.path().to_owned());
+                identity = Some(Arc::new(id));
+            }
+            let name = "default";
+            let repo = Repo::new(git.config.clone(), &ssh, &state_dir.join("git").join(name))?;
+            let state = match config.sync.state {
+                SyncStateMode::GitTag => SyncState::GitTag(repo.clone()),
+                SyncStateMode::Secret => {
+                    SyncState::Secret(parts.secret.clone().ok_or(StartError::NoSecret)?)
+                }
+            };
+            let sync_set = SyncSetName::from_git(&git.url, &git.config.branch, &git.raw_paths);
+            let load = LoadOptions {
+                default_namespace: config
+                    .k8s
+                    .default_namespace
+                    .clone()
+                    .unwrap_or_else(|| parts.default_namespace.clone()),
+                ..LoadOptions::default()
+            };
+            let mut source = Source::new(name, repo, sync_set, load, state);
+            source.sync.namespaces = config.k8s.namespaces.clone();
+            source.sync.gc = config.sync.gc;
+            sources.push(Arc::new(source));
+        }
+        let cache_path = state_dir.join("registry-cache.json");
+        let registry = Arc::new(Registry::new(
+            &config.registry,
+            Some(&cache_path),
+            &metrics,
+        )?);
+        let listeners = crate::api::Listeners::bind(&config).await?;
+        let (stopping, _) = watch::channel(false);
+        Ok(Daemon {
+            shared: Arc::new(Shared {
+                config,
+                sources,
+                cluster: parts.cluster,
+                registry,
+                identity,
+                metrics,
+                cluster_ready: parts.cluster_ready,
+                stopping,
+            }),
+            changes: parts.changes,
+            listeners: Some(listeners),
+        })
+    }
+
+    /// The API's address (useful with `--listen 127.0.0.1:0`).
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.listeners.as_ref().map(|l| l.api_addr())
+    }
+
+    /// The metrics address, when separate.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.listeners.as_ref().and_then(|l| l.metrics_addr())
+    }
+
+    /// What the loops and API share.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Runs until `shutdown` completes: the API, the git poll, sync, job
+    /// and automation loop of each source, registry scanning and drift
+    /// correction. On shutdown it stops taking jobs, lets the running job
+    /// finish (bounded by `--sync-timeout`), fails the queued ones, and
+    /// returns.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let shared = self.shared.clone();
+        let mut stop = shared.stopping.subscribe();
+        let stopped = || until_stopped(shared.stopping.subscribe());
+        let mut tasks = tokio::task::JoinSet::new();
+        if let Some(listeners) = self.listeners.take() {
+            tasks.spawn(crate::api::serve(listeners, shared.clone(), stopped()));
+        }
+        for source in &shared.sources {
+            let (repo, st) = (source.repo.clone(), stopped());
+            tasks.spawn(async move { repo.run(st).await });
+            tasks.spawn(crate::run::source_loop(
+                source.clone(),
+                shared.clone(),
+                stopped(),
+            ));
+        }
+        tasks.spawn(crate::run::scan_loop(shared.clone(), stopped()));
+        if let Some(changes) = self.changes.take()
+            && shared.config.sync.drift_correction
+        {
+            tasks.spawn(crate::run::drift_loop(shared.clone(), changes, stopped()));
+        }
+        tokio::select! {
+            () = shutdown => tracing::info!("shutting down: no new jobs; finishing the current one"),
+            () = async { let _ = stop.wait_for(|s| *s).await; } => {}
+        }
+        for s in &shared.sources {
+            s.jobs.close();
+        }
+        shared.stopping.send_replace(true);
+        while tasks.join_next().await.is_some() {}
+        for s in &shared.sources {
+            s.jobs.abandon_queued().await;
+        }
+        tracing::info!("fluxd stopped");
+    }
+}
+
+/// Completes when `stopping` turns true.
+pub async fn until_stopped(mut stopping: watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|s| *s).await;
+}

@@ -1,0 +1,256 @@
+//! The deploy key: fluxd's ssh identity for the git remote.
+//!
+//! As in Flux v1, the key comes from the `flux-git-deploy` Secret mounted at
+//! `--k8s-secret-volume-mount-path`; when the Secret holds no key, fluxd
+//! generates one and stores it in the Secret (so it survives restarts and
+//! the operator can read it with `fluxctl identity`). fluxd always works
+//! from its own copy of the key (mode 0600, under `--ssh-keygen-dir` or the
+//! state directory), so a read-only mount or a group-readable file is fine,
+//! and `fluxctl identity --regenerate` can replace it while ssh reads it on
+//! every connection.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use flux_git::DeployKey;
+
+use crate::secret::SecretStore;
+
+/// The deploy key could not be set up or regenerated.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// ssh-keygen or a file failed.
+    #[error(transparent)]
+    Git(#[from] flux_git::Error),
+    /// The Secret could not be read or written.
+    #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
+    /// A file could not be copied.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Where the key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOrigin {
+    /// The mounted Secret.
+    Mounted,
+    /// The Secret, read through the API (not mounted).
+    Secret,
+    /// Generated at start-up (and stored in the Secret if there is one).
+    Generated,
+}
+
+/// The deploy key in use.
+pub struct Identity {
+    path: PathBuf,
+    key: Mutex<DeployKey>,
+    secret: Option<Arc<dyn SecretStore>>,
+    data_key: String,
+    origin: KeyOrigin,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("path", &self.path)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    /// Finds or makes the key: the mounted `mount_path/data_key`, else the
+    /// Secret's `data_key`, else a new key (stored in the Secret). The key
+    /// fluxd uses is `work_dir/identity`.
+    pub async fn setup(
+        mount_path: &Path,
+        data_key: &str,
+        secret: Option<Arc<dyn SecretStore>>,
+        work_dir: &Path,
+    ) -> Result<Self, KeyError> {
+        std::fs::create_dir_all(work_dir).map_err(|e| KeyError::File {
+            path: work_dir.to_owned(),
+            message: e.to_string(),
+        })?;
+        let path = work_dir.join("identity");
+        let mounted = mount_path.join(data_key);
+        let mounted_bytes = std::fs::read(&mounted)
+            .ok()
+            .filter(|b| !b.iter().all(u8::is_ascii_whitespace));
+        let (bytes, origin) = match mounted_bytes {
+            Some(b) => (Some(b), KeyOrigin::Mounted),
+            None => {
+                let from_secret = match &secret {
+                    Some(s) => s
+                        .get()
+                        .await?
+                        .and_then(|c| c.data.get(data_key).cloned())
+                        .filter(|b| !b.iter().all(u8::is_ascii_whitespace)),
+                    None => None,
+                };
+                (from_secret, KeyOrigin::Secret)
+            }
+        };
+        let _ = std::fs::remove_file(&path);
+        let (key, origin) = match bytes {
+            Some(b) => {
+                write_private(&path, &b)?;
+                (DeployKey::load(&path)?, origin)
+            }
+            None => {
+                let key = DeployKey::generate(&path)?;
+                if let Some(s) = &secret {
+                    let private = std::fs::read(&path).map_err(|e| KeyError::File {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
+                    s.set_data(data_key, &private).await?;
+                    tracing::info!(secret = %s.describe(), "generated a deploy key and stored it in the secret");
+                } else {
+                    tracing::info!(
+                        "generated a deploy key (no secret to store it in: it lasts until fluxd stops)"
+                    );
+                }
+                (key, KeyOrigin::Generated)
+            }
+        };
+        Ok(Identity {
+            path,
+            key: Mutex::new(key),
+            secret,
+            data_key: data_key.to_owned(),
+            origin,
+        })
+    }
+
+    /// The private key file ssh uses.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where the key came from.
+    pub fn origin(&self) -> KeyOrigin {
+        self.origin
+    }
+
+    /// The public key (`ssh-ed25519 AAAA… flux`).
+    pub fn public_key(&self) -> String {
+        self.lock().public_key().to_owned()
+    }
+
+    /// The public key's fingerprint in the given hash.
+    pub fn fingerprint(
+        &self,
+        hash: flux_git::FingerprintHash,
+    ) -> Result<flux_git::Fingerprint, KeyError> {
+        Ok(self.lock().fingerprint(hash)?)
+    }
+
+    /// Replaces the key with a new one (and the Secret's copy): the remote
+    /// must then be given the new public key.
+    pub async fn regenerate(&self) -> Result<String, KeyError> {
+        let path = self.path.clone();
+        let key = tokio::task::spawn_blocking(move || DeployKey::regenerate(&path))
+            .await
+            .map_err(|e| KeyError::File {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })??;
+        if let Some(s) = &self.secret {
+            let private = std::fs::read(&self.path).map_err(|e| KeyError::File {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })?;
+            s.set_data(&self.data_key, &private).await?;
+        }
+        let public = key.public_key().to_owned();
+        *self.lock() = key;
+        tracing::info!("regenerated the deploy key");
+        Ok(public)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, DeployKey> {
+        self.key
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let fail = |e: std::io::Error| KeyError::File {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(fail)?;
+    f.write_all(bytes).map_err(fail)?;
+    if !bytes.ends_with(b"\n") {
+        f.write_all(b"\n").map_err(fail)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::MemorySecret;
+
+    #[tokio::test]
+    async fn generates_stores_and_reuses_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mount = dir.path().join("mount");
+        let secret = Arc::new(MemorySecret::new());
+        let first = Identity::setup(
+            &mount,
+            "identity",
+            Some(secret.clone()),
+            &dir.path().join("a"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(first.origin(), KeyOrigin::Generated);
+        assert!(first.public_key().starts_with("ssh-ed25519 "));
+        let stored = secret.get().await.unwrap().unwrap().data["identity"].clone();
+        assert!(String::from_utf8_lossy(&stored).contains("PRIVATE KEY"));
+
+        // A restart finds it in the secret (not mounted yet) and keeps it.
+        let second = Identity::setup(
+            &mount,
+            "identity",
+            Some(secret.clone()),
+            &dir.path().join("b"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(second.origin(), KeyOrigin::Secret);
+        assert_eq!(second.public_key(), first.public_key());
+
+        // Mounted, it is read from the mount.
+        std::fs::create_dir_all(&mount).unwrap();
+        std::fs::write(mount.join("identity"), &stored).unwrap();
+        let third = Identity::setup(&mount, "identity", None, &dir.path().join("c"))
+            .await
+            .unwrap();
+        assert_eq!(third.origin(), KeyOrigin::Mounted);
+        assert_eq!(third.public_key(), first.public_key());
+
+        // Regenerating changes the key and the secret's copy.
+        let new = second.regenerate().await.unwrap();
+        assert_ne!(new, first.public_key());
+        assert_eq!(second.public_key(), new);
+        let restored = secret.get().await.unwrap().unwrap().data["identity"].clone();
+        assert_ne!(restored, stored);
+    }
+}

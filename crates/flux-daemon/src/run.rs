@@ -1,0 +1,307 @@
+//! The loops: one per source (git heads, periodic syncs, jobs, automation,
+//! all taken one at a time so nothing races for the repository or the
+//! cluster), registry scanning, and drift correction.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flux_core::ResourceId;
+use tokio::sync::mpsc;
+
+use crate::automation::{AutomationOutcome, automate};
+use crate::daemon::{DRIFT_DEBOUNCE, Shared};
+use crate::job::run::{JobContext, SharedRegistry, execute};
+use crate::job::{JobStatus, Queued};
+use crate::metrics::{JobLabels, SourceLabel};
+use crate::source::Source;
+use crate::sync::sync_source;
+
+/// How often registries are scanned for new tags.
+pub const SCAN_INTERVAL: Duration = Duration::from_secs(60);
+
+fn label(source: &Source) -> SourceLabel {
+    SourceLabel {
+        source: source.name.clone(),
+    }
+}
+
+/// The registry cache as the calculations read it.
+pub fn registry_view(shared: &Shared) -> SharedRegistry {
+    shared.registry.cache.clone()
+}
+
+/// A source's loop: sync on a new head, on request, and every
+/// `--sync-interval`; run jobs; run automation every
+/// `--automation-interval` and when asked.
+pub async fn source_loop(source: Arc<Source>, shared: Arc<Shared>, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    let config = &shared.config;
+    let mut heads = source.repo.subscribe();
+    let mut next_sync = tokio::time::Instant::now() + config.sync.interval;
+    let mut next_automation = tokio::time::Instant::now() + config.registry.automation_interval;
+    let mut last_head: Option<String> = None;
+    let mut mark_read = false;
+    let automation_on = !config.registry.disabled && !source.repo.config().readonly;
+    if !automation_on {
+        tracing::info!(source = %source.name, "no automation: {}", if config.registry.disabled { "registry scanning is disabled" } else { "the repository is read-only" });
+    }
+    loop {
+        enum Step {
+            Sync(&'static str),
+            Job(Box<Queued>),
+            Automate,
+            Head,
+            Stop,
+        }
+        let step = tokio::select! {
+            biased;
+            () = &mut stop => Step::Stop,
+            Some(job) = source.jobs.next() => Step::Job(Box::new(job)),
+            r = heads.changed() => match r { Ok(()) => Step::Head, Err(_) => Step::Stop },
+            () = source.sync_soon.notified() => Step::Sync("requested"),
+            () = tokio::time::sleep_until(next_sync) => Step::Sync("interval"),
+            () = source.automation_soon.notified(), if automation_on => Step::Automate,
+            () = tokio::time::sleep_until(next_automation), if automation_on => Step::Automate,
+        };
+        match step {
+            Step::Stop => break,
+            Step::Head => {
+                let head = heads.borrow_and_update().as_ref().map(|r| r.head.clone());
+                let status = source.repo.status();
+                shared
+                    .metrics
+                    .git_ready
+                    .get_or_create(&label(&source))
+                    .set(i64::from(status.head.is_some()));
+                if !mark_read && head.is_some() {
+                    mark_read = true;
+                    match source.state.revision().await {
+                        Ok(rev) => {
+                            tracing::info!(source = %source.name, state = %source.state.describe(), revision = ?rev, "sync high-water mark");
+                            source.with_status(|s| s.synced = rev);
+                        }
+                        Err(e) => {
+                            tracing::warn!(source = %source.name, error = %e, "cannot read the sync high-water mark")
+                        }
+                    }
+                }
+                if head.is_some() && head != last_head {
+                    last_head = head;
+                    do_sync(&source, &shared, "new commit").await;
+                    next_sync = tokio::time::Instant::now() + config.sync.interval;
+                }
+            }
+            Step::Sync(why) => {
+                do_sync(&source, &shared, why).await;
+                next_sync = tokio::time::Instant::now() + config.sync.interval;
+            }
+            Step::Job(job) => {
+                shared
+                    .metrics
+                    .queue_length
+                    .get_or_create(&label(&source))
+                    .set(source.jobs.len() as i64);
+                run_job(&source, &shared, *job).await;
+            }
+            Step::Automate => {
+                next_automation = tokio::time::Instant::now() + config.registry.automation_interval;
+                if source.repo.head().is_none() {
+                    continue;
+                }
+                match automate(
+                    &source,
+                    &*shared.cluster,
+                    registry_view(&shared),
+                    &shared.metrics,
+                )
+                .await
+                {
+                    Ok(AutomationOutcome::Committed { .. }) => {
+                        // The commit is in the mirror: sync it now.
+                        do_sync(&source, &shared, "automation commit").await;
+                        next_sync = tokio::time::Instant::now() + config.sync.interval;
+                    }
+                    Ok(outcome) => tracing::debug!(source = %source.name, ?outcome, "automation"),
+                    Err(e) => {
+                        tracing::warn!(source = %source.name, error = %e, "automation failed")
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn do_sync(source: &Source, shared: &Shared, why: &str) {
+    let before = source.loaded().map(|l| l.revision.clone());
+    tracing::debug!(source = %source.name, reason = why, "sync");
+    match sync_source(
+        source,
+        &*shared.cluster,
+        shared.config.sync.timeout,
+        &shared.metrics,
+    )
+    .await
+    {
+        Ok(summary) if summary.clean => {}
+        Ok(summary) => {
+            tracing::warn!(source = %source.name, error = ?summary.error, "sync finished with errors")
+        }
+        Err(e) => tracing::warn!(source = %source.name, error = %e, "sync failed"),
+    }
+    // New manifests may name new images: scan for them soon.
+    if source.loaded().map(|l| l.revision.clone()) != before {
+        shared.registry.scan_soon.notify_one();
+    }
+}
+
+async fn run_job(source: &Source, shared: &Shared, job: Queued) {
+    let Queued {
+        id,
+        spec,
+        queued_at,
+    } = job;
+    shared
+        .metrics
+        .queue_duration
+        .get_or_create(&label(source))
+        .observe(queued_at.elapsed().as_secs_f64());
+    source.jobs.set_status(&id, JobStatus::Running);
+    tracing::info!(source = %source.name, job = %id, kind = spec.kind(), "job started");
+    let started = Instant::now();
+    let cx = JobContext {
+        source,
+        cluster: &*shared.cluster,
+        registry: registry_view(shared),
+    };
+    let result = execute(&cx, &id, &spec).await;
+    let ok = result.is_ok();
+    shared
+        .metrics
+        .job_duration
+        .get_or_create(&JobLabels {
+            source: source.name.clone(),
+            kind: spec.kind().to_owned(),
+            success: ok.to_string(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok(outcome) => {
+            tracing::info!(source = %source.name, job = %id, revision = ?outcome.revision, "job succeeded");
+            let synced_now = outcome.revision.is_some();
+            source.jobs.set_status(&id, JobStatus::Succeeded(outcome));
+            if synced_now {
+                do_sync(source, shared, "job commit").await;
+            }
+        }
+        Err(failure) => {
+            tracing::warn!(source = %source.name, job = %id, error = %failure.error, "job failed");
+            source.jobs.set_status(
+                &id,
+                JobStatus::Failed {
+                    error: failure.error,
+                    outcome: failure.outcome,
+                },
+            );
+        }
+    }
+}
+
+/// Scans registries every [`SCAN_INTERVAL`] and when asked; wakes the
+/// sources' automation when new tags appear.
+pub async fn scan_loop(shared: Arc<Shared>, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    if shared.registry.scanner.is_none() {
+        tracing::info!("registry scanning is disabled");
+        return;
+    }
+    loop {
+        let targets = tokio::select! {
+            () = &mut stop => return,
+            t = shared.registry.targets(&shared.sources, &*shared.cluster, &shared.config.k8s.namespaces) => t,
+        };
+        let report = tokio::select! {
+            () = &mut stop => return,
+            r = shared.registry.scan(&targets) => r,
+        };
+        if report.is_some_and(|r| !r.changed.is_empty()) {
+            for s in &shared.sources {
+                s.ask_automation();
+            }
+        }
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(SCAN_INTERVAL) => {}
+            () = shared.registry.scan_soon.notified() => {}
+        }
+    }
+}
+
+/// Drift correction: gathers change notices for [`DRIFT_DEBOUNCE`], then
+/// asks every source for a sync.
+pub async fn drift_loop(
+    shared: Arc<Shared>,
+    mut changes: mpsc::UnboundedReceiver<ResourceId>,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        let first = tokio::select! {
+            () = &mut stop => return,
+            c = changes.recv() => match c { Some(c) => c, None => return },
+        };
+        let ids = debounce(first, &mut changes, DRIFT_DEBOUNCE).await;
+        tracing::info!(changed = ids.len(), first = %ids[0], "objects changed in the cluster; syncing");
+        for s in &shared.sources {
+            shared.metrics.drift_syncs.get_or_create(&label(s)).inc();
+            s.ask_sync();
+        }
+    }
+}
+
+/// Collects `first` and whatever else arrives within `window` of it.
+pub async fn debounce<T>(
+    first: T,
+    rx: &mut mpsc::UnboundedReceiver<T>,
+    window: Duration,
+) -> Vec<T> {
+    let mut out = vec![first];
+    let deadline = tokio::time::Instant::now() + window;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => return out,
+            next = rx.recv() => match next {
+                Some(x) => out.push(x),
+                None => return out,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn debounce_gathers_a_window() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let feeder = tokio::spawn(async move {
+            for i in 1..=3 {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                tx.send(i).unwrap();
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            tx.send(99).unwrap();
+        });
+        let started = tokio::time::Instant::now();
+        let got = debounce(0, &mut rx, Duration::from_secs(2)).await;
+        assert_eq!(got, [0, 1, 2, 3]);
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+        assert_eq!(
+            rx.recv().await,
+            Some(99),
+            "later notices start a new window"
+        );
+        feeder.await.unwrap();
+    }
+}

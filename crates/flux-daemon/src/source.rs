@@ -1,0 +1,158 @@
+//! One repository fluxd syncs from: its mirror, sync set, sync state, job
+//! queue and what the last sync found. Everything about a repository lives
+//! in one [`Source`] value, so one process can hold several.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use flux_core::manifest::{LoadOptions, Manifests};
+use flux_core::source::Snapshot;
+use flux_core::sync::{SyncOptions, SyncSetName};
+use flux_core::{ResourceId, ScopeTable};
+use flux_git::Repo;
+use tokio::sync::Notify;
+
+use crate::job::JobQueue;
+use crate::state::SyncState;
+
+/// The manifests of one revision, parsed.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The commit.
+    pub revision: String,
+    /// Its files under the `--git-path`s.
+    pub snapshot: Snapshot,
+    /// The resources in them.
+    pub manifests: Manifests,
+}
+
+/// How the last sync went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncSummary {
+    /// The revision synced.
+    pub revision: String,
+    /// When it finished.
+    pub finished: SystemTime,
+    /// Whether everything applied (and GC, if on, was not blocked).
+    pub clean: bool,
+    /// Objects created, configured, unchanged (skipped as up to date) and deleted.
+    pub created: usize,
+    /// Objects changed.
+    pub configured: usize,
+    /// Objects already up to date.
+    pub unchanged: usize,
+    /// Objects garbage-collected.
+    pub deleted: usize,
+    /// The error that stopped the sync, or a summary of per-object errors.
+    pub error: Option<String>,
+}
+
+/// What the source knows now.
+#[derive(Debug, Default)]
+pub struct SourceStatus {
+    /// The last sync, clean or not.
+    pub last_sync: Option<SyncSummary>,
+    /// The revision of the last clean sync (the high-water mark).
+    pub synced: Option<String>,
+    /// The last manifests loaded (the branch head's, normally).
+    pub loaded: Option<Arc<Loaded>>,
+    /// The error that stopped the last load, if it failed.
+    pub load_error: Option<String>,
+    /// Objects that failed to apply in the last sync, with why.
+    pub resource_errors: BTreeMap<ResourceId, String>,
+    /// Whether a sync has been tried since start.
+    pub tried: bool,
+}
+
+/// One repository and everything fluxd keeps about it.
+pub struct Source {
+    /// Its name (`default` for the repository of `--git-url`).
+    pub name: String,
+    /// The mirror.
+    pub repo: Repo,
+    /// Normalised `--git-path`s.
+    pub paths: Vec<String>,
+    /// The sync set (GC marks) and what syncs may do.
+    pub sync: SyncOptions,
+    /// How manifests are read.
+    pub load: LoadOptions,
+    /// Kinds and their scopes (built-in, plus those the cluster serves).
+    pub scopes: Mutex<ScopeTable>,
+    /// Where the synced revision is kept.
+    pub state: SyncState,
+    /// Its jobs.
+    pub jobs: JobQueue,
+    /// Ask for a sync (coalesced).
+    pub sync_soon: Notify,
+    /// Ask for an automation run (coalesced).
+    pub automation_soon: Notify,
+    status: Mutex<SourceStatus>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("name", &self.name)
+            .field("repo", &self.repo)
+            .field("paths", &self.paths)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Source {
+    /// A source for `repo`.
+    pub fn new(
+        name: impl Into<String>,
+        repo: Repo,
+        sync_set: SyncSetName,
+        load: LoadOptions,
+        state: SyncState,
+    ) -> Self {
+        let paths = repo.config().paths.clone();
+        Source {
+            name: name.into(),
+            repo,
+            paths,
+            sync: SyncOptions::new(sync_set),
+            load,
+            scopes: Mutex::new(ScopeTable::builtin()),
+            state,
+            jobs: JobQueue::new(),
+            sync_soon: Notify::new(),
+            automation_soon: Notify::new(),
+            status: Mutex::new(SourceStatus::default()),
+        }
+    }
+
+    /// Runs `f` on the status.
+    pub fn with_status<T>(&self, f: impl FnOnce(&mut SourceStatus) -> T) -> T {
+        f(&mut self
+            .status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// The last manifests loaded.
+    pub fn loaded(&self) -> Option<Arc<Loaded>> {
+        self.with_status(|s| s.loaded.clone())
+    }
+
+    /// The scopes to read manifests with.
+    pub fn scopes(&self) -> ScopeTable {
+        self.scopes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Asks for a sync soon.
+    pub fn ask_sync(&self) {
+        self.sync_soon.notify_one();
+    }
+
+    /// Asks for an automation run soon.
+    pub fn ask_automation(&self) {
+        self.automation_soon.notify_one();
+    }
+}

@@ -1,0 +1,344 @@
+//! One sync of a source: read the manifests at the head (reusing the last
+//! parse when the head has not moved), let flux-core plan and carry it out
+//! against the cluster, record what happened, and move the high-water mark
+//! after a clean sync.
+//!
+//! Nothing here decides what to apply or delete: that is
+//! [`flux_core::sync::run`]. A failure to read any manifest stops the sync
+//! before the cluster is touched; a failure to apply some objects leaves the
+//! others applied (as in Flux v1) but blocks garbage collection and keeps
+//! the high-water mark where it was.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use flux_core::Cluster;
+use flux_core::cluster::Applied;
+use flux_core::manifest::parse_files;
+use flux_core::sync::{GcMode, SyncReport};
+
+use crate::metrics::{Metrics, ObjectLabels, Outcome, SourceLabel};
+use crate::source::{Loaded, Source, SyncSummary};
+
+/// A sync that did not run to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncFailure {
+    /// The repository has not been fetched yet.
+    #[error("the git repository has not been fetched yet{}", .0.as_deref().map(|e| format!(": {e}")).unwrap_or_default())]
+    NotFetched(Option<String>),
+    /// git could not give the files (or the head is not verified).
+    #[error("reading the repository: {0}")]
+    Git(#[source] flux_git::Error),
+    /// A manifest could not be read; nothing was applied or deleted.
+    #[error("{0}")]
+    Load(String),
+    /// The cluster could not be read; nothing was applied or deleted.
+    #[error("{0}")]
+    Cluster(String),
+    /// The sync took longer than `--sync-timeout`.
+    #[error("the sync took longer than --sync-timeout ({0:?}); it will be tried again")]
+    Timeout(Duration),
+}
+
+/// Reads and parses the manifests at `revision`, reusing the last parse when
+/// it was of the same revision.
+pub async fn load(source: &Source, revision: &str) -> Result<Arc<Loaded>, SyncFailure> {
+    if let Some(loaded) = source.loaded().filter(|l| l.revision == revision) {
+        return Ok(loaded);
+    }
+    let snapshot = source
+        .repo
+        .snapshot_at(revision, &source.paths)
+        .await
+        .map_err(SyncFailure::Git)?;
+    let scopes = source.scopes();
+    let load_options = source.load.clone();
+    let paths = source.paths.clone();
+    let parsed = tokio::task::spawn_blocking(move || {
+        let manifests = parse_files(&snapshot.files, &paths, &scopes, &load_options);
+        (snapshot, manifests)
+    })
+    .await
+    .map_err(|e| SyncFailure::Load(format!("parsing the manifests panicked: {e}")))?;
+    let (snapshot, manifests) = parsed;
+    match manifests {
+        Ok(manifests) => {
+            let loaded = Arc::new(Loaded {
+                revision: revision.to_owned(),
+                snapshot,
+                manifests,
+            });
+            source.with_status(|s| {
+                s.loaded = Some(loaded.clone());
+                s.load_error = None;
+            });
+            Ok(loaded)
+        }
+        Err(errors) => {
+            let message = format!(
+                "cannot read the manifests at {}; nothing applied, nothing deleted: {errors}",
+                short(revision)
+            );
+            source.with_status(|s| s.load_error = Some(message.clone()));
+            Err(SyncFailure::Load(message))
+        }
+    }
+}
+
+/// The revision to sync: the branch head, or with signature verification
+/// the newest verified commit.
+pub async fn target_revision(source: &Source) -> Result<String, SyncFailure> {
+    let Some(head) = source.repo.head() else {
+        return Err(SyncFailure::NotFetched(source.repo.status().error));
+    };
+    if source.repo.config().verify == flux_git::VerifyMode::None {
+        return Ok(head);
+    }
+    match source.repo.latest_valid_revision().await {
+        Ok((Some(valid), invalid)) => {
+            if let Some(bad) = invalid {
+                tracing::warn!(source = %source.name, ?bad, "found a commit without a valid signature; syncing up to the last verified commit");
+            }
+            Ok(valid)
+        }
+        Ok((None, _)) => Err(SyncFailure::Load(
+            "no commit with a valid signature after the sync tag; nothing to sync".into(),
+        )),
+        Err(e) => Err(SyncFailure::Git(e)),
+    }
+}
+
+/// Syncs `source` to its target revision.
+pub async fn sync_source(
+    source: &Source,
+    cluster: &dyn Cluster,
+    timeout: Duration,
+    metrics: &Metrics,
+) -> Result<SyncSummary, SyncFailure> {
+    let started = Instant::now();
+    let result = tokio::time::timeout(timeout, run(source, cluster, metrics))
+        .await
+        .unwrap_or(Err(SyncFailure::Timeout(timeout)));
+    let ok = matches!(&result, Ok(s) if s.clean);
+    metrics
+        .sync_duration
+        .get_or_create(&Outcome::new(&source.name, ok))
+        .observe(started.elapsed().as_secs_f64());
+    source.with_status(|s| {
+        s.tried = true;
+        match &result {
+            Ok(summary) => s.last_sync = Some(summary.clone()),
+            Err(e) => {
+                s.last_sync = Some(SyncSummary {
+                    revision: source.repo.head().unwrap_or_default(),
+                    finished: SystemTime::now(),
+                    clean: false,
+                    created: 0,
+                    configured: 0,
+                    unchanged: 0,
+                    deleted: 0,
+                    error: Some(e.to_string()),
+                })
+            }
+        }
+    });
+    result
+}
+
+async fn run(
+    source: &Source,
+    cluster: &dyn Cluster,
+    metrics: &Metrics,
+) -> Result<SyncSummary, SyncFailure> {
+    let revision = target_revision(source).await?;
+    let loaded = load(source, &revision).await?;
+    let report = flux_core::sync::run(cluster, &loaded.manifests, &source.sync)
+        .await
+        .map_err(|e| SyncFailure::Cluster(format!("{e}: {}", error_chain(&e))))?;
+    let summary = summarise(source, &revision, &report, metrics);
+    log_report(source, &revision, &report);
+    if summary.clean {
+        let previous = source.with_status(|s| s.synced.clone());
+        if previous.as_deref() != Some(revision.as_str()) {
+            match source.state.record(&revision).await {
+                Ok(()) => {
+                    tracing::info!(source = %source.name, state = %source.state.describe(), old = ?previous, new = %revision, "moved the sync high-water mark")
+                }
+                Err(e) => {
+                    // The sync itself is done; the mark is moved at the next
+                    // clean sync. Until then fluxctl sync keeps waiting.
+                    tracing::warn!(source = %source.name, error = %e, "could not record the synced revision");
+                    return Ok(SyncSummary {
+                        clean: false,
+                        error: Some(format!(
+                            "applied, but could not record the synced revision: {e}"
+                        )),
+                        ..summary
+                    });
+                }
+            }
+            source.with_status(|s| s.synced = Some(revision.clone()));
+        }
+        metrics
+            .last_sync
+            .get_or_create(&SourceLabel {
+                source: source.name.clone(),
+            })
+            .set(
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_secs_f64())
+                    .unwrap_or_default(),
+            );
+    }
+    Ok(summary)
+}
+
+fn summarise(
+    source: &Source,
+    revision: &str,
+    report: &SyncReport,
+    metrics: &Metrics,
+) -> SyncSummary {
+    let (mut created, mut configured, mut unchanged_applied, mut failed) = (0, 0, 0, 0);
+    let mut errors = std::collections::BTreeMap::new();
+    for (id, r) in &report.applied {
+        match r {
+            Ok(Applied::Created) => created += 1,
+            Ok(Applied::Configured) => configured += 1,
+            Ok(Applied::Unchanged) => unchanged_applied += 1,
+            Err(e) => {
+                failed += 1;
+                errors.insert(id.clone(), e.to_string());
+            }
+        }
+    }
+    let up_to_date = report
+        .plan
+        .skipped
+        .iter()
+        .filter(|s| s.reason == flux_core::sync::SkipReason::UpToDate)
+        .count();
+    let skipped = report.plan.skipped.len() - up_to_date;
+    let deleted = report.gc.deleted.iter().filter(|(_, r)| r.is_ok()).count();
+    for (id, e) in report.delete_errors() {
+        errors.insert(id.clone(), format!("deleting: {e}"));
+    }
+    let label = |action: &str| ObjectLabels {
+        source: source.name.clone(),
+        action: action.to_owned(),
+    };
+    for (action, n) in [
+        ("created", created),
+        ("configured", configured),
+        ("unchanged", unchanged_applied + up_to_date),
+        ("failed", failed),
+        ("deleted", deleted),
+        ("skipped", skipped),
+    ] {
+        metrics
+            .sync_objects
+            .get_or_create(&label(action))
+            .inc_by(n as u64);
+    }
+    let clean = report.is_clean();
+    metrics
+        .sync_manifests
+        .get_or_create(&Outcome::new(&source.name, clean))
+        .set(report.applied.len() as i64 + up_to_date as i64);
+    let error = if clean {
+        None
+    } else {
+        let mut parts: Vec<String> = errors
+            .iter()
+            .take(5)
+            .map(|(id, e)| format!("{id}: {e}"))
+            .collect();
+        if errors.len() > 5 {
+            parts.push(format!("and {} more", errors.len() - 5));
+        }
+        for b in &report.gc.blocked {
+            parts.push(format!("garbage collection blocked: {b}"));
+        }
+        Some(parts.join("; "))
+    };
+    source.with_status(|s| s.resource_errors = errors);
+    SyncSummary {
+        revision: revision.to_owned(),
+        finished: SystemTime::now(),
+        clean,
+        created,
+        configured,
+        unchanged: unchanged_applied + up_to_date,
+        deleted,
+        error,
+    }
+}
+
+fn log_report(source: &Source, revision: &str, report: &SyncReport) {
+    for s in &report.plan.skipped {
+        if s.reason != flux_core::sync::SkipReason::UpToDate {
+            tracing::info!(source = %source.name, resource = %s.id, file = %s.source, reason = ?s.reason, "not applied");
+        }
+    }
+    for w in &report.plan.warnings {
+        tracing::warn!(source = %source.name, warning = ?w, "sync");
+    }
+    for (id, e) in report.apply_errors() {
+        tracing::warn!(source = %source.name, resource = %id, error = %e, "apply failed");
+    }
+    if report.gc.mode != GcMode::Off {
+        for b in &report.gc.blocked {
+            tracing::warn!(source = %source.name, reason = %b, "garbage collection blocked: nothing deleted");
+        }
+        if let Some(plan) = report
+            .gc
+            .plan
+            .as_ref()
+            .filter(|_| report.gc.mode == GcMode::DryRun)
+        {
+            for id in &plan.candidates {
+                tracing::info!(source = %source.name, resource = %id, "garbage collection (dry run): would delete");
+            }
+        }
+        for (id, r) in &report.gc.deleted {
+            match r {
+                Ok(()) => {
+                    tracing::info!(source = %source.name, resource = %id, "garbage collected")
+                }
+                Err(e) => {
+                    tracing::warn!(source = %source.name, resource = %id, error = %e, "garbage collection failed")
+                }
+            }
+        }
+    }
+    let changed = report
+        .applied
+        .iter()
+        .filter(|(_, r)| matches!(r, Ok(Applied::Created | Applied::Configured)))
+        .count();
+    tracing::info!(
+        source = %source.name,
+        revision = %short(revision),
+        applied = changed,
+        up_to_date = report.plan.skipped.len(),
+        deleted = report.gc.deleted.len(),
+        clean = report.is_clean(),
+        "sync finished"
+    );
+}
+
+/// The first 8 characters of a revision, as Flux v1 printed them.
+pub fn short(revision: &str) -> &str {
+    revision.get(..8).unwrap_or(revision)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = Vec::new();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        parts.push(s.to_string());
+        cur = s.source();
+    }
+    parts.join(": ")
+}
