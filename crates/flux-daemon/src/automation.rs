@@ -7,6 +7,9 @@
 
 use std::collections::BTreeSet;
 
+use flux_api::update::{
+    Automated, AutomatedChange, Cause, Spec, Update, UpdateResult, WorkloadContainer,
+};
 use flux_core::automation::{calculate_automation, commit_message};
 use flux_core::cluster::Cluster;
 use flux_core::manifest::parse_files;
@@ -87,7 +90,7 @@ pub async fn automate(
     let note = serde_json::json!({
         "jobID": id,
         "spec": auto_spec(&first),
-        "result": first.workloads,
+        "result": UpdateResult::from(&first),
     });
     let request = CommitRequest::new(commit_message(&first)).note(note.to_string().into_bytes());
     let edit_calc = calc.clone();
@@ -145,24 +148,21 @@ impl Calc {
 }
 
 /// Flux v1's `auto` update spec for the changes of `result`.
-fn auto_spec(result: &ReleaseResult) -> serde_json::Value {
-    let changes: Vec<serde_json::Value> = result
+pub fn auto_spec(result: &ReleaseResult) -> Spec {
+    let changes = result
         .workloads
         .iter()
         .filter(|(_, w)| w.status == Status::Success)
         .flat_map(|(id, w)| {
-            w.per_container.iter().map(move |c| {
-                serde_json::json!({
-                    "WorkloadID": id.to_string(),
-                    "Container": {"Name": c.container, "Image": c.current.to_string()},
-                    "ImageID": c.target.to_string(),
-                })
+            w.per_container.iter().map(move |c| AutomatedChange {
+                workload_id: id.to_string(),
+                container: WorkloadContainer {
+                    name: c.container.clone(),
+                    image: c.current.to_string(),
+                },
+                image_id: c.target.to_string(),
             })
         })
         .collect();
-    serde_json::json!({
-        "type": "auto",
-        "cause": {"Message": "", "User": ""},
-        "spec": {"Changes": changes},
-    })
+    Spec::new(Cause::default(), Update::Auto(Automated { changes }))
 }

@@ -13,6 +13,12 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
+mod convert;
+mod export;
+pub mod flux;
+pub mod status;
+pub mod workloads;
+
 use crate::config::Config;
 use crate::daemon::{Shared, StartError};
 
@@ -55,7 +61,12 @@ impl Listeners {
 pub fn router(shared: Arc<Shared>) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz));
+        .route("/readyz", get(readyz))
+        .route(flux_api::API_PREFIX, axum::routing::any(flux::api_handler))
+        .route(
+            &format!("{}/{{*rest}}", flux_api::API_PREFIX),
+            axum::routing::any(flux::api_handler),
+        );
     if shared.config.listen_metrics.is_none() {
         router = router.route("/metrics", get(metrics));
     }

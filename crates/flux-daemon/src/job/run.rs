@@ -261,7 +261,7 @@ impl Calc {
         let note = serde_json::json!({
             "jobID": id,
             "spec": raw,
-            "result": outcome.result.as_ref().map(|r| &r.workloads),
+            "result": flux_api::update::UpdateResult::from(&planned),
         });
         let mut request = CommitRequest::new(message).note(note.to_string().into_bytes());
         if !cause.user.is_empty() {
