@@ -50,6 +50,8 @@ pub mod secret;
 pub mod source;
 pub mod state;
 pub mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::Config;
 pub use daemon::{Daemon, Parts, Shared, StartError};
