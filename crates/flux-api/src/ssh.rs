@@ -23,7 +23,8 @@ pub struct PublicKey {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(default)]
 pub struct Fingerprint {
-    /// `MD5:aa:bb:…` or `SHA256:base64…`.
+    /// The hash without its algorithm prefix, as Flux v1 cut it from
+    /// `ssh-keygen -l` (`aa:bb:…` for MD5, unpadded base64 for SHA-256).
     pub hash: String,
     /// The ASCII-art picture of the key.
     pub randomart: String,

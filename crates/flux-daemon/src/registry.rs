@@ -181,10 +181,7 @@ impl Registry {
         }
         let mut targets = Vec::with_capacity(uses.len());
         for (_, (mut target, workloads)) in uses {
-            for w in workloads
-                .iter()
-                .filter(|w| flux_core::workload::is_workload_kind(w.kind()))
-            {
+            for w in workloads.iter().filter(|w| crate::source::is_workload(w)) {
                 target.keyring.extend(&self.credentials(cluster, w).await);
             }
             targets.push(target);

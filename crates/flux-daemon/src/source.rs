@@ -156,3 +156,10 @@ impl Source {
         self.automation_soon.notify_one();
     }
 }
+
+/// Whether a resource ID names a workload (IDs carry the kind in lower case).
+pub fn is_workload(id: &ResourceId) -> bool {
+    flux_core::workload::WORKLOAD_KINDS
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(id.kind()))
+}

@@ -44,6 +44,7 @@ pub struct TestBed {
 impl TestBed {
     /// Starts sshd and the emulator, and a repository holding `files`.
     pub async fn start(files: &[(&str, &[u8])]) -> Result<Self, BedError> {
+        init_logs();
         let dir = tempfile::tempdir()?;
         let sshd = SshServer::start()?;
         let repo = BareRepo::create(dir.path(), "config.git")?;
@@ -98,7 +99,10 @@ impl TestBed {
                 "--k8s-secret-volume-mount-path={}",
                 self.dir.path().join("secret-mount").display()
             ),
-            format!("--ssh-known-hosts={}", self.sshd.known_hosts_file()?.display()),
+            format!(
+                "--ssh-known-hosts={}",
+                self.sshd.known_hosts_file()?.display()
+            ),
             "--k8s-default-namespace=default".to_owned(),
         ];
         match self.registry_addr() {
@@ -183,7 +187,14 @@ impl Fluxd {
                     .shared
                     .sources
                     .iter()
-                    .map(|s| format!("{}: {:?} {:?}", s.name, s.repo.status(), s.with_status(|st| st.last_sync.clone())))
+                    .map(|s| {
+                        format!(
+                            "{}: {:?} {:?}",
+                            s.name,
+                            s.repo.status(),
+                            s.with_status(|st| st.last_sync.clone())
+                        )
+                    })
                     .collect();
                 return Err(format!("fluxd not ready after {timeout:?}: {why:?}").into());
             }
@@ -211,7 +222,9 @@ impl Fluxd {
 
     /// The revision of the last clean sync of the first source.
     pub fn synced(&self) -> Option<String> {
-        self.shared.default_source()?.with_status(|s| s.synced.clone())
+        self.shared
+            .default_source()?
+            .with_status(|s| s.synced.clone())
     }
 
     /// Stops it (SIGTERM's path) and waits for it to finish.
@@ -248,4 +261,15 @@ pub fn read_tree(root: &Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// Sends fluxd's logs to the test's output (`RUST_LOG` filters; info by
+/// default), once per process.
+pub fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn,hyper=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }

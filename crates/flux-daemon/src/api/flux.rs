@@ -8,6 +8,7 @@ use std::time::Instant;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use flux_api::error::ErrorFormat;
 use flux_api::routes::{QueryError, is_dead_path};
 use flux_api::update::{ResourceSpec, Spec};
 use flux_api::v6::{GitConfig, GitRemoteConfig, UpdateImagesQuery};
@@ -36,16 +37,18 @@ pub async fn handle(
         .map(|(k, _)| k.into_owned())
         .collect();
     let route = Route::matching(&method, path, keys.iter().map(String::as_str));
-    let response = match route {
-        None if is_dead_path(path) => error(StatusCode::GONE, ApiError::deprecated()),
-        None => error(StatusCode::NOT_FOUND, ApiError::not_found(path)),
+    let format = ErrorFormat::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let result = match route {
+        None if is_dead_path(path) => Err(Failure(StatusCode::GONE, ApiError::deprecated())),
+        None => Err(Failure(StatusCode::NOT_FOUND, ApiError::not_found(path))),
         Some(_) if !authorised(&shared, headers) => {
-            error(StatusCode::UNAUTHORIZED, ApiError::unauthorized())
+            Err(Failure(StatusCode::UNAUTHORIZED, ApiError::unauthorized()))
         }
-        Some(route) => match dispatch(&shared, route, &method, query, body).await {
-            Ok(r) => r,
-            Err(e) => e.into_response(),
-        },
+        Some(route) => dispatch(&shared, route, &method, query, body).await,
+    };
+    let response = match result {
+        Ok(r) => r,
+        Err(Failure(status, e)) => error(status, &e, format),
     };
     shared
         .metrics
@@ -90,12 +93,6 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// A failed request: status and Flux v1's error body.
 pub struct Failure(StatusCode, ApiError);
 
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        error(self.0, self.1)
-    }
-}
-
 impl From<ApiError> for Failure {
     fn from(e: ApiError) -> Self {
         let status =
@@ -112,8 +109,19 @@ fn query_error(e: QueryError) -> Failure {
     bad_request(e.to_string())
 }
 
-fn error(status: StatusCode, body: ApiError) -> Response {
-    (status, json_body(&body)).into_response()
+/// An error reply in the form the client asked for (Flux v1's rules: JSON
+/// when `Accept` names it, else the error or help text).
+fn error(status: StatusCode, body: &ApiError, format: ErrorFormat) -> Response {
+    let content_type = match format {
+        ErrorFormat::Json => "application/json; charset=utf-8",
+        ErrorFormat::Help | ErrorFormat::Error => "text/plain; charset=utf-8",
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, content_type)],
+        body.render(format),
+    )
+        .into_response()
 }
 
 fn json_body<T: serde::Serialize>(value: &T) -> Response {
@@ -415,9 +423,12 @@ pub async fn api_handler(
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
+            let format =
+                ErrorFormat::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                ApiError::user(format!("the request body is larger than {MAX_BODY} bytes")),
+                &ApiError::user(format!("the request body is larger than {MAX_BODY} bytes")),
+                format,
             );
         }
     };

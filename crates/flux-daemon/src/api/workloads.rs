@@ -39,7 +39,7 @@ async fn cluster_workloads(
         .map_err(|e| ApiError::server(format!("getting workloads from cluster: {e}")))?;
     let mut out: Vec<LiveObject> = live
         .into_iter()
-        .filter(|o| flux_core::workload::is_workload_kind(o.id.kind()))
+        .filter(|o| crate::source::is_workload(&o.id))
         .filter(|o| namespace.is_none_or(|ns| o.id.namespace() == Some(ns)))
         .filter(|o| only.is_empty() || only.contains(&o.id))
         .collect();
@@ -76,8 +76,12 @@ fn policy_map(resource: &Resource) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A live workload's containers, as Flux v1 listed them: containers, then
+/// init containers.
 fn containers_of(object: &LiveObject) -> Vec<flux_core::workload::Container> {
-    flux_core::workload::containers(&object.object).unwrap_or_default()
+    let mut cs = flux_core::workload::containers(&object.object).unwrap_or_default();
+    cs.sort_by_key(|c| c.kind == flux_core::workload::ContainerKind::Init);
+    cs
 }
 
 /// `ListServices`.

@@ -1,3 +1,5 @@
-//! Integration tests of fluxd's pieces.
+//! Integration tests of fluxd: the pieces wired by hand (`pipeline`), and
+//! fluxd itself running against real servers (`e2e`).
 
+mod e2e;
 mod pipeline;
