@@ -3,7 +3,9 @@
 //! This is the only file-system access in flux-core, and it only reads. It is
 //! what `fluxctl --local DIR` and the demo use; the daemon reads git trees
 //! through flux-git instead. Symbolic links are followed only while they stay
-//! inside the root, so a repository cannot make Flux read `/etc/shadow`.
+//! inside the root, so a repository cannot make Flux read `/etc/shadow`:
+//! every component of a `--git-path` is checked, not only the last, and a
+//! git path that cannot be followed (dangling, a loop) is an error.
 
 use std::collections::HashSet;
 use std::fs;
@@ -39,14 +41,10 @@ pub fn read_dir_files<S: AsRef<str>>(
         visited: HashSet::new(),
     };
     for path in &paths {
-        let full = canonical_root.join(path);
-        if fs::symlink_metadata(&full).is_err() {
-            walker
-                .errors
-                .push(LoadError::PathNotFound { path: path.clone() });
-            continue;
+        match resolve_git_path(&canonical_root, path) {
+            Ok(full) => walker.visit(&full, path, true),
+            Err(e) => walker.errors.push(e),
         }
-        walker.visit(&full, path, true);
     }
     let mut errors = walker.errors;
     // Reading thousands of small files is latency-bound: overlap the reads.
@@ -70,6 +68,62 @@ pub fn read_dir_files<S: AsRef<str>>(
     } else {
         Err(LoadErrors(errors))
     }
+}
+
+/// Where git path `rel` really is under `root` (canonical): each component
+/// in turn, following symbolic links only while they stay inside `root`.
+/// Checking only the whole path (or its last component) would let a link
+/// in a parent (`--git-path link/apps`, `link` → `/etc`) lead outside.
+/// A git path that cannot be followed (missing, a dangling link, a loop) is
+/// an error: read as empty, it would sync nothing and garbage-collect all.
+fn resolve_git_path(root: &Path, rel: &str) -> Result<PathBuf, LoadError> {
+    let not_found = || LoadError::PathNotFound {
+        path: rel.to_owned(),
+    };
+    let mut at = root.to_owned();
+    let mut walked = String::new();
+    for component in rel.split('/').filter(|c| !c.is_empty()) {
+        if !walked.is_empty() {
+            walked.push('/');
+        }
+        walked.push_str(component);
+        let next = at.join(component);
+        let meta = match fs::symlink_metadata(&next) {
+            Ok(m) => m,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Err(not_found());
+            }
+            Err(source) => return Err(LoadError::Io { path: next, source }),
+        };
+        if !meta.file_type().is_symlink() {
+            at = next; // canonical: a real entry of a canonical directory
+            continue;
+        }
+        match fs::canonicalize(&next) {
+            Ok(target) if target.starts_with(root) => at = target,
+            Ok(target) => {
+                return Err(LoadError::SymlinkOutsideRoot {
+                    path: walked,
+                    target,
+                });
+            }
+            Err(e) => {
+                return Err(LoadError::Io {
+                    path: PathBuf::from(walked),
+                    source: std::io::Error::new(
+                        e.kind(),
+                        format!("symbolic link cannot be followed (dangling, or a loop): {e}"),
+                    ),
+                });
+            }
+        }
+    }
+    Ok(at)
 }
 
 struct Walker<'a> {

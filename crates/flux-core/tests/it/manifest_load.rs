@@ -80,6 +80,127 @@ fn symlink_loops_terminate() {
     assert_eq!(ids(&m), ["default:configmap/x"]);
 }
 
+/// A repository `repo/` beside a directory `outside/` holding manifests
+/// that must never be read through the repository.
+#[cfg(unix)]
+struct Escape {
+    _top: tempfile::TempDir,
+    repo: std::path::PathBuf,
+    outside: std::path::PathBuf,
+}
+
+#[cfg(unix)]
+impl Escape {
+    fn new() -> Self {
+        let top = tempfile::tempdir().expect("tempdir");
+        let repo = top.path().join("repo");
+        let outside = top.path().join("outside");
+        write(&repo, "apps/a.yaml", &cm("a"));
+        write(&outside, "secret.yaml", &cm("secret"));
+        write(&outside, "apps/s.yaml", &cm("s"));
+        write(&outside, "deep/apps/d.yaml", &cm("d"));
+        Escape {
+            _top: top,
+            repo,
+            outside,
+        }
+    }
+
+    /// Makes `repo/<link>` a symbolic link to `to`.
+    fn link(&self, link: &str, to: &Path) {
+        let at = self.repo.join(link);
+        fs::create_dir_all(at.parent().expect("has a parent")).expect("mkdir");
+        std::os::unix::fs::symlink(to, at).expect("symlink");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn git_paths_through_links_leading_outside_are_refused_in_every_position() {
+    let bed = Escape::new();
+    bed.link("out", &bed.outside);
+    bed.link("apps/up", Path::new("../../outside"));
+    bed.link("evil.yaml", &bed.outside.join("secret.yaml"));
+    bed.link("apps/rel.yaml", Path::new("../../outside/secret.yaml"));
+    for (git_path, link) in [
+        // The last component.
+        ("out", "out"),
+        // A parent.
+        ("out/apps", "out"),
+        // A grandparent.
+        ("out/deep/apps", "out"),
+        // A file through a parent.
+        ("out/secret.yaml", "out"),
+        // A file link itself.
+        ("evil.yaml", "evil.yaml"),
+        // A relative link, in the middle.
+        ("apps/up/apps", "apps/up"),
+        ("apps/rel.yaml", "apps/rel.yaml"),
+    ] {
+        let e = load(&bed.repo, &[git_path]).unwrap_err();
+        assert!(
+            e.contains(&format!(
+                "{link}: symbolic link leads outside the repository"
+            )),
+            "--git-path {git_path}: {e}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn git_paths_through_links_staying_inside_are_read() {
+    let bed = Escape::new();
+    write(&bed.repo, "real/deep/b.yaml", &cm("b"));
+    bed.link("inside", &bed.repo.join("real"));
+    bed.link("rel", Path::new("real/deep"));
+    bed.link("apps/b.yaml", Path::new("../real/deep/b.yaml"));
+    for (git_path, want) in [
+        ("inside/deep", vec!["default:configmap/b"]),
+        ("rel", vec!["default:configmap/b"]),
+        ("apps/b.yaml", vec!["default:configmap/b"]),
+        ("apps", vec!["default:configmap/a", "default:configmap/b"]),
+    ] {
+        let m =
+            load(&bed.repo, &[git_path]).unwrap_or_else(|e| panic!("--git-path {git_path}: {e}"));
+        assert_eq!(ids(&m), want, "--git-path {git_path}");
+    }
+    // The repository itself may be reached through a link.
+    let top = bed.repo.parent().expect("has a parent").join("repo-link");
+    std::os::unix::fs::symlink(&bed.repo, &top).expect("symlink");
+    let m = load(&top, &["inside/deep"]).expect("loads");
+    assert_eq!(ids(&m), ["default:configmap/b"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn git_paths_through_loops_and_dangling_links_are_errors_not_empty() {
+    // A git path that reads as nothing would sync nothing, and garbage
+    // collection would then delete everything: each of these must fail.
+    let bed = Escape::new();
+    bed.link("self", Path::new("self"));
+    bed.link("ping", Path::new("pong"));
+    bed.link("pong", Path::new("ping"));
+    bed.link("gone", Path::new("nowhere"));
+    bed.link("apps/gone.yaml", Path::new("nowhere.yaml"));
+    for (git_path, link) in [
+        ("self", "self"),
+        ("self/apps", "self"),
+        ("ping", "ping"),
+        ("ping/x/y", "ping"),
+        ("gone", "gone"),
+        ("gone/apps", "gone"),
+        ("apps/gone.yaml", "apps/gone.yaml"),
+    ] {
+        let e = load(&bed.repo, &[git_path]).unwrap_err();
+        assert!(e.contains(link), "--git-path {git_path}: {e}");
+        assert!(
+            e.contains("cannot be followed") || e.contains("not found"),
+            "--git-path {git_path}: {e}"
+        );
+    }
+}
+
 #[test]
 fn oversized_file_is_refused_before_reading() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -103,6 +103,54 @@ async fn links_out_of_the_repository_are_refused_by_name() {
 }
 
 #[tokio::test]
+async fn git_paths_through_links_in_any_position_stay_inside() {
+    // As reading the checked-out directory: a link anywhere in a git path
+    // (not only its last component) must stay inside, and a path that
+    // cannot be followed is an error, never an empty read.
+    let bed = Bed::new(&[]);
+    let work = push_tree(&bed, |w| {
+        write(w, "apps/ok.yaml", &deployment("ok", "ok:1"));
+        write(w, "real/deep/in.yaml", &deployment("in", "in:1"));
+        symlink("../outside", w.join("out")).unwrap();
+        symlink("/etc", w.join("abs")).unwrap();
+        symlink("../../outside/x.yaml", w.join("apps/file.yaml")).unwrap();
+        symlink("self", w.join("self")).unwrap();
+        symlink("nowhere", w.join("gone")).unwrap();
+        symlink("real", w.join("inside")).unwrap();
+    });
+    let repo = bed.repo();
+    let head = repo.refresh().await.unwrap().head;
+    for (git_path, says) in [
+        ("out", "symbolic link leads outside"),
+        ("out/apps", "symbolic link leads outside"),
+        ("out/deep/apps", "symbolic link leads outside"),
+        ("abs/ssl", "symbolic link leads outside"),
+        ("apps/file.yaml", "symbolic link leads outside"),
+        ("self/apps", "not found"),
+        ("gone", "not found"),
+    ] {
+        let err = repo
+            .snapshot_at(&head, &[git_path.into()])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "--git-path {git_path}: {err}");
+        let on_disk = read_dir_files(work.path(), &[git_path], &LoadOptions::default());
+        assert!(
+            on_disk.is_err(),
+            "--git-path {git_path} on disk: {on_disk:?}"
+        );
+    }
+    let from_git = repo
+        .snapshot_at(&head, &["inside/deep".into()])
+        .await
+        .unwrap();
+    let from_dir = read_dir_files(work.path(), &["inside/deep"], &LoadOptions::default()).unwrap();
+    assert_eq!(from_git.files, from_dir);
+    assert_eq!(from_git.files.len(), 1);
+}
+
+#[tokio::test]
 async fn a_missing_git_path_is_an_error_naming_it() {
     let bed = Bed::new(&borrowed(&sample_files()));
     let repo = bed.repo();
