@@ -4,7 +4,9 @@
 //! A registry answers an unauthenticated request with 401 and a challenge:
 //! `Basic realm=…` (send the user and password on every request) or
 //! `Bearer realm=…,service=…` (trade them, or nothing for anonymous access,
-//! for a short-lived token at the realm, scoped to one repository).
+//! for a short-lived token at the realm, scoped to one repository). A realm
+//! may be on another host than the registry; credentials go to it only over
+//! https, or to a host named in `--registry-insecure-host`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

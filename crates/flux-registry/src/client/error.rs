@@ -59,8 +59,10 @@ pub enum ClientError {
         /// The registry's explanation.
         message: String,
     },
-    /// No answer: connection refused, reset, timed out, TLS failure.
-    #[error("{url}: {source}")]
+    /// No answer: connection refused, reset, timed out, TLS failure. The
+    /// message names the root cause (reqwest's own only says that sending
+    /// failed).
+    #[error("{url}: {}", transport_reason(.source))]
     Transport {
         /// The request.
         url: String,
@@ -119,6 +121,41 @@ pub enum ClientError {
         /// What it must be.
         reason: &'static str,
     },
+}
+
+/// What went wrong under a transport error: its kind and root cause, with
+/// a hint when the registry's certificate was refused.
+fn transport_reason(e: &reqwest::Error) -> String {
+    let mut causes: Vec<String> = Vec::new();
+    let mut next = std::error::Error::source(e);
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !causes.iter().any(|c| c.contains(&text)) {
+            causes.push(text);
+        }
+        next = cause.source();
+    }
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_body() || e.is_decode() {
+        "reading the answer failed"
+    } else {
+        "sending the request failed"
+    };
+    let Some(root) = causes.last() else {
+        return kind.to_owned();
+    };
+    let hint = if root.contains("UnknownIssuer") {
+        " (the registry's TLS certificate is not signed by a trusted CA: add its CA to the \
+         system's store, or to the file SSL_CERT_FILE names)"
+    } else if root.contains("certificate") {
+        " (the registry's TLS certificate was refused)"
+    } else {
+        ""
+    };
+    format!("{kind}: {}{hint}", cut(root))
 }
 
 fn retry_after_text(d: &Option<Duration>) -> String {

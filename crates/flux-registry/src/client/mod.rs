@@ -7,6 +7,15 @@
 //! retried a few times under the host's backoff; a registry that keeps
 //! failing is reported as such, and the scanner moves on to other hosts.
 //!
+//! TLS: registries are spoken to over https (plain HTTP only for the hosts
+//! in [`ClientOptions::insecure_hosts`]), with certificates checked against
+//! the system's CA store, or only the CAs in the file `SSL_CERT_FILE`
+//! names when it is set (rustls' platform verifier reads it): how fluxd
+//! trusts a private registry's CA, as flux-git does for git hosts. A
+//! certificate that is not trusted fails the request with the reason in the
+//! message. Credentials never go over plain HTTP to a host not named
+//! insecure, token services included (see [`ClientOptions::insecure_hosts`]).
+//!
 //! Why not oci-client for the requests: its errors do not carry response
 //! headers (no `Retry-After`), it sends requests the caller cannot rate-limit
 //! (the `/v2/` ping and token fetches), it keeps the first credentials seen
@@ -144,6 +153,16 @@ impl RegistryClient {
             .insecure_hosts
             .iter()
             .any(|h| h == repo.registry_host() || h == split_port(repo.domain()).0)
+    }
+
+    /// Whether `host` (with `port`) is named in `insecure_hosts`, with or
+    /// without its port.
+    fn is_insecure_host(&self, host: &str, port: Option<u16>) -> bool {
+        let with_port = port.map(|p| format!("{host}:{p}"));
+        self.options
+            .insecure_hosts
+            .iter()
+            .any(|h| h == host || Some(h) == with_port.as_ref())
     }
 
     fn url(&self, repo: &ImageName, rest: &str) -> Result<Url, ClientError> {
@@ -466,10 +485,20 @@ impl RegistryClient {
             url: cut(realm),
             reason: format!("bad token realm: {e}"),
         })?;
-        if url.scheme() != "https" && cand.is_some() && !self.is_insecure(repo) {
+        // Credentials go over plain HTTP only to a host the user named in
+        // --registry-insecure-host; anonymous token requests carry nothing
+        // to protect and go ahead.
+        if let Some(c) = cand
+            && url.scheme() != "https"
+            && !self.is_insecure_host(url.host_str().unwrap_or_default(), url.port())
+        {
             return Err(ClientError::Invalid {
-                url: realm.to_owned(),
-                reason: "refusing to send credentials to a token realm that is not HTTPS".into(),
+                url: cut(realm),
+                reason: format!(
+                    "the token service is plain HTTP: credentials of user {:?} ({} from {}) are not sent there \
+                     (serve it over https, or name its host in --registry-insecure-host)",
+                    c.auth.username, c.key, c.source
+                ),
             });
         }
         {

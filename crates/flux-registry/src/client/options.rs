@@ -10,7 +10,10 @@ use crate::limit::RateOptions;
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// Hosts (`host` or `host:port`) spoken to over plain HTTP
-    /// (`--registry-insecure-host`).
+    /// (`--registry-insecure-host`). Credentials travel over plain HTTP only
+    /// to these: a token service whose realm is `http://` on any other host
+    /// gets no credentials (the request fails, saying so), while anonymous
+    /// token requests, which carry nothing to protect, go ahead.
     pub insecure_hosts: Vec<String>,
     /// The platform chosen from manifest lists and indexes.
     pub platform: Platform,

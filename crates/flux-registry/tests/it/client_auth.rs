@@ -20,10 +20,10 @@ use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 
 use crate::support::{client_for, repo};
 
-const SERVICE: &str = "flux-test-registry";
-const ISSUER: &str = "flux-test-issuer";
+pub(crate) const SERVICE: &str = "flux-test-registry";
+pub(crate) const ISSUER: &str = "flux-test-issuer";
 
-struct Signer {
+pub(crate) struct Signer {
     key: EcdsaKeyPair,
     cert_der: Vec<u8>,
 }
@@ -41,7 +41,7 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-fn make_signer(dir: &Path) -> Signer {
+pub(crate) fn make_signer(dir: &Path) -> Signer {
     openssl(
         dir,
         &[
@@ -100,7 +100,7 @@ fn b64url(bytes: &[u8]) -> String {
 }
 
 impl Signer {
-    fn token(&self, subject: &str, repository: &str, actions: &[&str]) -> String {
+    pub(crate) fn token(&self, subject: &str, repository: &str, actions: &[&str]) -> String {
         let header = serde_json::json!({
             "alg": "ES256", "typ": "JWT",
             "x5c": [base64::engine::general_purpose::STANDARD.encode(&self.cert_der)],
@@ -129,12 +129,12 @@ impl Signer {
     }
 }
 
-struct TokenService {
-    signer: Signer,
-    requests: Mutex<Vec<(Option<String>, String)>>,
+pub(crate) struct TokenService {
+    pub(crate) signer: Signer,
+    pub(crate) requests: Mutex<Vec<(Option<String>, String)>>,
 }
 
-async fn issue(
+pub(crate) async fn issue(
     State(st): State<Arc<TokenService>>,
     headers: HeaderMap,
     Query(q): Query<std::collections::HashMap<String, String>>,
@@ -171,7 +171,7 @@ async fn issue(
     )
 }
 
-fn secret(host: &str, user: &str, password: &str) -> Credentials {
+pub(crate) fn secret(host: &str, user: &str, password: &str) -> Credentials {
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     Credentials::from_dockerconfigjson(
         format!(r#"{{"auths":{{"{host}":{{"auth":"{auth}"}}}}}}"#).as_bytes(),
@@ -218,10 +218,20 @@ async fn bearer_tokens_from_the_registrys_token_service() {
         .unwrap();
     }
 
-    let client = client_for(&[&addr], |_| {});
     let app = repo(&addr, "team/app");
     let creds = Keyring::from_credentials(&secret(&addr, "alice", "s3cret"), "secret flux/regcred")
         .lookup(&app);
+    // The token service is plain HTTP on another port: credentials go
+    // there only when its host is named insecure too.
+    let strict = client_for(&[&addr], |_| {});
+    let e = strict.tags(&app, &creds).await.unwrap_err();
+    assert!(e.to_string().contains("plain HTTP"), "{e}");
+    assert!(
+        service.requests.lock().unwrap().is_empty(),
+        "nothing was sent"
+    );
+    let token_host = token_addr.to_string();
+    let client = client_for(&[&addr, &token_host], |_| {});
     assert_eq!(client.tags(&app, &creds).await.unwrap(), ["1.0"]);
     let f = client.image(&app, "1.0", &creds).await.unwrap();
     assert!(
@@ -247,7 +257,7 @@ async fn bearer_tokens_from_the_registrys_token_service() {
     assert!(matches!(e, ClientError::NoCredentials { .. }), "{e}");
 
     // Wrong password: the token service refuses, and the error says whose.
-    let other = client_for(&[&addr], |_| {});
+    let other = client_for(&[&addr, &token_host], |_| {});
     let bad =
         Keyring::from_credentials(&secret(&addr, "alice", "nope"), "secret flux/old").lookup(&app);
     let e = other.tags(&app, &bad).await.unwrap_err();

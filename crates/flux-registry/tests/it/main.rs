@@ -5,6 +5,7 @@ mod cache;
 mod client;
 mod client_auth;
 mod client_hostile;
+mod client_tls;
 mod provider;
 mod scan;
 mod support;

@@ -99,6 +99,27 @@ impl Pusher {
         }
     }
 
+    /// A pusher for a registry served over HTTPS at `addr`, trusting only
+    /// the CA certificate (PEM) in `ca_file`.
+    pub fn with_tls(
+        addr: &str,
+        ca_file: &std::path::Path,
+        auth: PushAuth,
+    ) -> Result<Self, TestbedError> {
+        super::install_crypto_provider();
+        let pem = std::fs::read(ca_file).map_err(|e| tb_err("reading the CA", e))?;
+        let ca = reqwest::Certificate::from_pem(&pem).map_err(|e| tb_err("the CA", e))?;
+        let http = reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .build()
+            .map_err(|e| tb_err("pusher client", e))?;
+        Ok(Self {
+            http,
+            base: format!("https://{addr}"),
+            auth,
+        })
+    }
+
     fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.auth {
             PushAuth::None => req,

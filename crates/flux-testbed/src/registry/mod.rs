@@ -61,6 +61,9 @@ pub struct RegistryOptions {
     /// Keep storage here instead of a fresh temporary directory (to restart
     /// a registry on the same data).
     pub storage: Option<PathBuf>,
+    /// Serve HTTPS only, with this certificate and key (PEM), e.g. a
+    /// [`TestCa`](crate::tls::TestCa)'s server certificate for `127.0.0.1`.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// A running `docker-registry`, stopped when dropped.
@@ -115,8 +118,18 @@ impl Registry {
                 t.root_cert_bundle.display()
             );
         }
+        let tls = options
+            .tls
+            .as_ref()
+            .map_or_else(String::new, |(cert, key)| {
+                format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    cert.display(),
+                    key.display()
+                )
+            });
         let config = format!(
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:0\n  secret: flux-test-secret\n{auth}",
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:0\n  secret: flux-test-secret\n{tls}{auth}",
             storage.display()
         );
         let config_path = dir.path().join("config.yml");
@@ -138,9 +151,10 @@ impl Registry {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on ").nth(1) {
+                    // "listening on 127.0.0.1:PORT" (", tls" after it with TLS).
                     let addr: String = rest
                         .chars()
-                        .take_while(|c| !c.is_whitespace() && *c != '"')
+                        .take_while(|c| !c.is_whitespace() && *c != '"' && *c != ',')
                         .collect();
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(addr);
