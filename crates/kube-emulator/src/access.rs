@@ -99,6 +99,21 @@ impl Access {
         }
     }
 
+    /// The user name a request's `Authorization` header maps to: a limited
+    /// rule's user, `admin` for full access, `""` if it does not
+    /// authenticate.
+    pub fn user_name(&self, authorization: Option<&str>) -> String {
+        match self.authenticate(authorization) {
+            Ok(Identity::Admin) => "admin".into(),
+            Ok(Identity::Limited(i)) => self
+                .rules
+                .get(i)
+                .map(|r| r.user.clone())
+                .unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
     /// Whether `who` may `verb` objects of `rt` in `ns` (`None`: all
     /// namespaces, or cluster scope); `name` is the object named, if any.
     pub fn authorize(

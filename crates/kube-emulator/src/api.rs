@@ -99,27 +99,13 @@ pub struct Shared {
     pub stats: Stats,
     /// The listening address, for discovery.
     pub addr: String,
-    /// The most recent requests (`METHOD path?query`), for tests.
-    pub log: std::sync::Mutex<std::collections::VecDeque<String>>,
+    /// Every request received, for tests.
+    pub requests: crate::requests::RequestLog,
 }
-
-/// How many requests [`Shared::log`] keeps.
-const LOG_SIZE: usize = 100_000;
 
 /// Handles one request.
 pub async fn handle(shared: Arc<Shared>, req: Request) -> http::Response<Body> {
     Stats::bump(&shared.stats.requests);
-    {
-        let mut log = shared
-            .log
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if log.len() == LOG_SIZE {
-            log.pop_front();
-        }
-        let query: Vec<String> = req.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        log.push_back(format!("{} {}?{}", req.method, req.path, query.join("&")));
-    }
     match route(&shared, &req).await {
         Ok(r) => r,
         Err(e) => h::error(&e),
@@ -203,6 +189,15 @@ fn control(shared: &Shared, req: &Request, rest: &str) -> Result<http::Response<
                 &[],
             ))
         }
+        (Method::GET, "requests") => Ok(h::json(
+            200,
+            &serde_json::to_value(shared.requests.all()).unwrap_or_default(),
+            &[],
+        )),
+        (Method::DELETE, "requests") => {
+            shared.requests.clear();
+            Ok(h::json(200, &json!({}), &[]))
+        }
         (Method::GET, "faults") => Ok(h::json(
             200,
             &serde_json::to_value(shared.faults.rules()).unwrap_or_default(),
@@ -216,10 +211,8 @@ fn control(shared: &Shared, req: &Request, rest: &str) -> Result<http::Response<
                 serde_json::from_value(body).map(|r| vec![r])
             }
             .map_err(|e| ApiError::bad_request(format!("invalid fault rule: {e}")))?;
-            for r in rules {
-                shared.faults.add(r);
-            }
-            Ok(h::json(200, &json!({}), &[]))
+            let ids: Vec<u64> = rules.into_iter().map(|r| shared.faults.add(r).0).collect();
+            Ok(h::json(200, &json!({"ids": ids}), &[]))
         }
         (Method::DELETE, "faults") => {
             shared.faults.clear();

@@ -79,6 +79,7 @@ mod ops;
 mod patch;
 mod printers;
 mod proto;
+pub mod requests;
 mod resources;
 mod scale;
 mod schema;
@@ -93,7 +94,8 @@ pub use access::{Access, AccessRule};
 pub use api::StatsSnapshot;
 pub use controller::{NODE, Rollouts};
 pub use error::{ApiError, Error};
-pub use faults::{FaultAction, FaultRule, Faults};
+pub use faults::{Call, FaultAction, FaultId, FaultRule, Faults};
+pub use requests::RequestRecord;
 
 /// The current time as the API server writes it.
 pub(crate) fn now() -> String {
@@ -158,7 +160,7 @@ impl Emulator {
             faults: Faults::default(),
             stats: api::Stats::default(),
             addr: local.to_string(),
-            log: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            requests: requests::RequestLog::default(),
         });
         let tls = if self.tls {
             Some(tls::generate()?)
@@ -273,25 +275,27 @@ impl Server {
         self.shared.stats.snapshot(self.shared.store.commits())
     }
 
-    /// The most recent requests served, oldest first, as
-    /// `METHOD /path?query` (for tests asserting what a client did).
+    /// The most recent requests, oldest first, as `METHOD /path?query`
+    /// (query decoded): [`Server::request_log`] in short.
     pub fn requests(&self) -> Vec<String> {
         self.shared
-            .log
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .requests
+            .all()
             .iter()
-            .cloned()
+            .map(RequestRecord::line)
             .collect()
+    }
+
+    /// Every request received (the last [`requests::LOG_SIZE`]), oldest
+    /// first, with time, client (token, user, User-Agent), verb, path,
+    /// query and status.
+    pub fn request_log(&self) -> Vec<RequestRecord> {
+        self.shared.requests.all()
     }
 
     /// Forgets the requests logged so far.
     pub fn clear_requests(&self) {
-        self.shared
-            .log
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+        self.shared.requests.clear();
     }
 
     /// The stored object (`group` `""` for core, `namespace` `""` for

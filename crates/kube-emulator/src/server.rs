@@ -20,8 +20,9 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::api::{self, Shared};
 use crate::error::ApiError;
-use crate::faults::FaultAction;
+use crate::faults::{Call, FaultAction};
 use crate::http::{self as h, Body, Request};
+use crate::requests::{self, RequestRecord};
 
 /// Largest request body accepted (the API server's limit is 3 MiB).
 const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -72,18 +73,54 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: Option<TlsAc
     }
 }
 
+/// The bearer token of a request, if any.
+pub(crate) fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 async fn one(
     shared: Arc<Shared>,
     req: http::Request<Incoming>,
 ) -> Result<http::Response<Body>, Dropped> {
-    let verdict = shared
-        .faults
-        .verdict(req.method().as_str(), req.uri().path());
+    let headers = req.headers();
+    let token = bearer(headers);
+    let user_agent = headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let path = req.uri().path();
+    let query = req.uri().query().unwrap_or("");
+    let mut record = RequestRecord {
+        time: chrono::Utc::now(),
+        token: token.map(str::to_owned),
+        user: shared
+            .access
+            .user_name(headers.get("authorization").and_then(|v| v.to_str().ok())),
+        user_agent: user_agent.to_owned(),
+        method: req.method().as_str().to_owned(),
+        verb: requests::verb(req.method(), path, query),
+        path: path.to_owned(),
+        query: query.to_owned(),
+        status: 0,
+    };
+    let verdict = shared.faults.verdict(&Call {
+        method: req.method().as_str(),
+        path,
+        token,
+        user_agent,
+    });
     if !verdict.delay.is_zero() {
         tokio::time::sleep(verdict.delay).await;
     }
-    match verdict.action {
-        Some(FaultAction::Drop) => return Err(Dropped),
+    let response = match verdict.action {
+        Some(FaultAction::Drop) => {
+            shared.requests.push(record);
+            return Err(Dropped);
+        }
         Some(FaultAction::Status { code, retry_after }) => {
             let e = match code {
                 429 => ApiError::too_many_requests(retry_after.unwrap_or(1)),
@@ -96,20 +133,26 @@ async fn one(
                     e
                 }
             };
-            return Ok(h::error(&e));
+            h::error(&e)
         }
-        Some(FaultAction::Latency { .. }) | None => {}
-    }
+        Some(FaultAction::Latency { .. }) | None => handle(&shared, req).await,
+    };
+    record.status = response.status().as_u16();
+    shared.requests.push(record);
+    Ok(response)
+}
+
+async fn handle(shared: &Arc<Shared>, req: http::Request<Incoming>) -> http::Response<Body> {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            return Ok(h::error(&ApiError {
+            return h::error(&ApiError {
                 code: 413,
                 reason: "RequestEntityTooLarge",
                 message: format!("the request body could not be read: {e}"),
                 details: None,
-            }));
+            });
         }
     };
     let query = parts
@@ -124,5 +167,5 @@ async fn one(
         headers: parts.headers,
         body,
     };
-    Ok(api::handle(shared, request).await)
+    api::handle(shared.clone(), request).await
 }

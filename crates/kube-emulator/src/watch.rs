@@ -8,6 +8,8 @@
 //! watch resuming from a resourceVersion whose history is gone gets a 410
 //! ERROR event rather than an HTTP error, so clients list again.
 //!
+//! A watch whose client a `Drop` fault starts matching ends at once.
+//!
 //! Not implemented: periodic BOOKMARK events (allowed: servers need not
 //! send them).
 
@@ -45,6 +47,12 @@ struct State {
     columns_sent: bool,
     tail: VecDeque<Bytes>,
     closed: tokio::sync::watch::Receiver<u64>,
+    /// To end the watch when its client is cut off by a fault.
+    shared: Arc<Shared>,
+    faults_changed: Option<tokio::sync::watch::Receiver<u64>>,
+    token: Option<String>,
+    user_agent: String,
+    path: String,
 }
 
 impl State {
@@ -184,6 +192,11 @@ pub fn serve(
         columns_sent: false,
         tail,
         closed,
+        shared: shared.clone(),
+        faults_changed: Some(shared.faults.changed()),
+        token: crate::server::bearer(&req.headers).map(str::to_owned),
+        user_agent: req.header("user-agent").to_owned(),
+        path: req.path.clone(),
     };
     let stream = futures::stream::unfold(state, next).map(|b| Ok::<_, Infallible>(Frame::data(b)));
     let body: Body = BodyExt::boxed(StreamBody::new(stream));
@@ -219,6 +232,12 @@ async fn next(mut st: State) -> Option<(Bytes, State)> {
         if let Some(b) = st.tail.pop_front() {
             return Some((b, st));
         }
+        let faults = async {
+            match st.faults_changed.as_mut() {
+                Some(rx) => rx.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             r = st.rx.recv() => match r {
                 Ok(e) => st.pending.push_back(e),
@@ -227,6 +246,19 @@ async fn next(mut st: State) -> Option<(Bytes, State)> {
             },
             () = tokio::time::sleep_until(st.deadline) => return None,
             _ = st.closed.changed() => return None,
+            alive = faults => {
+                if !alive {
+                    st.faults_changed = None;
+                } else if st.shared.faults.drops(&crate::faults::Call {
+                    method: "GET",
+                    path: &st.path,
+                    token: st.token.as_deref(),
+                    user_agent: &st.user_agent,
+                }) {
+                    // Cut off: the watch ends.
+                    return None;
+                }
+            }
         }
     }
 }
