@@ -20,6 +20,7 @@ use flux_core::cluster::{Applied, ApplyObject, ClusterError, ClusterErrorKind, P
 use futures::StreamExt as _;
 use kube::api::{GetParams, ListParams, Patch, PatchParams};
 use kube::core::Request;
+use kube::discovery::ApiResource;
 use serde_json::Value;
 
 use crate::discovery::Served;
@@ -77,16 +78,39 @@ fn describe(r: &Ready) -> String {
     }
 }
 
+/// Live objects known without asking the server (the watch cache), with
+/// the field manager's `managedFields` entry, for the unchanged check.
+pub(crate) trait Known: Sync {
+    /// The object, if known.
+    fn live(&self, ar: &ApiResource, namespace: Option<&str>, name: &str) -> Option<Value>;
+}
+
+/// What one apply wrote: the result, and the object's resourceVersion
+/// after a write (`None` when nothing was written or it failed).
+pub(crate) type Outcome = (Result<Applied, ClusterError>, Option<String>);
+
 pub(crate) async fn apply(cluster: &KubeCluster, objects: &[ApplyObject]) -> PerObject<Applied> {
+    apply_with(cluster, objects, None)
+        .await
+        .into_iter()
+        .map(|(id, (r, _))| (id, r))
+        .collect()
+}
+
+/// [`apply`], reading live objects from `known` where it has them.
+pub(crate) async fn apply_with(
+    cluster: &KubeCluster,
+    objects: &[ApplyObject],
+    known: Option<&dyn Known>,
+) -> Vec<(flux_core::ResourceId, Outcome)> {
     let _writing = cluster.recent.writing();
-    let mut results: Vec<Option<Result<Applied, ClusterError>>> =
-        objects.iter().map(|_| None).collect();
+    let mut results: Vec<Option<Outcome>> = objects.iter().map(|_| None).collect();
     let mut tiers: BTreeMap<u8, Vec<usize>> = BTreeMap::new();
     for (i, o) in objects.iter().enumerate() {
         tiers.entry(rank(o.id.kind())).or_default().push(i);
     }
     for indices in tiers.values() {
-        for (i, r) in apply_tier(cluster, objects, indices).await {
+        for (i, r) in apply_tier(cluster, objects, indices, known).await {
             results[i] = Some(r);
         }
     }
@@ -95,11 +119,9 @@ pub(crate) async fn apply(cluster: &KubeCluster, objects: &[ApplyObject]) -> Per
         .zip(results)
         .map(|(o, r)| {
             let r = r.unwrap_or_else(|| {
-                Err(ClusterError::new(
-                    ClusterErrorKind::Other,
-                    Some(o.id.clone()),
-                    "not applied",
-                ))
+                let e =
+                    ClusterError::new(ClusterErrorKind::Other, Some(o.id.clone()), "not applied");
+                (Err(e), None)
             });
             (o.id.clone(), r)
         })
@@ -110,16 +132,17 @@ async fn apply_tier(
     cluster: &KubeCluster,
     objects: &[ApplyObject],
     indices: &[usize],
-) -> Vec<(usize, Result<Applied, ClusterError>)> {
+    known: Option<&dyn Known>,
+) -> Vec<(usize, Outcome)> {
     let mut out = Vec::with_capacity(indices.len());
     let mut ready = Vec::with_capacity(indices.len());
     for &i in indices {
         match prepare_one(cluster, &objects[i], i).await {
             Ok(r) => ready.push(r),
-            Err(e) => out.push((i, Err(e))),
+            Err(e) => out.push((i, (Err(e), None))),
         }
     }
-    let live = read_live(cluster, &ready).await;
+    let live = read_live(cluster, &ready, known).await;
     let manager = cluster.options.field_manager.as_str();
     let mut to_apply = Vec::new();
     for (r, l) in ready.into_iter().zip(live) {
@@ -127,12 +150,12 @@ async fn apply_tier(
             && crate::unchanged(&r.body, current, manager)
         {
             cluster.remember(&objects[r.index].id, &r.served.ar);
-            out.push((r.index, Ok(Applied::Unchanged)));
+            out.push((r.index, (Ok(Applied::Unchanged), None)));
             continue;
         }
         to_apply.push((r, l));
     }
-    let done: Vec<(usize, Result<Applied, ClusterError>)> = futures::stream::iter(to_apply)
+    let done: Vec<(usize, Outcome)> = futures::stream::iter(to_apply)
         .map(|(r, l)| async move {
             let id = &objects[r.index].id;
             let res = patch_one(cluster, &r, &l)
@@ -141,7 +164,11 @@ async fn apply_tier(
             if res.is_ok() {
                 cluster.remember(id, &r.served.ar);
             }
-            (r.index, res)
+            let outcome = match res {
+                Ok((applied, rv)) => (Ok(applied), rv),
+                Err(e) => (Err(e), None),
+            };
+            (r.index, outcome)
         })
         .buffer_unordered(cluster.options.concurrency.max(1))
         .collect()
@@ -199,8 +226,33 @@ async fn prepare_one(
 
 type GroupKey = (String, String, Option<String>);
 
-/// Reads the live state of every object, in order.
-async fn read_live(cluster: &KubeCluster, ready: &[Ready]) -> Vec<Live> {
+/// Reads the live state of every object, in order: from `known` where it
+/// has the object, else from the server.
+async fn read_live(cluster: &KubeCluster, all: &[Ready], known: Option<&dyn Known>) -> Vec<Live> {
+    let mut live: Vec<Live> = all.iter().map(|_| Live::Unknown).collect();
+    let mut unknown: Vec<usize> = Vec::new();
+    for (i, r) in all.iter().enumerate() {
+        match known.and_then(|k| k.live(&r.served.ar, r.namespace.as_deref(), &r.name)) {
+            Some(v) => live[i] = Live::Present(v),
+            None => unknown.push(i),
+        }
+    }
+    if unknown.is_empty() {
+        return live;
+    }
+    let ready: Vec<&Ready> = unknown.iter().map(|&i| &all[i]).collect();
+    for (j, l) in read_from_server(cluster, &ready)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        live[unknown[j]] = l;
+    }
+    live
+}
+
+/// Reads the live state of every object from the server, in order.
+async fn read_from_server(cluster: &KubeCluster, ready: &[&Ready]) -> Vec<Live> {
     let limited = !matches!(
         cluster.options.namespaces,
         flux_core::cluster::Namespaces::All
@@ -244,7 +296,7 @@ async fn read_live(cluster: &KubeCluster, ready: &[Ready]) -> Vec<Live> {
 
 /// A label key every member carries (so a list can be narrowed to it
 /// without missing any of them); the GC mark if there is one.
-fn common_label(ready: &[Ready], members: &[usize]) -> Option<String> {
+fn common_label(ready: &[&Ready], members: &[usize]) -> Option<String> {
     let keys = |r: &Ready| -> Vec<String> {
         r.body
             .pointer("/metadata/labels")
@@ -252,9 +304,9 @@ fn common_label(ready: &[Ready], members: &[usize]) -> Option<String> {
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default()
     };
-    let mut common = keys(&ready[members[0]]);
+    let mut common = keys(ready[members[0]]);
     for &m in &members[1..] {
-        let k = keys(&ready[m]);
+        let k = keys(ready[m]);
         common.retain(|c| k.contains(c));
     }
     common
@@ -266,7 +318,7 @@ fn common_label(ready: &[Ready], members: &[usize]) -> Option<String> {
 
 async fn read_group(
     cluster: &KubeCluster,
-    ready: &[Ready],
+    ready: &[&Ready],
     ns: Option<&str>,
     members: &[usize],
 ) -> Vec<(usize, Live)> {
@@ -310,7 +362,7 @@ async fn read_group(
         }
     }
     futures::stream::iter(members.iter().copied())
-        .map(|m| async move { (m, get_one(cluster, &ready[m]).await) })
+        .map(|m| async move { (m, get_one(cluster, ready[m]).await) })
         .buffer_unordered(cluster.options.concurrency.max(1))
         .collect()
         .await
@@ -331,7 +383,11 @@ async fn get_one(cluster: &KubeCluster, r: &Ready) -> Live {
     }
 }
 
-async fn patch_one(cluster: &KubeCluster, r: &Ready, live: &Live) -> Result<Applied, kube::Error> {
+async fn patch_one(
+    cluster: &KubeCluster,
+    r: &Ready,
+    live: &Live,
+) -> Result<(Applied, Option<String>), kube::Error> {
     let path = collection_path(&r.served.ar, r.namespace.as_deref());
     let mut pp = PatchParams::apply(&cluster.options.field_manager);
     pp.force = cluster.options.force;
@@ -344,9 +400,10 @@ async fn patch_one(cluster: &KubeCluster, r: &Ready, live: &Live) -> Result<Appl
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    Ok(match live {
+    let applied = match live {
         Live::Absent => Applied::Created,
         Live::Present(before) if rv(before) == rv(&after) => Applied::Unchanged,
         Live::Present(_) | Live::Unknown => Applied::Configured,
-    })
+    };
+    Ok((applied, rv(&after)))
 }

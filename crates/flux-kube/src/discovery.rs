@@ -22,6 +22,8 @@ pub struct Served {
     pub namespaced: bool,
     /// Whether it can be listed.
     pub listable: bool,
+    /// Whether it can be watched.
+    pub watchable: bool,
 }
 
 /// A discovery result.
@@ -34,6 +36,28 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// A snapshot of these kinds, each its group's preferred version (for
+    /// tests).
+    #[cfg(test)]
+    pub fn from_served(served: Vec<Served>) -> Self {
+        let mut s = Snapshot {
+            generation: 1,
+            ..Default::default()
+        };
+        for x in served {
+            s.by_gvk.insert(
+                (x.ar.group.clone(), x.ar.version.clone(), x.ar.kind.clone()),
+                x.clone(),
+            );
+            s.by_kind
+                .entry(x.ar.kind.to_ascii_lowercase())
+                .or_default()
+                .push(x.clone());
+            s.preferred.push(x);
+        }
+        s
+    }
+
     fn build(disco: &Discovery, generation: u64) -> Self {
         let mut s = Snapshot {
             generation,
@@ -45,6 +69,7 @@ impl Snapshot {
                     let served = Served {
                         namespaced: caps.scope == Scope::Namespaced,
                         listable: caps.supports_operation(verbs::LIST),
+                        watchable: caps.supports_operation(verbs::WATCH),
                         ar: ar.clone(),
                     };
                     s.by_gvk.insert(
@@ -57,6 +82,7 @@ impl Snapshot {
                 let served = Served {
                     namespaced: caps.scope == Scope::Namespaced,
                     listable: caps.supports_operation(verbs::LIST),
+                    watchable: caps.supports_operation(verbs::WATCH),
                     ar: ar.clone(),
                 };
                 s.by_kind
@@ -86,6 +112,11 @@ impl Snapshot {
     pub fn preferred(&self) -> &[Served] {
         &self.preferred
     }
+
+    /// Which discovery this is (1 for the first, then counting up).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
 }
 
 /// Discovery, cached and refreshed on a miss.
@@ -112,6 +143,11 @@ impl DiscoveryCache {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// The cached snapshot, if discovery ran.
+    pub fn current(&self) -> Option<Arc<Snapshot>> {
+        self.cached()
     }
 
     /// The cached snapshot, discovering first if there is none.
@@ -230,6 +266,7 @@ mod tests {
             ar: ApiResource::from_gvk(&GroupVersionKind::gvk(group, "v1", kind)),
             namespaced: true,
             listable: true,
+            watchable: true,
         }
     }
 

@@ -26,7 +26,7 @@ use crate::{KubeCluster, allowed, collection_path};
 use crate::{lean, reuse};
 
 /// The workload kinds, by group, in the order they are exported.
-const WORKLOADS: &[(&str, &str)] = &[
+pub(crate) const WORKLOADS: &[(&str, &str)] = &[
     ("apps", "Deployment"),
     ("apps", "DaemonSet"),
     ("apps", "StatefulSet"),
@@ -49,7 +49,7 @@ fn key(served: &Served, ns: Option<&str>) -> reuse::Key {
 
 /// Kinds never listed for garbage collection: server-made, numerous, and
 /// never synced from git.
-const NOT_COLLECTED: &[(&str, &str)] = &[
+pub(crate) const NOT_COLLECTED: &[(&str, &str)] = &[
     ("", "Event"),
     ("events.k8s.io", "Event"),
     ("", "Endpoints"),
@@ -57,13 +57,26 @@ const NOT_COLLECTED: &[(&str, &str)] = &[
     ("", "ComponentStatus"),
 ];
 
+/// Whether the GC listing reads a kind: listable, and not one of
+/// [`NOT_COLLECTED`].
+pub(crate) fn collected(s: &Served) -> bool {
+    s.listable && !NOT_COLLECTED.contains(&(s.ar.group.as_str(), s.ar.kind.as_str()))
+}
+
+/// Whether another object owns `obj` (then it is not Flux's to collect).
+pub(crate) fn owned(obj: &Value) -> bool {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|o| !o.is_empty())
+}
+
 /// Whether a failed read just means "skip this": the kind is not served,
 /// or the identity may not read it.
 fn skippable(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if matches!(s.code, 403..=405))
 }
 
-fn is_addon(obj: &Value) -> bool {
+pub(crate) fn is_addon(obj: &Value) -> bool {
     if obj.pointer("/metadata/namespace").and_then(Value::as_str) != Some("kube-system") {
         return false;
     }
@@ -97,7 +110,7 @@ fn items(list: lean::List, served: &Served) -> Vec<Value> {
         .collect()
 }
 
-fn id_of(obj: &Value, served: &Served) -> Option<ResourceId> {
+pub(crate) fn id_of(obj: &Value, served: &Served) -> Option<ResourceId> {
     let name = obj.pointer("/metadata/name").and_then(Value::as_str)?;
     Some(if served.namespaced {
         ResourceId::new(
@@ -163,10 +176,10 @@ async fn namespaces(
             let mut out = Vec::new();
             for name in set {
                 match cluster
-                    .send(|| Request::new(&path).get(name, &GetParams::default()))
+                    .send_as::<lean::Lean>(|| Request::new(&path).get(name, &GetParams::default()))
                     .await
                 {
-                    Ok(mut ns) => {
+                    Ok(lean::Lean(mut ns)) => {
                         if let Some(o) = ns.as_object_mut() {
                             o.entry("apiVersion").or_insert_with(|| "v1".into());
                             o.entry("kind").or_insert_with(|| "Namespace".into());
@@ -298,7 +311,7 @@ pub(crate) async fn list_managed(
         .filter(|_| reuse::is_plain_key(label));
     let mut jobs: Vec<(Served, Option<String>)> = Vec::new();
     for s in snap.preferred() {
-        if !s.listable || NOT_COLLECTED.contains(&(s.ar.group.as_str(), s.ar.kind.as_str())) {
+        if !collected(s) {
             continue;
         }
         match (s.namespaced, allowed_ns) {
@@ -341,11 +354,7 @@ pub(crate) async fn list_managed(
     for r in listed {
         let (served, _, objs) = r?;
         for obj in objs.unwrap_or_default() {
-            let owned = obj
-                .pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .is_some_and(|o| !o.is_empty());
-            if owned {
+            if owned(&obj) {
                 continue;
             }
             let Some(id) = id_of(&obj, &served) else {

@@ -16,6 +16,12 @@
 //! them twice (never after a write, never across syncs: see `reuse.rs`);
 //! decoding lists is most of a no-op sync's cost in this crate.
 //!
+//! [`WatchedCluster`] (module [`watch`]) wraps a [`KubeCluster`] and answers
+//! the export and the GC listing from kube-runtime watch caches instead, so
+//! a sync with nothing new reads no lists, and reports objects changed by
+//! others as they change ([`watch::Notice`], debounced by
+//! [`watch::Debouncer`]).
+//!
 //! It is not where sync decisions are made: flux-core plans, this crate
 //! carries the plan out.
 //!
@@ -58,10 +64,12 @@ mod retry;
 mod reuse;
 mod secrets;
 mod unchanged;
+pub mod watch;
 
 pub use error::Error;
 pub use retry::RetryPolicy;
 pub use unchanged::unchanged;
+pub use watch::{WatchOptions, WatchedCluster};
 
 /// How the adapter behaves.
 #[derive(Debug, Clone)]

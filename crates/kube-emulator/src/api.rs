@@ -262,9 +262,23 @@ async fn resource(
     };
     let watching = req.flag("watch");
     let verb = verb_of(&req.method, name.is_some(), watching);
-    shared
-        .access
-        .authorize(who, verb, &rt, rp.namespace.as_deref(), name.as_deref())?;
+    // As kube-apiserver does, a list or watch narrowed to one name by
+    // `fieldSelector=metadata.name=X` is authorized as a request for X.
+    let selected = match (&name, verb) {
+        (None, "list" | "watch") => req
+            .param("fieldSelector")
+            .and_then(|f| f.strip_prefix("metadata.name="))
+            .filter(|n| !n.is_empty() && !n.contains(','))
+            .map(str::to_owned),
+        _ => None,
+    };
+    shared.access.authorize(
+        who,
+        verb,
+        &rt,
+        rp.namespace.as_deref(),
+        name.as_deref().or(selected.as_deref()),
+    )?;
     let ns = rp.namespace.clone().unwrap_or_default();
 
     let Some(name) = name else {

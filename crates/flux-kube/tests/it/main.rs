@@ -9,6 +9,7 @@ mod export;
 mod faults;
 mod secrets;
 mod watch;
+mod watched;
 
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ pub struct Bed {
     pub server: Server,
     pub cluster: KubeCluster,
     pub kubectl: Kubectl,
+    /// The kubeconfig `cluster` was made from.
+    pub kubeconfig: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -66,6 +69,7 @@ impl Bed {
             server,
             cluster,
             kubectl,
+            kubeconfig: path,
             _dir: dir,
         }
     }
@@ -93,6 +97,13 @@ impl Bed {
         })
         .await
         .expect("kubectl task")
+    }
+
+    /// Another adapter on the same kubeconfig.
+    pub async fn adapter(&self, options: Options) -> KubeCluster {
+        KubeCluster::from_kubeconfig(&self.kubeconfig, options)
+            .await
+            .expect("adapter")
     }
 
     pub fn object(&self, group: &str, plural: &str, ns: &str, name: &str) -> Option<Value> {
