@@ -11,6 +11,7 @@
 pub mod edit;
 pub mod list;
 pub mod registry;
+pub mod sync;
 pub mod write;
 
 use std::io::Write;
@@ -121,7 +122,7 @@ pub fn run(
         ),
         Request::Release(r) => edit::release(&checkout, r, out, err),
         Request::Policy(p) => edit::policy(&checkout, p, out, err),
-        Request::Sync(_) => Err(anyhow::anyhow!("sync --dry-run is not built yet")),
+        Request::Sync(s) => sync::dry_run(local, &checkout, s, out, err),
         Request::Identity { .. }
         | Request::Save { .. }
         | Request::Install(_)

@@ -2,6 +2,7 @@
 
 mod edit;
 mod list;
+mod sync;
 
 /// A checkout whose `linked` is a symbolic link to a copy of the examples
 /// outside it; what fluxctl may neither read nor edit.
