@@ -101,6 +101,11 @@ pub struct Shared {
     pub addr: String,
     /// Every request received, for tests.
     pub requests: crate::requests::RequestLog,
+    /// Where pods' ports are forwarded: (namespace, pod, port) → address.
+    pub forwards:
+        std::sync::Mutex<std::collections::HashMap<(String, String, u16), std::net::SocketAddr>>,
+    /// Open port-forward sessions (ended with the server).
+    pub sessions: std::sync::Mutex<tokio::task::JoinSet<()>>,
 }
 
 /// Handles one request.
@@ -196,6 +201,25 @@ fn control(shared: &Shared, req: &Request, rest: &str) -> Result<http::Response<
         )),
         (Method::DELETE, "requests") => {
             shared.requests.clear();
+            Ok(h::json(200, &json!({}), &[]))
+        }
+        (Method::POST, "portforward") => {
+            let body = req.json_body()?;
+            let s = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("");
+            let port = body
+                .get("port")
+                .and_then(Value::as_u64)
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request("port: a number from 1 to 65535 is required")
+                })?;
+            let addr: std::net::SocketAddr = s("address").parse().map_err(|_| {
+                ApiError::bad_request(format!("address: {:?} is not HOST:PORT", s("address")))
+            })?;
+            if s("namespace").is_empty() || s("pod").is_empty() {
+                return Err(ApiError::bad_request("namespace and pod are required"));
+            }
+            crate::portforward::register(shared, s("namespace"), s("pod"), port, addr);
             Ok(h::json(200, &json!({}), &[]))
         }
         (Method::GET, "faults") => Ok(h::json(

@@ -12,8 +12,12 @@
 //! managers, `managedFields`, conflicts and `force`; built-in kinds and any
 //! CustomResourceDefinition created at run time; server-side Tables with
 //! the `-o wide` columns of the common kinds; Status error bodies;
-//! namespace-limited identities (403s); and fault injection. kubectl is the
-//! referee of its behaviour.
+//! namespace-limited identities (403s); Leases with resourceVersion
+//! conflicts; `pods/{name}/portforward` (WebSocket and SPDY, as kubectl and
+//! kube-rs speak it) to a local address registered per pod and port
+//! ([`Server::forward_pod_port`]); a request log ([`Server::request_log`]);
+//! and fault injection, also aimed at one client by token or User-Agent
+//! ([`Faults`]). kubectl is the referee of its behaviour.
 //!
 //! It is **not** a cluster: nothing is scheduled and no pods run, owner
 //! references are not garbage collected, namespaces are deleted at once,
@@ -35,8 +39,9 @@
 //! works); one version per built-in group; no conversion between CRD
 //! versions beyond `apiVersion`; custom resources' schemas are in OpenAPI
 //! v3 but not v2 (kubectl then leaves their validation inside a `kind:
-//! List` to the server); no BOOKMARK watch events (beyond the one ending a
-//! streaming list); the merge schema of
+//! List` to the server); no exec, attach or logs (port-forward only, and
+//! only to registered addresses); no BOOKMARK watch events (beyond the one
+//! ending a streaming list); the merge schema of
 //! built-in kinds covers the keyed lists manifests use (containers, ports,
 //! env, volumes…) and treats other lists as atomic.
 //!
@@ -77,6 +82,7 @@ mod merge;
 mod openapi;
 mod ops;
 mod patch;
+mod portforward;
 mod printers;
 mod proto;
 pub mod requests;
@@ -161,6 +167,8 @@ impl Emulator {
             stats: api::Stats::default(),
             addr: local.to_string(),
             requests: requests::RequestLog::default(),
+            forwards: std::sync::Mutex::new(std::collections::HashMap::new()),
+            sessions: std::sync::Mutex::new(tokio::task::JoinSet::new()),
         });
         let tls = if self.tls {
             Some(tls::generate()?)
@@ -227,6 +235,11 @@ impl Drop for Server {
         for t in &self.tasks {
             t.abort();
         }
+        self.shared
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .abort_all();
     }
 }
 
@@ -291,6 +304,15 @@ impl Server {
     /// query and status.
     pub fn request_log(&self) -> Vec<RequestRecord> {
         self.shared.requests.all()
+    }
+
+    /// Forwards port `port` of pod `namespace/pod` to `to`: what
+    /// `kubectl port-forward` and kube-rs' `Api::<Pod>::portforward` reach
+    /// through the emulator. Create the Pod first: registering marks it
+    /// Running and Ready on 127.0.0.1, as kubectl requires (registering
+    /// again replaces the address).
+    pub fn forward_pod_port(&self, namespace: &str, pod: &str, port: u16, to: SocketAddr) {
+        portforward::register(&self.shared, namespace, pod, port, to);
     }
 
     /// Forgets the requests logged so far.

@@ -57,11 +57,17 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: Option<TlsAc
                     http.keep_alive(true);
                     match tls {
                         None => {
-                            let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                            let _ = http
+                                .serve_connection(TokioIo::new(stream), svc)
+                                .with_upgrades()
+                                .await;
                         }
                         Some(acceptor) => match acceptor.accept(stream).await {
                             Ok(stream) => {
-                                let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                                let _ = http
+                                    .serve_connection(TokioIo::new(stream), svc)
+                                    .with_upgrades()
+                                    .await;
                             }
                             Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
                         },
@@ -135,7 +141,12 @@ async fn one(
             };
             h::error(&e)
         }
-        Some(FaultAction::Latency { .. }) | None => handle(&shared, req).await,
+        Some(FaultAction::Latency { .. }) | None => {
+            match crate::portforward::target(req.uri().path()) {
+                Some((ns, pod)) => crate::portforward::upgrade(&shared, req, &ns, &pod),
+                None => handle(&shared, req).await,
+            }
+        }
     };
     record.status = response.status().as_u16();
     shared.requests.push(record);

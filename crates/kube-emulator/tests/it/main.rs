@@ -10,6 +10,7 @@ mod faults;
 mod leases;
 mod managed;
 mod openapi;
+mod portforward;
 mod resources;
 mod rollouts;
 mod watch;
