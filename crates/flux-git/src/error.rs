@@ -183,6 +183,16 @@ pub enum Error {
         /// What `git` said.
         message: String,
     },
+    /// A tree holds an entry git would not check out.
+    #[error("the tree of {revision} has an entry {path:?} that {reason}; refusing to write it out")]
+    UnsafeTree {
+        /// The commit.
+        revision: String,
+        /// The entry's path.
+        path: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The deploy key is unusable.
     #[error("deploy key {}: {message}", path.display())]
     Identity {

@@ -77,6 +77,7 @@ pub mod signature;
 pub mod ssh;
 pub mod sync;
 pub mod url;
+pub mod worktree;
 
 pub use commit::{CommitOutcome, CommitRequest, FileChanges, Pushed};
 pub use config::{GitConfig, GitFlags, Person, VerifyMode};
@@ -87,6 +88,7 @@ pub use read::GitSource;
 pub use repo::{Refreshed, Repo, RepoState, RepoStatus};
 pub use ssh::SshOptions;
 pub use url::{Remote, Transport};
+pub use worktree::{EntryKind, Materialized, TreeEntry, TreeId};
 
 #[cfg(test)]
 mod send_tests {

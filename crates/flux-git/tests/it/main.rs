@@ -16,6 +16,7 @@ mod read;
 mod signature;
 mod ssh;
 mod sync;
+mod worktree;
 
 use std::path::Path;
 use std::time::Duration;
