@@ -10,7 +10,8 @@
 //! with helpers to commit and push as "somebody else"), and
 //! [`registry::Registry`] (Debian's `docker-registry`, open, htpasswd or
 //! token auth) with test images pushed over its API and a counting,
-//! fault-injecting [`registry::Proxy`].
+//! fault-injecting [`registry::Proxy`], and a [`kustomize::Kustomize`]
+//! program (the kustomize built into kubectl) for `.flux.yaml` tests.
 //!
 //! It is a dev-dependency only: nothing here is meant for production code,
 //! and every server binds 127.0.0.1, never another address.
@@ -27,6 +28,7 @@
 //! ```
 
 pub mod git;
+pub mod kustomize;
 pub mod port;
 pub mod process;
 pub mod registry;
