@@ -39,7 +39,8 @@ fn echo_server() -> SocketAddr {
 
 fn ping(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
     let mut c = TcpStream::connect(addr).expect("connect to the forwarded port");
-    c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     c.write_all(msg).expect("write");
     c.shutdown(std::net::Shutdown::Write).expect("shutdown");
     let mut out = Vec::new();
