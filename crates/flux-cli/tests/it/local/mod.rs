@@ -2,6 +2,7 @@
 
 mod edit;
 mod list;
+mod registry;
 mod sync;
 
 /// A checkout whose `linked` is a symbolic link to a copy of the examples
