@@ -42,7 +42,8 @@ pub fn build(cli: &Cli, env: &Env) -> anyhow::Result<Invocation> {
         }
     };
     if !matches!(mode, Mode::Local(_)) {
-        if !g.git_path.is_empty() {
+        // install has a --git-path of its own, which clap gives the global flag.
+        if !g.git_path.is_empty() && !matches!(cli.command, Command::Install(_)) {
             return Err(usage("--git-path is only for --local"));
         }
         if g.allow_dirty {
@@ -196,7 +197,12 @@ pub fn build(cli: &Cli, env: &Env) -> anyhow::Result<Invocation> {
             }
         }
         Command::Install(a) => {
-            let mut git_paths = a.git_path.clone();
+            let mut git_paths = g.git_path.clone();
+            for p in &a.git_path {
+                if !git_paths.contains(p) {
+                    git_paths.push(p.clone());
+                }
+            }
             if !a.git_paths.is_empty() {
                 notes.push("--git-paths is deprecated: use --git-path".into());
                 git_paths.extend(a.git_paths.iter().cloned());

@@ -396,3 +396,53 @@ fn the_binary_exits_with_the_documented_codes() {
         Some(1)
     );
 }
+
+#[test]
+fn install_checks_its_flags_and_says_it_is_not_available_yet() {
+    usage(
+        &["install", "--git-email", "a@b"],
+        "install needs --git-url",
+    );
+    usage(
+        &["install", "--git-url", "git@x:y/z"],
+        "install needs --git-email",
+    );
+    let inv = build(
+        &[
+            "install",
+            "--git-url",
+            "git@x:y/z",
+            "--git-email",
+            "a@b",
+            "--git-paths",
+            "a",
+            "--git-path",
+            "b",
+            "--add-security-context=false",
+        ],
+        &[],
+    )
+    .expect("builds");
+    let Request::Install(i) = inv.request else {
+        panic!("install")
+    };
+    assert_eq!(i.git_paths, ["b", "a"]);
+    assert_eq!(
+        (
+            i.git_branch.as_str(),
+            i.git_label.as_str(),
+            i.git_user.as_str()
+        ),
+        ("master", "flux", "Flux")
+    );
+    assert!(!i.add_security_context);
+    assert_eq!(i.namespace, "default");
+    assert_eq!(inv.notes, ["--git-paths is deprecated: use --git-path"]);
+    let run = fluxctl(&["install", "--git-url", "git@x:y/z", "--git-email", "a@b"]);
+    assert!(
+        run.fails(Exit::Failed)
+            .contains("install is not available yet"),
+        "{}",
+        run.err
+    );
+}
