@@ -69,7 +69,8 @@ kc() { # kc NAME kubectl-args...
 
 latency=${LATENCY_MS:-0}
 start() { # a fresh emulator named $1, with the namespaces and the CRD
-  "$emu" --kubeconfig "$work/$1.kubeconfig" >"$work/$1.out" 2>"$work/$1.err" &
+  # No workload controller: its status writes would be counted as the sync's.
+  "$emu" --no-rollouts --kubeconfig "$work/$1.kubeconfig" >"$work/$1.out" 2>"$work/$1.err" &
   pids+=($!)
   for _ in $(seq 200); do grep -q '^listening on' "$work/$1.out" 2>/dev/null && break; sleep 0.05; done
   kc "$1" apply --server-side -f "$work/setup.yaml" >/dev/null
