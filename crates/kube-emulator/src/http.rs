@@ -246,12 +246,15 @@ pub fn decode_path(p: &str) -> String {
     let mut out = Vec::with_capacity(p.len());
     let b = p.as_bytes();
     let mut i = 0;
+    let hex = |c: u8| char::from(c).to_digit(16);
     while i < b.len() {
+        // Bytes, not a `&str` slice: the two after `%` may split a
+        // character (`%aé`), which a slice would panic on.
         if b[i] == b'%'
             && i + 2 < b.len()
-            && let Ok(n) = u8::from_str_radix(&p[i + 1..i + 3], 16)
+            && let (Some(hi), Some(lo)) = (hex(b[i + 1]), hex(b[i + 2]))
         {
-            out.push(n);
+            out.push(u8::try_from(hi * 16 + lo).expect("two hex digits make a byte"));
             i += 3;
             continue;
         }
@@ -264,6 +267,48 @@ pub fn decode_path(p: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Path-like text: segments of the API's words, percent escapes
+    /// (whole, cut short, or before multi-byte characters) and anything.
+    fn pathish() -> impl Strategy<Value = String> {
+        let part = prop_oneof![
+            Just("/".to_owned()),
+            Just("api".to_owned()),
+            Just("apis".to_owned()),
+            Just("v1".to_owned()),
+            Just("namespaces".to_owned()),
+            Just("status".to_owned()),
+            "%[0-9a-fA-F]{0,2}",
+            "%[0-9a-f]é",
+            any::<String>(),
+        ];
+        proptest::collection::vec(part, 0..12).prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn path_decoding_never_panics_nor_grows(p in pathish()) {
+            let decoded = decode_path(&p);
+            // Each escape shrinks 3 bytes to 1, or to the 3 of U+FFFD.
+            prop_assert!(decoded.len() <= p.len(), "{:?} -> {:?}", p, decoded);
+            if let Some(r) = parse_resource_path(&p) {
+                let parts = [Some(&r.group), Some(&r.version), Some(&r.plural),
+                             r.namespace.as_ref(), r.name.as_ref(), r.sub.as_ref()];
+                let total: usize = parts.iter().flatten().map(|s| s.len()).sum();
+                prop_assert!(total <= p.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_cut_escape_before_a_multibyte_character_is_kept_as_text() {
+        // Regression: slicing two bytes after `%` panicked when they split
+        // a character.
+        assert_eq!(decode_path("%aé"), "%aé");
+        assert_eq!(decode_path("x%2"), "x%2");
+        assert_eq!(decode_path("%41%é"), "A%é");
+    }
 
     #[test]
     #[allow(clippy::type_complexity)]

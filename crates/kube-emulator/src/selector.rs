@@ -161,6 +161,51 @@ impl FieldSelector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Selector-like text: keys, operators, sets and anything.
+    fn selectorish() -> impl Strategy<Value = String> {
+        let part = prop_oneof![
+            Just("app".to_owned()),
+            Just("example.com/tier".to_owned()),
+            Just("metadata.name".to_owned()),
+            Just("=".to_owned()),
+            Just("==".to_owned()),
+            Just("!=".to_owned()),
+            Just("!".to_owned()),
+            Just(",".to_owned()),
+            Just(" in ".to_owned()),
+            Just(" notin ".to_owned()),
+            Just("(".to_owned()),
+            Just(")".to_owned()),
+            Just(" ".to_owned()),
+            Just(".".to_owned()),
+            "[a-z0-9]{0,5}",
+            any::<String>(),
+        ];
+        proptest::collection::vec(part, 0..16).prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn selectors_never_panic_and_stay_proportionate(s in selectorish()) {
+            let obj = serde_json::json!({
+                "metadata": {"name": "web", "namespace": "demo",
+                             "labels": {"app": "web", "example.com/tier": "db"}},
+                "status": {"phase": "Running"}
+            });
+            let parts = s.split(',').count();
+            if let Ok(sel) = LabelSelector::parse(&s) {
+                prop_assert!(sel.0.len() <= parts);
+                let _ = sel.matches(&obj);
+            }
+            if let Ok(sel) = FieldSelector::parse(&s) {
+                prop_assert!(sel.0.len() <= parts);
+                let _ = sel.matches(&obj);
+            }
+        }
+    }
+
     use serde_json::json;
 
     #[test]

@@ -25,6 +25,10 @@ use chrono::{DateTime, Utc};
 
 use super::semver::{Range, compare_tags, parse_version};
 
+/// The most memory one `regex:` tag filter may compile to (the program,
+/// and again its lazy DFA's cache); the `regex` crate allows 10 MiB.
+const REGEX_SIZE_LIMIT: usize = 4 << 20;
+
 const GLOB: &str = "glob:";
 const SEMVER: &str = "semver:";
 const REGEXP: &str = "regexp:";
@@ -101,9 +105,19 @@ impl TagPattern {
             if re.is_empty() {
                 return Err(fail("the regular expression is empty".into()));
             }
-            return regex::Regex::new(re)
+            // A tag filter is short; one compiling to megabytes (from a
+            // hostile annotation, once per workload) is refused, not paid.
+            return regex::RegexBuilder::new(re)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .dfa_size_limit(REGEX_SIZE_LIMIT)
+                .build()
                 .map(TagPattern::Regex)
-                .map_err(|e| fail(e.to_string()));
+                .map_err(|e| match e {
+                    regex::Error::CompiledTooBig(limit) => fail(format!(
+                        "the regular expression is too big (it compiles to over {limit} bytes)"
+                    )),
+                    e => fail(e.to_string()),
+                });
         }
         let glob = text.strip_prefix(GLOB).unwrap_or(text);
         if glob.is_empty() {

@@ -6,4 +6,5 @@ mod examples;
 mod image;
 mod manifest_load;
 mod sync;
+mod untrusted;
 mod update;

@@ -13,6 +13,7 @@ mod openapi;
 mod portforward;
 mod resources;
 mod rollouts;
+mod untrusted;
 mod watch;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
