@@ -5,6 +5,7 @@
 mod args;
 mod completion;
 mod fake_fluxd;
+mod forward;
 mod local;
 mod remote;
 mod util;
