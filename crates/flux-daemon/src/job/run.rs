@@ -68,7 +68,7 @@ pub async fn execute(
         } => {
             let in_cluster = workloads_in_cluster(cx).await?;
             let release = release.clone();
-            let calc = Calc::new(cx, Some(in_cluster), move |cx| {
+            let calc = Calc::new(cx, Some(in_cluster), false, move |cx| {
                 calculate_release(&release, cx).map_err(|e| e.to_string())
             });
             let message = if cause.message.is_empty() {
@@ -91,7 +91,7 @@ pub async fn execute(
             let in_cluster = workloads_in_cluster(cx).await?;
             let containers = containers.clone();
             let kind = containers.kind;
-            let calc = Calc::new(cx, Some(in_cluster), move |cx| {
+            let calc = Calc::new(cx, Some(in_cluster), false, move |cx| {
                 Ok(calculate_containers_release(&containers, cx))
             });
             let message = if cause.message.is_empty() {
@@ -107,7 +107,7 @@ pub async fn execute(
             raw,
         } => {
             let for_calc = updates.clone();
-            let calc = Calc::new(cx, None, move |cx| {
+            let calc = Calc::new(cx, None, true, move |cx| {
                 Ok(calculate_policy_updates(cx.manifests, cx.files, &for_calc))
             });
             let message = policy_commit_message(updates, cause);
@@ -174,6 +174,9 @@ async fn workloads_in_cluster(cx: &JobContext<'_>) -> Result<BTreeSet<ResourceId
     Ok(live.into_iter().map(|o| o.id).collect())
 }
 
+/// The error of a release that changes no file (Flux v1's words).
+pub const NO_CHANGES: &str = "no changes made in repo";
+
 type CalcFn = dyn Fn(&ReleaseContext<'_>) -> Result<ReleaseResult, String> + Send + Sync;
 
 /// A calculation over the files of a snapshot, runnable on any head.
@@ -184,12 +187,14 @@ struct Calc {
     in_cluster: Option<BTreeSet<ResourceId>>,
     registry: SharedRegistry,
     f: Arc<CalcFn>,
+    policy: bool,
 }
 
 impl Calc {
     fn new(
         cx: &JobContext<'_>,
         in_cluster: Option<BTreeSet<ResourceId>>,
+        policy: bool,
         f: impl Fn(&ReleaseContext<'_>) -> Result<ReleaseResult, String> + Send + Sync + 'static,
     ) -> Arc<Self> {
         Arc::new(Calc {
@@ -199,6 +204,7 @@ impl Calc {
             in_cluster,
             registry: cx.registry.clone(),
             f: Arc::new(f),
+            policy,
         })
     }
 
@@ -250,7 +256,16 @@ impl Calc {
             return Err(JobFailure { error, outcome });
         }
         if planned.edits.is_empty() {
-            return Ok(outcome);
+            // Flux v1: a release that changes nothing fails ("no changes
+            // made in repo", with the per-workload reasons); a policy change
+            // that changes nothing succeeds without a commit.
+            return match kind {
+                ReleaseKind::Execute if !self.policy => Err(JobFailure {
+                    error: NO_CHANGES.into(),
+                    outcome,
+                }),
+                _ => Ok(outcome),
+            };
         }
         if source.repo.config().readonly {
             return Err(JobFailure {

@@ -3,6 +3,8 @@
 //! started with real flags, driven through its HTTP API.
 
 mod api;
+mod automation;
+mod jobs;
 mod sync;
 
 use std::time::Duration;
