@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 mod convert;
 mod export;
 pub mod flux;
+pub mod hooks;
 pub mod status;
 pub mod workloads;
 
@@ -62,6 +63,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/hooks/github", axum::routing::post(hooks::github))
+        .route("/hooks/gitlab", axum::routing::post(hooks::gitlab))
         .route(flux_api::API_PREFIX, axum::routing::any(flux::api_handler))
         .route(
             &format!("{}/{{*rest}}", flux_api::API_PREFIX),
