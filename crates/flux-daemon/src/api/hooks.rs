@@ -77,7 +77,7 @@ pub fn github_signature_ok(secret: &str, body: &[u8], header: Option<&str>) -> b
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
