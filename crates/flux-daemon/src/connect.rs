@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use flux_kube::{KubeCluster, Options};
+use flux_kube::{KubeCluster, Options, WatchOptions, WatchedCluster};
 
 use crate::config::Config;
 use crate::daemon::{Daemon, Parts, StartError};
@@ -65,17 +65,19 @@ pub async fn parts(config: &Config) -> Result<Parts, RunError> {
         namespaces: config.k8s.namespaces.clone(),
         ..Options::default()
     };
-    let cluster = KubeCluster::from_config(kube_config, options)
+    let kube = KubeCluster::from_config(kube_config, options)
         .map_err(|e| RunError::Kube(e.to_string()))?;
+    // Live state from watches: a sync with nothing new reads no lists, and
+    // objects changed by hand are seen at once.
+    let watch = Arc::new(WatchedCluster::new(Arc::new(kube), WatchOptions::default()));
     let secret: Arc<dyn SecretStore> =
         Arc::new(KubeSecret::new(client, &namespace, &config.k8s.secret_name));
     tracing::info!(namespace = %namespace, secret = %secret.describe(), "fluxd's namespace");
     Ok(Parts {
-        cluster: Arc::new(cluster),
-        changes: None,
+        cluster: watch.clone(),
+        watch: Some(watch),
         secret: Some(secret),
         default_namespace,
-        cluster_ready: None,
     })
 }
 

@@ -10,12 +10,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flux_core::ResourceId;
 use flux_core::cluster::Cluster;
 use flux_core::manifest::LoadOptions;
 use flux_core::sync::SyncSetName;
 use flux_git::{Repo, SshOptions, Transport};
-use tokio::sync::{mpsc, watch};
+use flux_kube::WatchedCluster;
+use tokio::sync::watch;
 
 use crate::config::{Config, SyncStateMode};
 use crate::deploykey::Identity;
@@ -25,25 +25,25 @@ use crate::secret::SecretStore;
 use crate::source::Source;
 use crate::state::SyncState;
 
-/// How long drift notices are gathered before the sync they trigger.
-pub const DRIFT_DEBOUNCE: Duration = Duration::from_secs(2);
+/// Drift notices are gathered until none came for this long…
+pub const DRIFT_QUIET: Duration = Duration::from_secs(1);
+/// …or this long after the first, before the sync they trigger.
+pub const DRIFT_MAX_DELAY: Duration = Duration::from_secs(5);
 
 /// What the daemon talks to, besides git and registries.
 pub struct Parts {
     /// The cluster syncs apply to.
     pub cluster: Arc<dyn Cluster>,
-    /// Notices of marked objects or workloads changed or deleted in the
-    /// cluster (from watches), for drift correction.
-    pub changes: Option<mpsc::UnboundedReceiver<ResourceId>>,
+    /// The watches behind `cluster`, when it is flux-kube's watched
+    /// cluster: their change notices drive drift correction, their
+    /// readiness `/readyz`, their counters the metrics.
+    pub watch: Option<Arc<WatchedCluster>>,
     /// The deploy key Secret (`--k8s-secret-name` in fluxd's namespace).
     pub secret: Option<Arc<dyn SecretStore>>,
     /// The namespace of resources that name none, when
     /// `--k8s-default-namespace` is not given (the kubeconfig context's or
     /// fluxd's own).
     pub default_namespace: String,
-    /// A ready signal from the cluster side (e.g. watch caches filled):
-    /// `/readyz` waits for it.
-    pub cluster_ready: Option<watch::Receiver<bool>>,
 }
 
 /// fluxd could not start.
@@ -97,8 +97,8 @@ pub struct Shared {
     pub identity: Option<Arc<Identity>>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Whether the cluster side is ready.
-    pub cluster_ready: Option<watch::Receiver<bool>>,
+    /// The watches, if the cluster is watched.
+    pub watch: Option<Arc<WatchedCluster>>,
     /// Set when shutdown starts.
     pub stopping: watch::Sender<bool>,
 }
@@ -112,7 +112,7 @@ impl Shared {
     /// Whether fluxd is ready to serve: every repository fetched and synced
     /// at least once (successfully or not), and the cluster side ready.
     pub fn is_ready(&self) -> bool {
-        let cluster = self.cluster_ready.as_ref().is_none_or(|r| *r.borrow());
+        let cluster = self.watch.as_ref().is_none_or(|w| w.is_ready());
         cluster
             && self
                 .sources
@@ -124,7 +124,6 @@ impl Shared {
 /// A daemon, built and not yet running.
 pub struct Daemon {
     shared: Arc<Shared>,
-    changes: Option<mpsc::UnboundedReceiver<ResourceId>>,
     listeners: Option<crate::api::Listeners>,
 }
 
@@ -215,10 +214,9 @@ impl Daemon {
                 registry,
                 identity,
                 metrics,
-                cluster_ready: parts.cluster_ready,
+                watch: parts.watch,
                 stopping,
             }),
-            changes: parts.changes,
             listeners: Some(listeners),
         })
     }
@@ -261,10 +259,11 @@ impl Daemon {
             ));
         }
         tasks.spawn(crate::run::scan_loop(shared.clone(), stopped()));
-        if let Some(changes) = self.changes.take()
+        if let Some(watch) = &shared.watch
             && shared.config.sync.drift_correction
         {
-            tasks.spawn(crate::run::drift_loop(shared.clone(), changes, stopped()));
+            let notices = watch.notices();
+            tasks.spawn(crate::run::drift_loop(shared.clone(), notices, stopped()));
         }
         tokio::select! {
             () = shutdown => tracing::info!("shutting down: no new jobs; finishing the current one"),

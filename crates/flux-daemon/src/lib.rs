@@ -25,10 +25,9 @@
 //! let cluster = flux_kube::KubeCluster::infer(flux_kube::Options::default()).await?;
 //! let parts = Parts {
 //!     cluster: Arc::new(cluster),
-//!     changes: None,
+//!     watch: None,
 //!     secret: None,
 //!     default_namespace: "default".into(),
-//!     cluster_ready: None,
 //! };
 //! let daemon = Daemon::new(config, parts).await?;
 //! println!("API on {:?}", daemon.api_addr());

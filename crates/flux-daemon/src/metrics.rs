@@ -115,8 +115,40 @@ pub struct Metrics {
     pub git_errors: Family<SourceLabel, Counter>,
     /// `flux_request_duration_seconds`.
     pub request_duration: Family<RequestLabels, Histogram>,
+    /// `flux_kube_watch_*`: the watch caches (set when scraped).
+    pub watch: WatchGauges,
     /// The registry scanner's counters.
     pub registry: Arc<flux_registry::Metrics>,
+}
+
+/// Gauges of the watch caches, set from their counters at each scrape.
+#[derive(Default)]
+pub struct WatchGauges {
+    /// Collections watched.
+    pub collections: Gauge,
+    /// Collections whose cache is complete.
+    pub ready: Gauge,
+    /// Objects cached.
+    pub objects: Gauge,
+    /// Lists made by the watchers since start (first lists and re-lists).
+    pub lists: Gauge,
+    /// Watch errors since start (each restarts a watch).
+    pub errors: Gauge,
+    /// Watch events applied since start.
+    pub events: Gauge,
+}
+
+impl WatchGauges {
+    /// Sets the gauges from the watches' counters.
+    pub fn set(&self, s: &flux_kube::watch::WatchStats) {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.collections.set(n(s.collections as u64));
+        self.ready.set(n(s.ready as u64));
+        self.objects.set(n(s.objects as u64));
+        self.lists.set(n(s.lists));
+        self.errors.set(n(s.errors));
+        self.events.set(n(s.events));
+    }
 }
 
 impl Default for Metrics {
@@ -136,6 +168,7 @@ impl Default for Metrics {
             request_duration: Family::new_with_constructor(|| {
                 Histogram::new(buckets(HTTP_BUCKETS))
             }),
+            watch: WatchGauges::default(),
             registry: Arc::new(flux_registry::Metrics::default()),
         }
     }
@@ -209,6 +242,37 @@ impl Metrics {
                 "Failed fetches from the git remote.",
                 self.git_errors.clone(),
             );
+            let watch = flux.sub_registry_with_prefix("kube_watch");
+            for (name, help, g) in [
+                (
+                    "collections",
+                    "Collections watched.",
+                    &self.watch.collections,
+                ),
+                (
+                    "ready_collections",
+                    "Collections whose cache is complete.",
+                    &self.watch.ready,
+                ),
+                (
+                    "objects",
+                    "Objects in the watch caches.",
+                    &self.watch.objects,
+                ),
+                (
+                    "lists",
+                    "Lists made by the watchers since start.",
+                    &self.watch.lists,
+                ),
+                ("errors", "Watch errors since start.", &self.watch.errors),
+                (
+                    "events",
+                    "Watch events applied since start.",
+                    &self.watch.events,
+                ),
+            ] {
+                watch.register(name, help, g.clone());
+            }
             self.registry
                 .register(flux.sub_registry_with_prefix("registry"));
         }

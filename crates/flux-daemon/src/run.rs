@@ -6,11 +6,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flux_core::ResourceId;
-use tokio::sync::mpsc;
+use flux_kube::watch::{Debouncer, Notice};
+use tokio::sync::broadcast;
 
 use crate::automation::{AutomationOutcome, automate};
-use crate::daemon::{DRIFT_DEBOUNCE, Shared};
+use crate::daemon::{DRIFT_MAX_DELAY, DRIFT_QUIET, Shared};
 use crate::job::run::{JobContext, SharedRegistry, execute};
 use crate::job::{JobStatus, Queued};
 use crate::metrics::{JobLabels, SourceLabel};
@@ -237,71 +237,33 @@ pub async fn scan_loop(shared: Arc<Shared>, stop: impl Future<Output = ()>) {
     }
 }
 
-/// Drift correction: gathers change notices for [`DRIFT_DEBOUNCE`], then
-/// asks every source for a sync.
+/// Drift correction: gathers change notices from the watches (a burst is
+/// one batch), and when one concerns an object Flux applied, asks every
+/// source for a sync, which puts back what git says.
 pub async fn drift_loop(
     shared: Arc<Shared>,
-    mut changes: mpsc::UnboundedReceiver<ResourceId>,
+    notices: broadcast::Receiver<Notice>,
     stop: impl Future<Output = ()>,
 ) {
     tokio::pin!(stop);
+    let mut debouncer = Debouncer::new(notices, DRIFT_QUIET, DRIFT_MAX_DELAY);
     loop {
-        let first = tokio::select! {
+        let batch = tokio::select! {
             () = &mut stop => return,
-            c = changes.recv() => match c { Some(c) => c, None => return },
+            b = debouncer.next() => match b { Some(b) => b, None => return },
         };
-        let ids = debounce(first, &mut changes, DRIFT_DEBOUNCE).await;
-        tracing::info!(changed = ids.len(), first = %ids[0], "objects changed in the cluster; syncing");
+        if !batch.touches_marked() {
+            continue;
+        }
+        let first = batch
+            .notices
+            .iter()
+            .find(|n| n.marked)
+            .map(|n| n.id.to_string());
+        tracing::info!(changed = batch.notices.len(), lagged = batch.lagged, first = ?first, "objects Flux applied were changed in the cluster; syncing");
         for s in &shared.sources {
             shared.metrics.drift_syncs.get_or_create(&label(s)).inc();
             s.ask_sync();
         }
-    }
-}
-
-/// Collects `first` and whatever else arrives within `window` of it.
-pub async fn debounce<T>(
-    first: T,
-    rx: &mut mpsc::UnboundedReceiver<T>,
-    window: Duration,
-) -> Vec<T> {
-    let mut out = vec![first];
-    let deadline = tokio::time::Instant::now() + window;
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep_until(deadline) => return out,
-            next = rx.recv() => match next {
-                Some(x) => out.push(x),
-                None => return out,
-            },
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn debounce_gathers_a_window() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let feeder = tokio::spawn(async move {
-            for i in 1..=3 {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                tx.send(i).unwrap();
-            }
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            tx.send(99).unwrap();
-        });
-        let started = tokio::time::Instant::now();
-        let got = debounce(0, &mut rx, Duration::from_secs(2)).await;
-        assert_eq!(got, [0, 1, 2, 3]);
-        assert_eq!(started.elapsed(), Duration::from_secs(2));
-        assert_eq!(
-            rx.recv().await,
-            Some(99),
-            "later notices start a new window"
-        );
-        feeder.await.unwrap();
     }
 }

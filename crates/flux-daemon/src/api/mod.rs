@@ -145,8 +145,23 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
                 why.push(format!("{}: first sync not done yet", s.name));
             }
         }
-        if shared.cluster_ready.as_ref().is_some_and(|r| !*r.borrow()) {
-            why.push("cluster watches not filled yet".into());
+        if let Some(w) = shared.watch.as_ref().filter(|w| !w.is_ready()) {
+            let pending: Vec<String> = w
+                .collections()
+                .into_iter()
+                .filter(|c| {
+                    !matches!(
+                        c.phase,
+                        flux_kube::watch::Phase::Ready | flux_kube::watch::Phase::Skipped
+                    )
+                })
+                .map(|c| format!("{} {}", c.api_version, c.kind))
+                .take(5)
+                .collect();
+            why.push(format!(
+                "cluster watches not filled yet ({})",
+                pending.join(", ")
+            ));
         }
         (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -156,6 +171,9 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    if let Some(w) = &shared.watch {
+        shared.metrics.watch.set(&w.stats());
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -4,6 +4,7 @@
 
 mod api;
 mod automation;
+mod drift;
 mod gc;
 mod jobs;
 mod sync;
