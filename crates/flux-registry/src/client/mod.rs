@@ -33,7 +33,7 @@ mod options;
 #[cfg(test)]
 mod proptests;
 pub mod reference;
-mod tags;
+pub mod tags;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

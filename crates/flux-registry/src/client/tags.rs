@@ -22,7 +22,7 @@ use crate::metrics::RequestKind;
 /// One page of a tag list: its valid tags, and a note of those that are
 /// not tags.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Page {
+pub struct Page {
     /// Valid tags, in order, at most the cap given to [`parse_page`].
     pub tags: Vec<String>,
     /// True when the page held more valid tags than the cap.
@@ -37,13 +37,14 @@ pub(crate) struct Page {
 const INVALID_SHOWN: usize = 5;
 
 /// Decodes a tag list page (`{"name": …, "tags": [...]}`; `tags` may be
-/// missing or `null`), keeping at most `cap` valid tags.
+/// missing or `null`), keeping at most `cap` valid tags. Public for the
+/// crate's benchmark; [`RegistryClient::tags`] is what reads tag lists.
 ///
 /// Tags are checked as they are read, straight from the input: only valid
 /// ones up to the cap are copied, so a 32 MiB page of `""` or of one-letter
 /// tags costs little more than its own bytes (decoded into a `Vec<String>`
 /// first, it took 20 times that).
-pub(crate) fn parse_page(body: &[u8], cap: usize) -> Result<Page, String> {
+pub fn parse_page(body: &[u8], cap: usize) -> Result<Page, String> {
     use std::borrow::Cow;
     use std::fmt;
 
