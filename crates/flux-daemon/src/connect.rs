@@ -14,6 +14,9 @@ use crate::secret::{KubeSecret, SecretStore};
 /// Where a pod finds its namespace.
 const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
+/// The User-Agent of fluxd's requests to the API server.
+pub const USER_AGENT: &str = concat!("fluxd/", env!("CARGO_PKG_VERSION"));
+
 /// fluxd could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -57,6 +60,12 @@ pub async fn parts(config: &Config) -> Result<Parts, RunError> {
             .await
             .map_err(|e| RunError::Kube(e.to_string()))?,
     };
+    let mut kube_config = kube_config;
+    // Name fluxd in the API server's audit log and request metrics.
+    kube_config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(USER_AGENT),
+    ));
     let namespace = own_namespace(&kube_config.default_namespace);
     let default_namespace = kube_config.default_namespace.clone();
     let client =

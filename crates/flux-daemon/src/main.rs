@@ -17,6 +17,9 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&config);
+    // One TLS crypto provider for the whole process (reqwest, kube and gix
+    // are built without one of their own).
+    flux_registry::install_crypto_provider();
     for w in &config.warnings {
         tracing::warn!("{w}");
     }

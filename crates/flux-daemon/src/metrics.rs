@@ -109,10 +109,9 @@ pub struct Metrics {
     pub last_sync: Family<SourceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// `flux_daemon_automation_commits_total`.
     pub automation_commits: Family<SourceLabel, Counter>,
-    /// `flux_git_ready`: 1 when the repository is fetched (and writable, unless read-only).
+    /// `flux_git_ready`: 1 when the repository is fetched and its last
+    /// fetch or push worked (set when scraped).
     pub git_ready: Family<SourceLabel, Gauge>,
-    /// `flux_git_fetch_errors_total`.
-    pub git_errors: Family<SourceLabel, Counter>,
     /// `flux_request_duration_seconds`.
     pub request_duration: Family<RequestLabels, Histogram>,
     /// `flux_kube_watch_*`: the watch caches (set when scraped).
@@ -164,7 +163,6 @@ impl Default for Metrics {
             last_sync: Family::default(),
             automation_commits: Family::default(),
             git_ready: Family::default(),
-            git_errors: Family::default(),
             request_duration: Family::new_with_constructor(|| {
                 Histogram::new(buckets(HTTP_BUCKETS))
             }),
@@ -236,11 +234,6 @@ impl Metrics {
                 "ready",
                 "Status of the git repository.",
                 self.git_ready.clone(),
-            );
-            git.register(
-                "fetch_errors",
-                "Failed fetches from the git remote.",
-                self.git_errors.clone(),
             );
             let watch = flux.sub_registry_with_prefix("kube_watch");
             for (name, help, g) in [

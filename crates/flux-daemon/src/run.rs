@@ -68,12 +68,6 @@ pub async fn source_loop(source: Arc<Source>, shared: Arc<Shared>, stop: impl Fu
             Step::Stop => break,
             Step::Head => {
                 let head = heads.borrow_and_update().as_ref().map(|r| r.head.clone());
-                let status = source.repo.status();
-                shared
-                    .metrics
-                    .git_ready
-                    .get_or_create(&label(&source))
-                    .set(i64::from(status.head.is_some()));
                 if !mark_read && head.is_some() {
                     mark_read = true;
                     match source.state.revision().await {

@@ -174,6 +174,18 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     if let Some(w) = &shared.watch {
         shared.metrics.watch.set(&w.stats());
     }
+    for s in &shared.sources {
+        let status = s.repo.status();
+        let label = crate::metrics::SourceLabel {
+            source: s.name.clone(),
+        };
+        let ready = status.head.is_some() && status.error.is_none();
+        shared
+            .metrics
+            .git_ready
+            .get_or_create(&label)
+            .set(i64::from(ready));
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -16,7 +16,15 @@ use super::duration::parse_duration;
 /// fluxd: keeps a Kubernetes cluster in step with a git repository of
 /// manifests, and the manifests in step with container registries.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "fluxd", version, about, long_about = None, disable_version_flag = true)]
+#[command(
+    name = "fluxd",
+    version,
+    about,
+    long_about = None,
+    disable_version_flag = true,
+    // As Go's pflag: a flag given twice takes the last value (list flags add up).
+    args_override_self = true
+)]
 pub struct Flags {
     // ---- General ----
     /// Log format: fmt (logfmt-like lines) or json.

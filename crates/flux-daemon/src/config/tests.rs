@@ -225,3 +225,17 @@ fn tokens_are_read_from_files() {
         "api-token-file"
     );
 }
+
+#[test]
+fn a_repeated_flag_takes_the_last_value_as_pflag_did() {
+    let c = parse(&[
+        "--listen=127.0.0.1:1",
+        "--listen=127.0.0.1:2",
+        "--git-url=ssh://git@h/r",
+        "--git-path=a",
+        "--git-path=b",
+    ])
+    .unwrap();
+    assert_eq!(c.listen.port(), 2);
+    assert_eq!(c.git.unwrap().raw_paths, ["a", "b"], "list flags add up");
+}

@@ -4,9 +4,12 @@
 
 mod api;
 mod automation;
+mod binary;
 mod drift;
+mod faults;
 mod gc;
 mod jobs;
+mod restart;
 mod sync;
 
 use std::time::Duration;
