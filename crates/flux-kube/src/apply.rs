@@ -326,8 +326,9 @@ async fn read_group(
     if members.len() >= LIST_THRESHOLD {
         let path = collection_path(&first.served.ar, ns);
         let mut lp = ListParams::default();
-        if let Some(label) = common_label(ready, members) {
-            lp = lp.labels(&label);
+        let label = common_label(ready, members);
+        if let Some(label) = &label {
+            lp = lp.labels(label);
         }
         let listed = cluster.send(|| Request::new(&path).list(&lp)).await;
         match listed {
@@ -347,20 +348,37 @@ async fn read_group(
                     };
                     by_key.insert((s("/metadata/namespace"), s("/metadata/name")), item);
                 }
-                return members
-                    .iter()
-                    .map(|&m| {
-                        let r = &ready[m];
-                        let key = (r.namespace.clone().unwrap_or_default(), r.name.clone());
-                        (m, by_key.remove(&key).map_or(Live::Absent, Live::Present))
-                    })
-                    .collect();
+                let mut found = Vec::new();
+                let mut unlisted = Vec::new();
+                for &m in members {
+                    let r = &ready[m];
+                    let key = (r.namespace.clone().unwrap_or_default(), r.name.clone());
+                    match by_key.remove(&key) {
+                        Some(v) => found.push((m, Live::Present(v))),
+                        // A list narrowed by a label the object will carry
+                        // proves presence, not absence: the live one may not
+                        // carry it yet (made by hand, or by the server).
+                        None if label.is_some() => unlisted.push(m),
+                        None => found.push((m, Live::Absent)),
+                    }
+                }
+                found.extend(get_each(cluster, ready, &unlisted).await);
+                return found;
             }
             Err(e) => {
                 tracing::debug!(error = %e, path, "listing failed; reading objects one by one");
             }
         }
     }
+    get_each(cluster, ready, members).await
+}
+
+/// Reads `members` one by one.
+async fn get_each(
+    cluster: &KubeCluster,
+    ready: &[&Ready],
+    members: &[usize],
+) -> Vec<(usize, Live)> {
     futures::stream::iter(members.iter().copied())
         .map(|m| async move { (m, get_one(cluster, ready[m]).await) })
         .buffer_unordered(cluster.options.concurrency.max(1))

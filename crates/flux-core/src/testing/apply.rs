@@ -42,7 +42,42 @@ pub(super) fn validate(request: &ApplyObject) -> Result<(), ClusterError> {
             "the namespace of the provided object ({given}) does not match the namespace sent on the request ({ns})"
         ));
     }
+    if let Some(reason) = selector_problem(object) {
+        return invalid(reason);
+    }
     Ok(())
+}
+
+/// Why an apps/v1 workload's selector is refused, as a server refuses it:
+/// missing, empty, or not matching the pod template's labels. (Only
+/// `matchLabels` is checked against the labels; `matchExpressions` alone
+/// counts as a selector.)
+pub(super) fn selector_problem(object: &Value) -> Option<String> {
+    let workload = object["apiVersion"] == "apps/v1"
+        && matches!(
+            object["kind"].as_str(),
+            Some("Deployment" | "DaemonSet" | "StatefulSet" | "ReplicaSet")
+        );
+    if !workload {
+        return None;
+    }
+    let selector = &object["spec"]["selector"];
+    let match_labels = selector["matchLabels"].as_object();
+    let expressions = selector["matchExpressions"]
+        .as_array()
+        .is_some_and(|e| !e.is_empty());
+    if match_labels.is_none_or(|m| m.is_empty()) && !expressions {
+        return Some("spec.selector: Required value (a non-empty selector)".to_owned());
+    }
+    let labels = &object["spec"]["template"]["metadata"]["labels"];
+    let mismatch = match_labels
+        .into_iter()
+        .flatten()
+        .any(|(k, v)| labels.get(k) != Some(v));
+    mismatch.then(|| {
+        "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`"
+            .to_owned()
+    })
 }
 
 /// Removes from `live` the fields Flux applied before (`previous`) and no

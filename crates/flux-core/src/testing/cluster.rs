@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use super::apply::{overlay, remove_dropped, validate};
+use super::apply::{overlay, remove_dropped, selector_problem, validate};
 use super::journal::Failures;
 pub use super::journal::{Call, Failure, Operation};
 use crate::cluster::{
@@ -17,6 +17,23 @@ use crate::registry::Credentials;
 use crate::resource::{ResourceId, Scope, ScopeTable, split_api_version};
 use crate::sync::{allows, as_stored};
 use crate::workload::{WORKLOAD_KINDS, pod_spec_path};
+
+/// The label a server puts on every Namespace, with its name (Kubernetes
+/// 1.21 and later), whatever the client sent.
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// Sets [`NAMESPACE_NAME_LABEL`] on a Namespace object.
+fn name_label(object: &mut Value, name: &str) {
+    if let Some(meta) = object["metadata"].as_object_mut() {
+        let labels = meta
+            .entry("labels")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !labels.is_object() {
+            *labels = Value::Object(Map::new());
+        }
+        labels[NAMESPACE_NAME_LABEL] = name.into();
+    }
+}
 
 struct Stored {
     object: Value,
@@ -40,9 +57,12 @@ struct State {
 ///   Flux: fields Flux applied before and no longer applies are removed,
 ///   fields set by others ([`MemoryCluster::set_field`]) are kept, maps
 ///   merge, lists are replaced whole. It answers `Created`, `Configured` or
-///   `Unchanged`, sets `metadata.uid` and `metadata.resourceVersion`, refuses
+///   `Unchanged`, sets `metadata.uid` and `metadata.resourceVersion` (and a
+///   Namespace's `kubernetes.io/metadata.name` label), refuses
 ///   an object whose name, kind or namespace disagrees with its ID
-///   (`Invalid`) and a namespaced object whose Namespace does not exist
+///   (`Invalid`), an object of a kind it does not serve (`Invalid`: a
+///   custom resource whose CRD was never applied) and a namespaced object
+///   whose Namespace does not exist
 ///   (`NotFound`), and learns the scope of kinds from CRDs applied to it.
 ///   Objects are stored as a server stores them ([`as_stored`]: a Secret's
 ///   `stringData` base64-encoded into `data`; and no namespace on a
@@ -51,7 +71,8 @@ struct State {
 ///   everything in it, deleting a CRD every object of its kind.
 /// - `export_workloads` returns the allowed Namespaces and workloads;
 ///   `list_managed` every object with the label, namespaced ones in the
-///   allowed namespaces, cluster-scoped ones all.
+///   allowed namespaces, cluster-scoped ones all but Namespaces not
+///   allowed (as Flux v1).
 /// - `image_pull_secrets` reads `imagePullSecrets` of the pod spec and of
 ///   its service account (`default` unless named) from docker config
 ///   Secrets, skipping missing or unreadable ones as Flux v1 did.
@@ -115,7 +136,10 @@ impl MemoryCluster {
                 serde_json::json!({
                     "apiVersion": "v1",
                     "kind": "Namespace",
-                    "metadata": {"name": name.as_ref()},
+                    "metadata": {
+                        "name": name.as_ref(),
+                        "labels": {NAMESPACE_NAME_LABEL: name.as_ref()},
+                    },
                 }),
             );
         }
@@ -151,6 +175,9 @@ impl MemoryCluster {
         let id = ResourceId::try_new(namespace.as_deref(), kind, name)
             .map_err(|e| invalid(e.to_string()))?;
         state.check_namespace(&id)?;
+        if let Some(reason) = selector_problem(&object) {
+            return Err(invalid(reason));
+        }
         let object = state.server_fields(&id, as_stored(&object).into_owned());
         state.learn(&object);
         state.objects.insert(
@@ -293,6 +320,9 @@ impl State {
             meta.insert("uid".into(), format!("uid-{}", self.version).into());
             meta.insert("resourceVersion".into(), self.version.to_string().into());
         }
+        if id.kind() == "namespace" {
+            name_label(&mut object, id.name());
+        }
         object
     }
 
@@ -308,6 +338,15 @@ impl State {
             return Err(e);
         }
         validate(request)?;
+        let api_version = request.object["apiVersion"].as_str().unwrap_or_default();
+        let kind = request.object["kind"].as_str().unwrap_or_default();
+        if self.scopes.lookup(api_version, kind).is_none() {
+            return Err(ClusterError::new(
+                ClusterErrorKind::Invalid,
+                Some(id.clone()),
+                format!("no kind {kind} is served in {api_version} (is its CRD applied?)"),
+            ));
+        }
         self.check_namespace(id)?;
         self.learn(&request.object);
         // What Flux owns is what the server stores: a Secret's `stringData`
@@ -435,8 +474,12 @@ impl Cluster for MemoryCluster {
             return Err(e);
         }
         Ok(state.live(|id, object| {
+            // As Flux v1: a Namespace itself counts as in its namespace.
+            let namespace = id
+                .namespace()
+                .or((id.kind() == "namespace").then(|| id.name()));
             object["metadata"]["labels"].get(label).is_some()
-                && id.namespace().is_none_or(|ns| namespaces.allows(ns))
+                && namespace.is_none_or(|ns| namespaces.allows(ns))
         }))
     }
 

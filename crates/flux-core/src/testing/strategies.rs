@@ -144,9 +144,17 @@ fn build_object(
         }
         "Service" => object["spec"] = json!({"ports": [{"port": 80 + u16::from(payload)}]}),
         "Deployment" => {
-            object["spec"] = json!({"template": {"spec": {"containers": [
-                {"name": "app", "image": format!("example/app:{payload}")}
-            ]}}});
+            // A selector matching the template's labels, or a server
+            // refuses it.
+            object["spec"] = json!({
+                "selector": {"matchLabels": {"workload": name}},
+                "template": {
+                    "metadata": {"labels": {"workload": name}},
+                    "spec": {"containers": [
+                        {"name": "app", "image": format!("example/app:{payload}")}
+                    ]}
+                }
+            });
             if payload == 2 {
                 // Replicas left to an HPA when 0 or 1.
                 object["spec"]["replicas"] = json!(3);

@@ -292,3 +292,29 @@ async fn bad_objects_fail_alone_with_clear_errors() {
         objects(APP).len()
     );
 }
+
+/// Regression (found by the differential test against flux-core's
+/// in-memory cluster): with several objects of a kind to apply, the live
+/// ones were read with a list narrowed by the GC mark label, and an object
+/// that existed without the mark (a `default` Namespace, anything made by
+/// hand) was taken for absent and reported Created instead of Configured.
+#[tokio::test]
+async fn an_existing_object_without_the_mark_is_configured_not_created() {
+    let bed = Bed::new().await;
+    let ns = |name: &str| flux_core::cluster::ApplyObject {
+        id: flux_core::ResourceId::cluster("namespace", name),
+        object: json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {crate::MARK: "m"}}}),
+    };
+    let objs = vec![ns("default"), ns("team-a"), ns("team-b"), ns("team-c")];
+    let first = bed.cluster.apply(&objs).await;
+    assert_eq!(
+        outcomes(&first),
+        [
+            "<cluster>:namespace/default Configured",
+            "<cluster>:namespace/team-a Created",
+            "<cluster>:namespace/team-b Created",
+            "<cluster>:namespace/team-c Created",
+        ]
+    );
+}

@@ -5,6 +5,7 @@
 mod access;
 mod apply;
 mod delete;
+mod differential;
 mod export;
 mod faults;
 mod secrets;

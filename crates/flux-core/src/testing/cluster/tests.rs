@@ -131,7 +131,9 @@ fn export_and_list_respect_namespaces() {
     let c = MemoryCluster::with_namespaces(&["a", "b"]);
     for ns in ["a", "b"] {
         c.create(json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "d", "namespace": ns, "labels": {"m": "1"}}}))
+            "metadata": {"name": "d", "namespace": ns, "labels": {"m": "1"}},
+            "spec": {"selector": {"matchLabels": {"app": "d"}},
+                "template": {"metadata": {"labels": {"app": "d"}}}}}))
             .unwrap();
     }
     c.create(
@@ -172,7 +174,8 @@ fn pull_secrets_of_pod_spec_and_service_account() {
     let d = c
         .create(json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "d", "namespace": "a"},
-            "spec": {"template": {"spec": {"serviceAccountName": "builder",
+            "spec": {"selector": {"matchLabels": {"app": "d"}},
+                "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"serviceAccountName": "builder",
                 "imagePullSecrets": [{"name": "pod"}, {"name": "missing"}], "containers": []}}}}))
         .unwrap();
     let creds = block_on(c.image_pull_secrets(&d)).unwrap();
@@ -210,4 +213,129 @@ fn secrets_are_stored_as_a_server_stores_them() {
             "metadata": {"name": "t", "namespace": "a"}, "stringData": {"k": "v"}}))
         .unwrap();
     assert_eq!(c.get(&created).unwrap()["data"], json!({"k": "dg=="}));
+}
+
+/// Regression (found by flux-kube's differential test against the API
+/// emulator): a real API server labels every Namespace with its name
+/// (`kubernetes.io/metadata.name`, Kubernetes 1.21+), whatever the
+/// client sent; the in-memory cluster did not.
+#[test]
+fn namespaces_get_their_name_label_as_from_a_server() {
+    let c = MemoryCluster::with_namespaces(&["default"]);
+    let label = |id: &ResourceId| c.get(id).unwrap()["metadata"]["labels"].clone();
+    assert_eq!(
+        label(&id("<cluster>:namespace/default")),
+        json!({"kubernetes.io/metadata.name": "default"})
+    );
+    let team = ResourceId::cluster("namespace", "team");
+    let applied = ApplyObject {
+        id: team.clone(),
+        object: json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "team", "labels": {"kubernetes.io/metadata.name": "other", "app": "x"}}}),
+    };
+    let r = block_on(c.apply(std::slice::from_ref(&applied)));
+    assert_eq!(r[0].1.as_ref().unwrap(), &Applied::Created);
+    assert_eq!(
+        label(&team),
+        json!({"kubernetes.io/metadata.name": "team", "app": "x"})
+    );
+    let made = c
+        .create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "made"}}))
+        .unwrap();
+    assert_eq!(label(&made), json!({"kubernetes.io/metadata.name": "made"}));
+}
+
+/// Regression (found by flux-kube's differential test against the API
+/// emulator): an apps/v1 workload without a selector, or whose selector
+/// does not match its pod template's labels, is refused as Invalid by a
+/// real API server; the in-memory cluster created it.
+#[test]
+fn a_workload_without_a_matching_selector_is_invalid_as_on_a_server() {
+    let c = MemoryCluster::with_namespaces(&["a"]);
+    let deployment = |spec: Value| ApplyObject {
+        id: ResourceId::new("a", "deployment", "web"),
+        object: json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "a"}, "spec": spec}),
+    };
+    let containers = json!([{"name": "app", "image": "nginx"}]);
+    for spec in [
+        json!({"template": {"spec": {"containers": containers}}}),
+        json!({"selector": {"matchLabels": {}}, "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": containers}}}),
+        json!({"selector": {"matchLabels": {"app": "api"}}, "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": containers}}}),
+    ] {
+        let r = block_on(c.apply(&[deployment(spec.clone())]));
+        let err = r[0].1.as_ref().unwrap_err();
+        assert_eq!(err.kind, ClusterErrorKind::Invalid, "{spec}");
+        assert!(err.to_string().contains("selector"), "{err}");
+    }
+    assert!(c.get(&id("a:deployment/web")).is_none());
+    let good = json!({"selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web", "tier": "x"}}, "spec": {"containers": containers}}});
+    let r = block_on(c.apply(&[deployment(good)]));
+    assert_eq!(r[0].1.as_ref().unwrap(), &Applied::Created);
+}
+
+/// Regression (found by flux-kube's differential test): with an allow-list,
+/// Flux v1 (and flux-kube) leave out of the managed objects the Namespaces
+/// whose name is not allowed (other cluster-scoped objects stay); the
+/// in-memory cluster listed every cluster-scoped object, so GC reported a
+/// disallowed Namespace as kept where the real adapter never saw it.
+#[test]
+fn list_managed_leaves_out_namespaces_not_allowed() {
+    let c = MemoryCluster::new();
+    for name in ["a", "b"] {
+        c.create(json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"m": "1"}}}))
+            .unwrap();
+    }
+    c.create(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "r", "labels": {"m": "1"}}}),
+    )
+    .unwrap();
+    let listed = |ns: Namespaces| -> Vec<String> {
+        block_on(c.list_managed("m", &ns))
+            .unwrap()
+            .into_iter()
+            .map(|o| o.id.to_string())
+            .collect()
+    };
+    let only_a = Namespaces::Only(["a".to_owned()].into());
+    assert_eq!(
+        listed(only_a),
+        ["<cluster>:clusterrole/r", "<cluster>:namespace/a"]
+    );
+    assert_eq!(
+        listed(Namespaces::Only(Default::default())),
+        ["<cluster>:clusterrole/r"]
+    );
+    assert_eq!(listed(Namespaces::All).len(), 3);
+}
+
+/// Regression (found by flux-kube's differential test): an object of a
+/// kind the cluster does not serve (a custom resource whose CRD was never
+/// applied) is refused, as a server refuses it; the in-memory cluster
+/// stored it.
+#[test]
+fn applying_a_kind_the_cluster_does_not_serve_is_refused() {
+    let c = MemoryCluster::with_namespaces(&["a"]);
+    let widget = ApplyObject {
+        id: ResourceId::new("a", "widget", "w"),
+        object: json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w", "namespace": "a"}}),
+    };
+    let r = block_on(c.apply(std::slice::from_ref(&widget)));
+    let err = r[0].1.as_ref().unwrap_err();
+    assert_eq!(err.kind, ClusterErrorKind::Invalid);
+    assert!(err.to_string().contains("Widget"), "{err}");
+    assert!(c.get(&widget.id).is_none());
+    let crd = ApplyObject {
+        id: ResourceId::cluster("customresourcedefinition", "widgets.example.com"),
+        object: json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"kind": "Widget", "plural": "widgets"},
+                "versions": [{"name": "v1", "served": true, "storage": true}]}}),
+    };
+    let r = block_on(c.apply(&[crd, widget]));
+    assert!(r.iter().all(|(_, r)| r.is_ok()), "{r:?}");
 }

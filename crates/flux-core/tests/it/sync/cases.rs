@@ -228,7 +228,7 @@ fn fields_git_does_not_set_stay_with_their_owner() {
     let cluster = MemoryCluster::with_namespaces(&["demo"]);
     let deploy = |image: &str| {
         format!(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: demo}}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: {image}\n"
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: demo}}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers:\n      - name: app\n        image: {image}\n"
         )
     };
     let o = options(GcMode::On);
@@ -318,7 +318,8 @@ fn namespaces_are_collected_only_when_cascading_is_on_and_they_are_empty() {
     // On, with something Flux did not apply inside: kept, naming it.
     let (cluster, ns, _) = setup();
     cluster
-        .create(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hand-made", "namespace": "demo"}}))
+        .create(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hand-made", "namespace": "demo"},
+            "spec": {"selector": {"matchLabels": {"app": "h"}}, "template": {"metadata": {"labels": {"app": "h"}}}}}))
         .unwrap();
     let mut o = options(GcMode::On);
     o.gc_cascading = true;
@@ -456,7 +457,7 @@ fn ignore_annotation_on_the_cluster_stops_applies() {
     let o = options(GcMode::On);
     let deploy = |image: &str| {
         format!(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: demo}}\nspec: {{template: {{spec: {{containers: [{{name: a, image: {image}}}]}}}}}}\n"
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: demo}}\nspec: {{selector: {{matchLabels: {{app: web}}}}, template: {{metadata: {{labels: {{app: web}}}}, spec: {{containers: [{{name: a, image: {image}}}]}}}}}}\n"
         )
     };
     sync(&cluster, &load(&[("d.yaml", &deploy("app:1"))]), &o);
@@ -481,7 +482,7 @@ fn ignore_annotation_on_the_cluster_stops_applies() {
 fn apply_order_is_namespaces_crds_then_flux_v1_kind_order() {
     let desired = load(&[(
         "all.yaml",
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: demo}\n---\n\
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: demo}\nspec: {selector: {matchLabels: {app: d}}, template: {metadata: {labels: {app: d}}}}\n---\n\
          apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: demo}\n---\n\
          apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: demo}\n---\n\
          apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec: {group: example.com, scope: Namespaced, names: {kind: Widget, plural: widgets}}\n---\n\
