@@ -6,7 +6,8 @@
 //! also works offline: `--local DIR` answers the list commands from a
 //! checkout of the config repository and makes releases and policy changes
 //! by editing its files in place (with flux-core's byte-keeping edits),
-//! and `sync --local DIR --dry-run` previews a sync.
+//! and `sync --local DIR --dry-run` previews a sync. `install` prints the
+//! repository's `deploy/` manifests with its flags applied ([`install`]).
 //!
 //! This crate is glue: flags are parsed into [`args::Cli`], checked into a
 //! [`request::Invocation`], then run against a checkout ([`local`]) and
@@ -26,6 +27,7 @@ pub mod completion;
 pub mod diff;
 pub mod error;
 pub mod format;
+pub mod install;
 pub mod local;
 pub mod remote;
 pub mod request;
@@ -121,9 +123,7 @@ pub fn run(inv: &Invocation, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
             Ok(())
         }
         (Request::Completion(shell), _) => completion::write(*shell, out),
-        (Request::Install(_), _) => Err(anyhow::anyhow!(
-            "install is not available yet: this build has no fluxd deploy manifests to print"
-        )),
+        (Request::Install(install), _) => install::run(install, out, err),
         (_, Mode::Local(local)) => local::run(local, &inv.request, out, err),
         (_, Mode::Remote(conn)) => {
             use std::io::IsTerminal as _;
