@@ -11,6 +11,10 @@ use crate::config::Config;
 use crate::daemon::{Daemon, Parts, StartError};
 use crate::secret::{KubeSecret, SecretStore};
 
+/// The namespace of resources that name none when fluxd runs in a pod
+/// without a kubeconfig (Flux v1's, and kubectl's, fallback).
+pub const IN_CLUSTER_DEFAULT_NAMESPACE: &str = "default";
+
 /// Where a pod finds its namespace.
 const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
@@ -30,8 +34,8 @@ pub enum RunError {
     Start(#[from] StartError),
 }
 
-/// The namespace fluxd runs in: `$POD_NAMESPACE`, the service account's,
-/// else the kubeconfig context's.
+/// The namespace fluxd runs in (where its Secret is): `$POD_NAMESPACE`,
+/// the service account's, else the kubeconfig context's.
 pub fn own_namespace(from_kubeconfig: &str) -> String {
     if let Ok(ns) = std::env::var("POD_NAMESPACE")
         && !ns.trim().is_empty()
@@ -56,9 +60,19 @@ pub async fn parts(config: &Config) -> Result<Parts, RunError> {
                 .await
                 .map_err(|e| RunError::Kube(e.to_string()))?
         }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| RunError::Kube(e.to_string()))?,
+        None => match kube::Config::from_kubeconfig(&Default::default()).await {
+            Ok(c) => c,
+            Err(no_kubeconfig) => {
+                let mut c = kube::Config::incluster().map_err(|e| {
+                    RunError::Kube(format!("no kubeconfig ({no_kubeconfig}), and {e}"))
+                })?;
+                // In a pod without a kubeconfig, resources that name no
+                // namespace go to `default`, as Flux v1 put them (kube-rs
+                // would pick the pod's own namespace).
+                c.default_namespace = IN_CLUSTER_DEFAULT_NAMESPACE.into();
+                c
+            }
+        },
     };
     let mut kube_config = kube_config;
     // Name fluxd in the API server's audit log and request metrics.

@@ -41,8 +41,8 @@ pub struct Parts {
     /// The deploy key Secret (`--k8s-secret-name` in fluxd's namespace).
     pub secret: Option<Arc<dyn SecretStore>>,
     /// The namespace of resources that name none, when
-    /// `--k8s-default-namespace` is not given (the kubeconfig context's or
-    /// fluxd's own).
+    /// `--k8s-default-namespace` is not given (the kubeconfig context's, or
+    /// `default` in a pod without a kubeconfig, as Flux v1).
     pub default_namespace: String,
 }
 

@@ -408,7 +408,7 @@ pub struct Flags {
     )]
     pub k8s_allow_namespace: Vec<String>,
     /// Namespace of namespaced resources that name none (default: the
-    /// kubeconfig context's, or fluxd's own in a pod, or `default`).
+    /// kubeconfig context's, else `default`, as Flux v1; not fluxd's own).
     #[arg(
         long,
         env = "FLUXD_K8S_DEFAULT_NAMESPACE",
