@@ -12,7 +12,7 @@
 //!
 //! ```
 //! use flux_ops::rbac::Attributes;
-//! let a = Attributes::from_request("list", "/apis/apps/v1/namespaces/apps/deployments");
+//! let a = Attributes::from_request("list", "/apis/apps/v1/namespaces/apps/deployments", "");
 //! assert_eq!((a.api_group.as_str(), a.resource.as_str(), a.namespace.as_deref()), ("apps", "deployments", Some("apps")));
 //! ```
 

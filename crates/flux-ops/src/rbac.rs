@@ -28,8 +28,8 @@
 //!            "subjects": [{"kind": "ServiceAccount", "name": "flux", "namespace": "flux"}]}),
 //! ];
 //! let rbac = Authorizer::for_service_account(&objects, "flux", "flux").unwrap();
-//! assert!(rbac.allows(&Attributes::from_request("get", "/api/v1/namespaces/apps/configmaps/x")));
-//! assert!(!rbac.allows(&Attributes::from_request("list", "/api/v1/configmaps")));
+//! assert!(rbac.allows(&Attributes::from_request("get", "/api/v1/namespaces/apps/configmaps/x", "")));
+//! assert!(!rbac.allows(&Attributes::from_request("list", "/api/v1/configmaps", "")));
 //! ```
 
 use serde_json::Value;
@@ -96,9 +96,12 @@ pub struct Attributes {
 }
 
 impl Attributes {
-    /// The attributes of a request with this API verb and path, parsed as
-    /// the API server's request-info factory does.
-    pub fn from_request(verb: &str, path: &str) -> Self {
+    /// The attributes of a request with this API verb, path and query
+    /// string, parsed as the API server's request-info factory does: a list
+    /// or watch narrowed by `fieldSelector=metadata.name=X` names X (so
+    /// `resourceNames` rules apply to it), though it stays out of any
+    /// namespace when it is of Namespaces.
+    pub fn from_request(verb: &str, path: &str, query: &str) -> Self {
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
         let mut out = Attributes {
             verb: verb.to_owned(),
@@ -133,12 +136,50 @@ impl Attributes {
         if let Some(sub) = rest.get(2) {
             out.subresource = (*sub).to_owned();
         }
-        // A request for one Namespace is in that namespace.
+        // A request for one Namespace (by path) is in that namespace.
         if out.api_group.is_empty() && out.resource == "namespaces" && out.namespace.is_none() {
             out.namespace = out.name.clone();
         }
+        if out.name.is_none() && matches!(verb, "list" | "watch") {
+            out.name = query
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .filter(|(k, _)| *k == "fieldSelector")
+                .filter_map(|(_, v)| decode(v).strip_prefix("metadata.name=").map(str::to_owned))
+                .find(|n| !n.is_empty() && !n.contains(','));
+        }
         out
     }
+}
+
+/// A query value with `%XX` escapes and `+` decoded.
+fn decode(v: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied(),
+            bytes.get(i + 2).copied(),
+        ) {
+            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                let value = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                out.push(u8::try_from(value).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The rules one service account holds.
@@ -360,6 +401,11 @@ mod tests {
             json!({"kind": "RoleBinding", "metadata": {"name": "scale", "namespace": "web"},
                    "roleRef": {"kind": "ClusterRole", "name": "scale"},
                    "subjects": [{"kind": "ServiceAccount", "name": "flux", "namespace": "flux"}]}),
+            json!({"kind": "ClusterRole", "metadata": {"name": "ns"},
+                   "rules": [{"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["apps"], "verbs": ["get", "list", "watch"]}]}),
+            json!({"kind": "ClusterRoleBinding", "metadata": {"name": "ns"},
+                   "roleRef": {"kind": "ClusterRole", "name": "ns"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "flux", "namespace": "flux"}]}),
             // Someone else's binding.
             json!({"kind": "ClusterRoleBinding", "metadata": {"name": "other"},
                    "roleRef": {"kind": "ClusterRole", "name": "scale"},
@@ -399,6 +445,36 @@ mod tests {
             ("get", "/api/v1/namespaces/web", false),
             ("list", "/api/v1/namespaces", false),
             (
+                "watch",
+                "/api/v1/namespaces?fieldSelector=metadata.name%3Dapps",
+                true,
+            ),
+            (
+                "list",
+                "/api/v1/namespaces?fieldSelector=metadata.name=apps&limit=500",
+                true,
+            ),
+            (
+                "list",
+                "/api/v1/namespaces?fieldSelector=metadata.name%3Dweb",
+                false,
+            ),
+            (
+                "list",
+                "/api/v1/namespaces/apps/secrets?fieldSelector=metadata.name%3Dx",
+                true,
+            ),
+            (
+                "list",
+                "/api/v1/namespaces/flux/secrets?fieldSelector=metadata.name%3Dflux-git-deploy",
+                false,
+            ),
+            (
+                "get",
+                "/api/v1/namespaces/flux/secrets/flux-git-deploy?resourceVersion=0",
+                true,
+            ),
+            (
                 "list",
                 "/apis/rbac.authorization.k8s.io/v1/clusterroles",
                 false,
@@ -421,17 +497,19 @@ mod tests {
             ("get", "/metrics", false),
         ];
         for (verb, path, want) in cases {
+            let (path, query) = path.split_once('?').unwrap_or((path, ""));
             assert_eq!(
-                rbac.allows(&Attributes::from_request(verb, path)),
+                rbac.allows(&Attributes::from_request(verb, path, query)),
                 want,
-                "{verb} {path}"
+                "{verb} {path}?{query}"
             );
         }
     }
 
     #[test]
     fn attributes_follow_the_request_info_factory() {
-        let a = Attributes::from_request("get", "/apis/apps/v1/namespaces/n/deployments/d/status");
+        let a =
+            Attributes::from_request("get", "/apis/apps/v1/namespaces/n/deployments/d/status", "");
         assert_eq!(
             (
                 a.api_group.as_str(),
@@ -442,12 +520,12 @@ mod tests {
             ),
             ("apps", "deployments", "status", Some("n"), Some("d"))
         );
-        let ns = Attributes::from_request("get", "/api/v1/namespaces/n");
+        let ns = Attributes::from_request("get", "/api/v1/namespaces/n", "");
         assert_eq!(
             (ns.namespace.as_deref(), ns.name.as_deref()),
             (Some("n"), Some("n"))
         );
-        assert!(!Attributes::from_request("get", "/api/v1").resource_request);
+        assert!(!Attributes::from_request("get", "/api/v1", "").resource_request);
     }
 
     #[test]

@@ -63,6 +63,8 @@ fn every_manifest_loads_with_flux_core() {
         "apps:rolebinding/flux",
         "flux:role/flux-git-deploy",
         "flux:rolebinding/flux-git-deploy",
+        "<cluster>:clusterrole/flux-namespaces",
+        "<cluster>:clusterrolebinding/flux-namespaces",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -94,12 +96,21 @@ fn kustomize_renders_the_base_as_its_files_say() {
 fn kustomize_renders_the_namespaced_component() {
     let overlay = overlay(NAMESPACED);
     let rendered = kustomize(overlay.path());
-    let kinds: BTreeSet<String> = rendered
-        .iter()
-        .filter_map(|o| o["kind"].as_str().map(str::to_owned))
-        .collect();
-    assert!(!kinds.contains("ClusterRole"), "{kinds:?}");
-    assert!(!kinds.contains("ClusterRoleBinding"), "{kinds:?}");
+    // The base's cluster-wide RBAC is gone; what is cluster-wide reads the
+    // allowed Namespaces by name, nothing else.
+    assert!(
+        !rendered.iter().any(
+            |o| o["kind"].as_str().is_some_and(|k| k.starts_with("Cluster"))
+                && o["metadata"]["name"] == "flux"
+        ),
+        "{:?}",
+        by_key(&rendered)
+    );
+    let cluster_role = find(&rendered, "ClusterRole", "flux-namespaces");
+    assert_eq!(
+        cluster_role["rules"],
+        json!([{"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["apps"], "verbs": ["get", "list", "watch"]}])
+    );
     let secret_role = find(&rendered, "Role", "flux-git-deploy");
     assert_eq!(secret_role["metadata"]["namespace"], "flux");
     let verbs: BTreeSet<&str> = secret_role["rules"]
@@ -620,7 +631,7 @@ async fn namespaced_rbac_allows_every_request_fluxd_makes_with_that_access() {
     let mut secret_verbs = BTreeSet::new();
     let mut refused_reads = 0;
     for r in &log {
-        let a = Attributes::from_request(&r.verb, &r.path);
+        let a = Attributes::from_request(&r.verb, &r.path, &r.query);
         let allowed = rbac.allows(&a);
         if r.status == 403 {
             // The emulator refused it, and so would the RBAC: only reads of
