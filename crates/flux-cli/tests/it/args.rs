@@ -398,7 +398,7 @@ fn the_binary_exits_with_the_documented_codes() {
 }
 
 #[test]
-fn install_checks_its_flags_and_says_it_is_not_available_yet() {
+fn install_checks_its_flags_and_prints_the_manifests() {
     usage(
         &["install", "--git-email", "a@b"],
         "install needs --git-url",
@@ -438,11 +438,16 @@ fn install_checks_its_flags_and_says_it_is_not_available_yet() {
     assert!(!i.add_security_context);
     assert_eq!(i.namespace, "default");
     assert_eq!(inv.notes, ["--git-paths is deprecated: use --git-path"]);
-    let run = fluxctl(&["install", "--git-url", "git@x:y/z", "--git-email", "a@b"]);
-    assert!(
-        run.fails(Exit::Failed)
-            .contains("install is not available yet"),
-        "{}",
-        run.err
-    );
+    let run = fluxctl(&[
+        "install",
+        "--git-url",
+        "git@x:y/z",
+        "--git-email",
+        "a@b",
+        "--git-path",
+        "b",
+    ]);
+    let out = run.ok();
+    assert!(out.contains("--git-url=git@x:y/z"), "{out}");
+    assert!(out.contains("--git-path=b"), "{out}");
 }
