@@ -148,4 +148,12 @@ pub trait Cluster: Send + Sync {
     /// Registry credentials from the pull secrets of a workload and of its
     /// service account.
     async fn image_pull_secrets(&self, workload: &ResourceId) -> Result<Credentials, ClusterError>;
+
+    /// The scope of every kind the cluster serves, so that resources of
+    /// kinds defined outside the repository (a CRD installed by other
+    /// means) can be placed. The default knows nothing beyond flux-core's
+    /// built-in table.
+    async fn scopes(&self) -> Result<crate::resource::ScopeTable, ClusterError> {
+        Ok(crate::resource::ScopeTable::empty())
+    }
 }

@@ -86,6 +86,7 @@ pub async fn parts(config: &Config) -> Result<Parts, RunError> {
         kube::Client::try_from(kube_config.clone()).map_err(|e| RunError::Kube(e.to_string()))?;
     let options = Options {
         namespaces: config.k8s.namespaces.clone(),
+        exclude_kinds: config.k8s.exclude_resources.clone(),
         ..Options::default()
     };
     let kube = KubeCluster::from_config(kube_config, options)

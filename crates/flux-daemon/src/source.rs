@@ -146,6 +146,14 @@ impl Source {
             .clone()
     }
 
+    /// Adds (or overrides with) the scopes in `served`.
+    pub fn merge_scopes(&self, served: &ScopeTable) {
+        self.scopes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(served);
+    }
+
     /// Asks for a sync soon.
     pub fn ask_sync(&self) {
         self.sync_soon.notify_one();

@@ -43,7 +43,12 @@ pub enum SyncFailure {
 /// Reads and parses the manifests at `revision`, reusing the last parse when
 /// it was of the same revision.
 pub async fn load(source: &Source, revision: &str) -> Result<Arc<Loaded>, SyncFailure> {
-    if let Some(loaded) = source.loaded().filter(|l| l.revision == revision) {
+    // A parse is reused unless some resource's kind could not be placed
+    // then (its CRD may have been installed since).
+    if let Some(loaded) = source
+        .loaded()
+        .filter(|l| l.revision == revision && l.manifests.unscoped.is_empty())
+    {
         return Ok(loaded);
     }
     let snapshot = source
@@ -81,6 +86,20 @@ pub async fn load(source: &Source, revision: &str) -> Result<Arc<Loaded>, SyncFa
             );
             source.with_status(|s| s.load_error = Some(message.clone()));
             Err(SyncFailure::Load(message))
+        }
+    }
+}
+
+/// Adds the kinds the cluster serves to the source's scope table, so that
+/// resources of kinds whose CRD is not in the repository can be placed
+/// (without them, such resources are left out and garbage collection is
+/// blocked). A failure leaves the table as it was.
+pub async fn learn_scopes(source: &Source, cluster: &dyn Cluster) {
+    match cluster.scopes().await {
+        Ok(served) if !served.is_empty() => source.merge_scopes(&served),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::debug!(source = %source.name, error = %e, "cannot read the cluster's kinds")
         }
     }
 }
@@ -151,6 +170,7 @@ async fn run(
     metrics: &Metrics,
 ) -> Result<SyncSummary, SyncFailure> {
     let revision = target_revision(source).await?;
+    learn_scopes(source, cluster).await;
     let loaded = load(source, &revision).await?;
     let report = flux_core::sync::run(cluster, &loaded.manifests, &source.sync)
         .await

@@ -58,7 +58,7 @@ impl Snapshot {
         s
     }
 
-    fn build(disco: &Discovery, generation: u64) -> Self {
+    fn build(disco: &Discovery, generation: u64, exclude: &globset::GlobSet) -> Self {
         let mut s = Snapshot {
             generation,
             ..Default::default()
@@ -79,6 +79,10 @@ impl Snapshot {
                 }
             }
             for (ar, caps) in g.recommended_resources() {
+                if excluded(exclude, &ar) {
+                    tracing::debug!(kind = %ar.kind, api_version = %ar.api_version, "excluded from listing (--k8s-unsafe-exclude-resource)");
+                    continue;
+                }
                 let served = Served {
                     namespaced: caps.scope == Scope::Namespaced,
                     listable: caps.supports_operation(verbs::LIST),
@@ -113,6 +117,20 @@ impl Snapshot {
         &self.preferred
     }
 
+    /// The scope of every kind served (in any version).
+    pub fn scopes(&self) -> flux_core::ScopeTable {
+        let mut table = flux_core::ScopeTable::empty();
+        for s in self.by_gvk.values() {
+            let scope = if s.namespaced {
+                flux_core::Scope::Namespaced
+            } else {
+                flux_core::Scope::Cluster
+            };
+            table.insert(&s.ar.group, &s.ar.kind, scope);
+        }
+        table
+    }
+
     /// Which discovery this is (1 for the first, then counting up).
     pub fn generation(&self) -> u64 {
         self.generation
@@ -123,16 +141,19 @@ impl Snapshot {
 pub struct DiscoveryCache {
     client: Client,
     retry: RetryPolicy,
+    exclude: globset::GlobSet,
     current: RwLock<Option<Arc<Snapshot>>>,
     refresh: tokio::sync::Mutex<()>,
 }
 
 impl DiscoveryCache {
-    /// An empty cache for `client`.
-    pub fn new(client: Client, retry: RetryPolicy) -> Self {
+    /// An empty cache for `client`; kinds matching `exclude` are served
+    /// for applies but never listed or watched.
+    pub fn new(client: Client, retry: RetryPolicy, exclude: globset::GlobSet) -> Self {
         DiscoveryCache {
             client,
             retry,
+            exclude,
             current: RwLock::new(None),
             refresh: tokio::sync::Mutex::new(()),
         }
@@ -183,7 +204,7 @@ impl DiscoveryCache {
                 }
             })
             .await?;
-        let next = Arc::new(Snapshot::build(&disco, generation + 1));
+        let next = Arc::new(Snapshot::build(&disco, generation + 1, &self.exclude));
         *self
             .current
             .write()
@@ -288,5 +309,76 @@ mod tests {
         let clash = [served("a.io", "Cert"), served("b.io", "Cert")];
         let e = pick(&clash, "cert").unwrap_err();
         assert!(e.contains("a.io, b.io"), "{e}");
+    }
+}
+
+/// The name `--k8s-unsafe-exclude-resource` globs match: `group/version/Kind`,
+/// or `version/Kind` for the core group (`v1/Event`).
+pub fn exclusion_key(ar: &ApiResource) -> String {
+    format!("{}/{}", ar.api_version, ar.kind)
+}
+
+fn excluded(exclude: &globset::GlobSet, ar: &ApiResource) -> bool {
+    !exclude.is_empty() && exclude.is_match(exclusion_key(ar))
+}
+
+/// Compiles exclusion globs (`*` also matches `/`).
+pub fn exclusion_set(globs: &[String]) -> Result<globset::GlobSet, globset::Error> {
+    let mut b = globset::GlobSetBuilder::new();
+    for g in globs {
+        b.add(
+            globset::GlobBuilder::new(g)
+                .literal_separator(false)
+                .build()?,
+        );
+    }
+    b.build()
+}
+
+#[cfg(test)]
+mod exclusion_tests {
+    use super::*;
+
+    fn ar(group: &str, version: &str, kind: &str) -> ApiResource {
+        ApiResource {
+            group: group.into(),
+            version: version.into(),
+            api_version: if group.is_empty() {
+                version.into()
+            } else {
+                format!("{group}/{version}")
+            },
+            kind: kind.into(),
+            plural: format!("{}s", kind.to_lowercase()),
+        }
+    }
+
+    #[test]
+    fn flux_v1_default_exclusions() {
+        let set = exclusion_set(&[
+            "*metrics.k8s.io/*".into(),
+            "webhook.certmanager.k8s.io/*".into(),
+            "v1/Event".into(),
+        ])
+        .unwrap();
+        assert!(excluded(
+            &set,
+            &ar("metrics.k8s.io", "v1beta1", "PodMetrics")
+        ));
+        assert!(excluded(
+            &set,
+            &ar("custom.metrics.k8s.io", "v1beta2", "MetricValueList")
+        ));
+        assert!(excluded(
+            &set,
+            &ar("webhook.certmanager.k8s.io", "v1beta1", "ChallengePayload")
+        ));
+        assert!(excluded(&set, &ar("", "v1", "Event")));
+        assert!(!excluded(&set, &ar("events.k8s.io", "v1", "Event")));
+        assert!(!excluded(&set, &ar("apps", "v1", "Deployment")));
+        assert!(!excluded(
+            &exclusion_set(&[]).unwrap(),
+            &ar("", "v1", "Event")
+        ));
     }
 }

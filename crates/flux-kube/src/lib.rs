@@ -86,6 +86,10 @@ pub struct Options {
     pub concurrency: usize,
     /// Retries of throttled and failed requests.
     pub retry: RetryPolicy,
+    /// Kinds never listed or watched (`--k8s-unsafe-exclude-resource`:
+    /// globs over `group/version/Kind`, `version/Kind` for the core group);
+    /// they can still be applied.
+    pub exclude_kinds: Vec<String>,
 }
 
 impl Default for Options {
@@ -96,6 +100,7 @@ impl Default for Options {
             namespaces: Namespaces::All,
             concurrency: 16,
             retry: RetryPolicy::default(),
+            exclude_kinds: Vec::new(),
         }
     }
 }
@@ -116,7 +121,14 @@ impl KubeCluster {
     /// An adapter using `client`.
     pub fn new(client: Client, options: Options) -> Self {
         KubeCluster {
-            discovery: discovery::DiscoveryCache::new(client.clone(), options.retry),
+            discovery: discovery::DiscoveryCache::new(
+                client.clone(),
+                options.retry,
+                discovery::exclusion_set(&options.exclude_kinds).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "invalid kind exclusion; excluding nothing");
+                    globset::GlobSet::empty()
+                }),
+            ),
             client,
             options,
             seen: Mutex::new(HashMap::new()),
@@ -255,6 +267,15 @@ impl Cluster for KubeCluster {
 
     async fn image_pull_secrets(&self, workload: &ResourceId) -> Result<Credentials, ClusterError> {
         secrets::image_pull_secrets(self, workload).await
+    }
+
+    async fn scopes(&self) -> Result<flux_core::ScopeTable, ClusterError> {
+        let snap = self
+            .discovery
+            .snapshot()
+            .await
+            .map_err(|e| error::cluster_error(None, "discover the API", e))?;
+        Ok(snap.scopes())
     }
 }
 

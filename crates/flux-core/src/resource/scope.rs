@@ -193,6 +193,13 @@ impl ScopeTable {
         true
     }
 
+    /// Adds every kind of `other`, overriding this table's scope where both
+    /// know a kind.
+    pub fn extend(&mut self, other: &ScopeTable) {
+        self.scopes
+            .extend(other.scopes.iter().map(|(k, v)| (k.clone(), *v)));
+    }
+
     /// The number of known kinds.
     pub fn len(&self) -> usize {
         self.scopes.len()

@@ -615,6 +615,10 @@ impl Cluster for WatchedCluster {
     async fn image_pull_secrets(&self, workload: &ResourceId) -> Result<Credentials, ClusterError> {
         self.inner.kube.image_pull_secrets(workload).await
     }
+
+    async fn scopes(&self) -> Result<flux_core::ScopeTable, ClusterError> {
+        self.inner.kube.scopes().await
+    }
 }
 
 #[cfg(test)]

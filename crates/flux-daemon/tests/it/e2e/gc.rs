@@ -288,3 +288,57 @@ fn remove_file(bed: &TestBed, path: &str, message: &str) -> String {
         .trim()
         .to_owned()
 }
+
+const WIDGET_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinds_installed_outside_the_repository_are_placed() {
+    let widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: default\nspec:\n  size: 3\n";
+    let bed = TestBed::start(&[
+        ("widget.yaml", widget.as_bytes()),
+        ("a.yaml", cm("a", "default", "1", "").as_bytes()),
+    ])
+    .await
+    .expect("bed");
+    // The CRD comes from somewhere else (a Helm chart, say), not from git.
+    bed.kubectl
+        .run_stdin(&["apply", "-f", "-"], WIDGET_CRD)
+        .expect_ok("apply the CRD");
+    let fluxd = bed
+        .start_fluxd(
+            "fluxd",
+            &[
+                "--git-poll-interval=1h",
+                "--sync-interval=1h",
+                "--sync-garbage-collection",
+            ],
+        )
+        .await
+        .expect("fluxd");
+    assert_eq!(
+        kubectl(&bed, &["get", "widget", "w", "-o", "jsonpath={.spec.size}"]),
+        "3"
+    );
+    // And garbage collection is not blocked by an unplaceable resource.
+    let without_a = remove_file(&bed, "a.yaml", "Remove a");
+    sync_now(&bed, &fluxd, &without_a).await;
+    assert!(!exists(&bed, "configmap", "a", "default"), "collected");
+    assert!(exists(&bed, "widget", "w", "default"));
+    fluxd.stop().await;
+}
