@@ -198,6 +198,7 @@ impl Daemon {
             source.sync.gc = config.sync.gc;
             sources.push(Arc::new(source));
         }
+        crate::registry::check_required(&config.registry).await?;
         let cache_path = state_dir.join("registry-cache.json");
         let registry = Arc::new(Registry::new(
             &config.registry,

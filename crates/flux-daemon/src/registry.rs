@@ -38,6 +38,36 @@ pub enum RegistrySetupError {
     /// A glob is invalid.
     #[error("--registry-use-labels: {0}")]
     Labels(String),
+    /// `--registry-require` names a registry whose credentials cannot be had.
+    #[error("--registry-require={0}: {1}")]
+    Required(String, String),
+}
+
+/// `--registry-require`: fails when a required platform's credentials cannot
+/// be obtained (Flux v1 exited then too).
+pub async fn check_required(settings: &RegistrySettings) -> Result<(), RegistrySetupError> {
+    for platform in &settings.require {
+        if platform == "ecr" {
+            flux_registry::provider::Ecr::default()
+                .check()
+                .await
+                .map_err(|e| RegistrySetupError::Required(platform.clone(), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether an image's repository may be scanned under the ECR flags
+/// (`--registry-ecr-region`, `--registry-ecr-include-id`,
+/// `--registry-ecr-exclude-id`); images not in ECR always may.
+pub fn ecr_allowed(settings: &RegistrySettings, host: &str) -> bool {
+    let Some((account, region)) = flux_registry::provider::aws::parse_ecr_host(host) else {
+        return true;
+    };
+    let listed = |list: &[String], v: &str| list.iter().any(|x| x == v);
+    (settings.ecr_regions.is_empty() || listed(&settings.ecr_regions, region))
+        && (settings.ecr_include_ids.is_empty() || listed(&settings.ecr_include_ids, account))
+        && !listed(&settings.ecr_exclude_ids, account)
 }
 
 /// The registry side of fluxd: the cache release and automation read, and
@@ -50,6 +80,7 @@ pub struct Registry {
     /// Ask for a scan now (`/v11/notify` with an image change).
     pub scan_soon: Notify,
     creds: tokio::sync::Mutex<HashMap<ResourceId, (Instant, Keyring)>>,
+    settings: RegistrySettings,
 }
 
 impl Registry {
@@ -119,6 +150,7 @@ impl Registry {
             scanner,
             scan_soon: Notify::new(),
             creds: tokio::sync::Mutex::new(HashMap::new()),
+            settings: settings.clone(),
         })
     }
 
@@ -139,6 +171,9 @@ impl Registry {
                     return;
                 };
                 let name = r.name().clone();
+                if !ecr_allowed(&self.settings, name.registry_host()) {
+                    return;
+                }
                 let entry = uses
                     .entry(name.to_string())
                     .or_insert_with(|| (ScanTarget::new(name), Vec::new()));
@@ -218,5 +253,36 @@ impl Registry {
             tracing::info!(changed = ?report.changed.iter().map(ToString::to_string).collect::<Vec<_>>(), "registry scan found new tags");
         }
         Some(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> RegistrySettings {
+        let mut all = vec!["fluxd"];
+        all.extend_from_slice(args);
+        crate::Config::from_args(all).expect("flags").registry
+    }
+
+    #[test]
+    fn ecr_flags_filter_ecr_images_only() {
+        let host =
+            |account: &str, region: &str| format!("{account}.dkr.ecr.{region}.amazonaws.com");
+        let defaults = settings(&[]);
+        assert!(ecr_allowed(&defaults, "docker.io"));
+        assert!(ecr_allowed(&defaults, &host("123456789012", "eu-west-1")));
+        assert!(
+            !ecr_allowed(&defaults, &host("602401143452", "us-west-2")),
+            "EKS's system account is excluded by default"
+        );
+        let regions = settings(&["--registry-ecr-region=eu-west-1"]);
+        assert!(ecr_allowed(&regions, &host("123456789012", "eu-west-1")));
+        assert!(!ecr_allowed(&regions, &host("123456789012", "us-east-1")));
+        let ids = settings(&["--registry-ecr-include-id=111111111111"]);
+        assert!(ecr_allowed(&ids, &host("111111111111", "us-east-1")));
+        assert!(!ecr_allowed(&ids, &host("222222222222", "us-east-1")));
+        assert!(ecr_allowed(&ids, "ghcr.io"));
     }
 }

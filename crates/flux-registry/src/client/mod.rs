@@ -426,6 +426,8 @@ impl RegistryClient {
                     source: e,
                 })?;
                 let resp = self.execute(host, kind, req).await?;
+                // fluxd's --registry-trace shows these (no credentials in them).
+                tracing::trace!(target: "flux_registry::request", %method, %url, status = resp.status().as_u16(), "registry request");
                 if resp.status() != StatusCode::UNAUTHORIZED {
                     return Ok(resp);
                 }

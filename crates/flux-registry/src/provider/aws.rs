@@ -67,8 +67,8 @@ impl Default for Ecr {
     }
 }
 
-/// Account and region of an ECR host.
-pub(crate) fn parse_ecr_host(host: &str) -> Option<(&str, &str)> {
+/// Account and region of an ECR host (`<account>.dkr.ecr.<region>.amazonaws.com`).
+pub fn parse_ecr_host(host: &str) -> Option<(&str, &str)> {
     let h = bare_host(host);
     let rest = h
         .strip_suffix(".amazonaws.com")
@@ -91,6 +91,19 @@ impl Ecr {
             imds: None,
             endpoint,
             memo: Memo::default(),
+        }
+    }
+
+    /// Whether AWS credentials can be had at all (keys given, or the
+    /// instance metadata service answers with a role's): fluxd's
+    /// `--registry-require=ecr` checks this at start-up.
+    pub async fn check(&self) -> Result<(), String> {
+        match (&self.keys, &self.imds) {
+            (Some(_), _) => Ok(()),
+            (None, Some(imds)) => imds.keys().await.map(drop),
+            (None, None) => {
+                Err("no AWS credentials in the environment and no instance metadata service".into())
+            }
         }
     }
 
