@@ -52,12 +52,12 @@ struct Spent {
 }
 
 /// A cluster that times the calls `run` makes to it.
-struct Timed<'a> {
-    inner: &'a KubeCluster,
+struct Timed<'a, C> {
+    inner: &'a C,
     spent: Mutex<Spent>,
 }
 
-impl Timed<'_> {
+impl<C> Timed<'_, C> {
     fn add(&self, f: impl FnOnce(&mut Spent) -> &mut Duration, since: Instant) {
         let mut s = self
             .spent
@@ -68,7 +68,7 @@ impl Timed<'_> {
 }
 
 #[async_trait::async_trait]
-impl Cluster for Timed<'_> {
+impl<C: Cluster> Cluster for Timed<'_, C> {
     async fn export_workloads(
         &self,
         namespaces: &Namespaces,
@@ -118,8 +118,8 @@ fn ms(d: Duration) -> f64 {
 /// and parsing the files), `export_ms`, `list_managed_ms` and `apply_ms`
 /// (inside flux-kube), and `other_ms` (the rest: planning, and for a
 /// first sync the client's start).
-pub async fn sync_dir(
-    cluster: &KubeCluster,
+pub async fn sync_dir<C: Cluster>(
+    cluster: &C,
     dir: &Path,
     start: Instant,
 ) -> anyhow::Result<serde_json::Value> {

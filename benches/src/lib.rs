@@ -6,6 +6,7 @@
 
 pub mod kube;
 pub mod sync;
+pub mod watch;
 
 use std::fmt::Write as _;
 use std::io;

@@ -16,6 +16,11 @@
 //!   flux-kube; no GC) RUNS times in one process (default 1) and print one
 //!   JSON line per sync: wall time in milliseconds, objects sent to apply,
 //!   and how each turned out.
+//! - `flux-bench watch-sync DIR KUBECONFIG HOST:PORT [RUNS]`: with DIR
+//!   already synced into the emulator at HOST:PORT, start a WatchedCluster,
+//!   print the RSS its caches added, then time RUNS (default 10) no-op
+//!   syncs through it and through a KubeCluster, with the lists each made
+//!   (one JSON line).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -107,6 +112,20 @@ fn main() -> anyhow::Result<()> {
                 counts.0, counts.1, counts.2
             );
         }
+        ["watch-sync", dir, kubeconfig, addr, rest @ ..] => {
+            let runs: usize = rest
+                .first()
+                .map_or(Ok(10), |r| r.parse())
+                .context("RUNS must be a number")?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let line = runtime.block_on(flux_benches::watch::compare(
+                dir.as_ref(),
+                kubeconfig.as_ref(),
+                addr,
+                runs.max(1),
+            ))?;
+            println!("{line}");
+        }
         ["kube-sync", dir, kubeconfig, rest @ ..] => {
             let runs: usize = rest
                 .first()
@@ -123,7 +142,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         _ => bail!(
-            "usage: flux-bench gen-repo DIR N | load DIR [RUNS] | gen-multi FILE N | update FILE DOC CONTAINER IMAGE OUT [RUNS] | plan-sync FILES [RUNS] | kube-sync DIR KUBECONFIG [RUNS]"
+            "usage: flux-bench gen-repo DIR N | load DIR [RUNS] | gen-multi FILE N | update FILE DOC CONTAINER IMAGE OUT [RUNS] | plan-sync FILES [RUNS] | kube-sync DIR KUBECONFIG [RUNS] | watch-sync DIR KUBECONFIG HOST:PORT [RUNS]"
         ),
     }
     Ok(())
