@@ -46,7 +46,7 @@ fn median(mut v: Vec<f64>) -> f64 {
         return 0.0;
     }
     let m = v.len() / 2;
-    if v.len() % 2 == 0 {
+    if v.len().is_multiple_of(2) {
         f64::midpoint(v[m - 1], v[m])
     } else {
         v[m]
