@@ -79,6 +79,8 @@ pub struct Local {
     pub default_namespace: String,
     /// Edit files with uncommitted changes.
     pub allow_dirty: bool,
+    /// Honour `.flux.yaml` files (`--manifest-generation`).
+    pub manifest_generation: bool,
 }
 
 /// How a table is printed.

@@ -17,7 +17,7 @@ use flux_git::{BoxError, FileChanges, Repo};
 use crate::error::GenerateError;
 use crate::run::{self, Spec};
 use crate::trees::{Changed, copy_dir, diff, states};
-use crate::{Generator, Source};
+use crate::{Generated, Generator, Source};
 
 /// What a calculation on the view decided.
 #[derive(Debug, Clone)]
@@ -103,8 +103,19 @@ impl Generator {
         F: FnOnce(&View) -> Result<Calculated, BoxError>,
     {
         let generated = self.view(source, git_paths, scopes, load).await?;
+        let calculated = calculate(&generated.view).map_err(GenerateError::Calculation)?;
+        self.apply(source, &generated, &calculated).await
+    }
+
+    /// The file changes that carry out `calculated`, a calculation made on
+    /// `generated` (the view of `source`); see [`Generator::edit`].
+    pub async fn apply(
+        &self,
+        source: Source<'_>,
+        generated: &Generated,
+        calculated: &Calculated,
+    ) -> Result<Edited, GenerateError> {
         let view = &generated.view;
-        let calculated = calculate(view).map_err(GenerateError::Calculation)?;
         let mut changes = FileChanges::new();
         let mut edited = BTreeSet::new();
         for edit in view.file_edits(&calculated.result().edits)? {

@@ -93,6 +93,13 @@ pub struct GlobalFlags {
     #[arg(long, global = true, value_delimiter = ',', value_name = "PATH")]
     pub git_path: Vec<String>,
 
+    /// With --local: honour .flux.yaml files as fluxd --manifest-generation
+    /// does: run their generators (commands from the repository: use it on
+    /// checkouts you trust) and make releases and policy changes in their
+    /// patch files or through their updaters
+    #[arg(long = "manifest-generation", global = true)]
+    pub manifest_generation: bool,
+
     /// With --local: edit files even if they have uncommitted changes in
     /// their git checkout (refused by default, so that fluxctl's edit can
     /// be reviewed and undone on its own)

@@ -16,6 +16,8 @@ use flux_core::release::{
     calculate_release,
 };
 
+use flux_generate::Calculated;
+
 use super::Checkout;
 use crate::format;
 use crate::request::{PolicyChange, Release};
@@ -100,7 +102,14 @@ pub fn release(
         registry,
     };
     let result = calculate_release(&spec, &cx)?;
-    finish(checkout, &result, r.kind, r.results, out, err)
+    finish(
+        checkout,
+        Calculated::Release(result),
+        r.kind,
+        r.results,
+        out,
+        err,
+    )
 }
 
 /// `automate`, `deautomate`, `lock`, `unlock` and `policy --local`.
@@ -113,34 +122,47 @@ pub fn policy(
     require_workloads(checkout, std::slice::from_ref(&p.workload))?;
     let updates = BTreeMap::from([(p.workload.clone(), p.update.clone())]);
     let result = calculate_policy_updates(&checkout.manifests, &checkout.files, &updates);
-    finish(checkout, &result, ReleaseKind::Execute, p.results, out, err)
+    let calculated = Calculated::Policies { result, updates };
+    finish(
+        checkout,
+        calculated,
+        ReleaseKind::Execute,
+        p.results,
+        out,
+        err,
+    )
 }
 
 /// Prints the results, then (unless planning, or a workload failed)
 /// writes the edits.
 fn finish(
     checkout: &Checkout,
-    result: &ReleaseResult,
+    calculated: Calculated,
     kind: ReleaseKind,
     results: crate::request::Results,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<()> {
+    let result: &ReleaseResult = calculated.result();
     let outcomes: Vec<Outcome> = crate::view::outcomes(result);
     format::outcomes(out, &outcomes, results)?;
     if let Some(e) = result.error() {
         anyhow::bail!("{e}; nothing was written");
     }
-    if result.edits.is_empty() {
+    let (edits, files) = if result.edits.is_empty() {
+        (Vec::new(), checkout.files.clone())
+    } else {
+        checkout.edits_for(calculated.clone())?
+    };
+    if edits.is_empty() {
         writeln!(err, "Nothing to do")?;
         return Ok(());
     }
     if kind == ReleaseKind::Plan {
         if results.format == crate::args::OutputFormat::Tab {
             writeln!(out)?;
-            for edit in &result.edits {
-                let old = checkout
-                    .files
+            for edit in &edits {
+                let old = files
                     .get(&edit.file)
                     .map(String::from_utf8_lossy)
                     .unwrap_or_default();
@@ -154,13 +176,8 @@ fn finish(
         writeln!(err, "Dry run: nothing was written")?;
         return Ok(());
     }
-    super::write::write_edits(
-        &checkout.dir,
-        &checkout.files,
-        &result.edits,
-        checkout.allow_dirty,
-    )?;
-    for edit in &result.edits {
+    super::write::write_edits(&checkout.dir, &files, &edits, checkout.allow_dirty)?;
+    for edit in &edits {
         writeln!(err, "Changed {}", edit.file)?;
     }
     Ok(())

@@ -33,6 +33,10 @@ pub fn write_edits(
 ) -> anyhow::Result<()> {
     for e in edits {
         let path = dir.join(&e.file);
+        if files.get(&e.file).is_none() && !path.exists() {
+            // A new file (a patch file manifest generation starts).
+            continue;
+        }
         let now = fs::read(&path).with_context(|| format!("reading {}", e.file))?;
         if files.get(&e.file) != Some(now.as_slice()) {
             anyhow::bail!("{} changed since it was read; nothing was written", e.file);
@@ -70,9 +74,14 @@ pub fn write_edits(
     for e in edits {
         let target = dir.join(&e.file);
         let tmp = temp_path(&target);
-        let result = fs::write(&tmp, e.text.as_bytes())
-            .and_then(|()| fs::metadata(&target))
-            .and_then(|m| fs::set_permissions(&tmp, m.permissions()));
+        let result = match fs::metadata(&target) {
+            Ok(m) => fs::write(&tmp, e.text.as_bytes())
+                .and_then(|()| fs::set_permissions(&tmp, m.permissions())),
+            Err(_) => target
+                .parent()
+                .map_or(Ok(()), fs::create_dir_all)
+                .and_then(|()| fs::write(&tmp, e.text.as_bytes())),
+        };
         if let Err(err) = result {
             let _ = fs::remove_file(&tmp);
             for (t, _) in &written {

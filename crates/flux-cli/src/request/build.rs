@@ -49,6 +49,12 @@ pub fn build(cli: &Cli, env: &Env) -> anyhow::Result<Invocation> {
         if g.allow_dirty {
             return Err(usage("--allow-dirty is only for --local"));
         }
+        // install has a flag of the same name, which clap also reports here.
+        if g.manifest_generation && !matches!(cli.command, Command::Install(_)) {
+            return Err(usage(
+                "--manifest-generation is only for --local (fluxd has its own flag)",
+            ));
+        }
     }
     let ns = Namespaces {
         mode: &mode,
@@ -266,6 +272,7 @@ fn local(g: &GlobalFlags, dir: &std::path::Path) -> anyhow::Result<Local> {
         git_paths: g.git_path.clone(),
         default_namespace: g.k8s_default_namespace.clone(),
         allow_dirty: g.allow_dirty,
+        manifest_generation: g.manifest_generation,
     })
 }
 

@@ -451,3 +451,42 @@ fn install_checks_its_flags_and_prints_the_manifests() {
     assert!(out.contains("--git-url=git@x:y/z"), "{out}");
     assert!(out.contains("--git-path=b"), "{out}");
 }
+
+#[test]
+fn manifest_generation_is_installs_own_flag_and_otherwise_for_local_only() {
+    let install = [
+        "install",
+        "--git-url",
+        "git@example.com:o/r",
+        "--git-email",
+        "a@example.com",
+        "--namespace",
+        "flux",
+        "--manifest-generation",
+    ];
+    let cli = Cli::try_parse_from(std::iter::once("fluxctl").chain(install)).expect("parses");
+    let flux_cli::args::Command::Install(a) = &cli.command else {
+        panic!("{cli:?}")
+    };
+    assert!(a.manifest_generation, "install's own flag");
+    build(&install, &[]).expect("install takes --manifest-generation");
+    usage(
+        &["list-workloads", "--manifest-generation"],
+        "--manifest-generation is only for --local",
+    );
+    let dir = examples();
+    let invocation = build(
+        &[
+            "--local",
+            dir.to_str().expect("utf-8"),
+            "--manifest-generation",
+            "list-workloads",
+        ],
+        &[],
+    )
+    .expect("builds");
+    let Mode::Local(l) = invocation.mode else {
+        panic!("not local")
+    };
+    assert!(l.manifest_generation);
+}

@@ -1,6 +1,7 @@
 //! `--local` commands on the bundled example repository and copies of it.
 
 mod edit;
+mod generation;
 mod list;
 mod registry;
 mod sync;
