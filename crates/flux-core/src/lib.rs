@@ -5,7 +5,9 @@
 //! finds the containers and images of workloads, reads their policies
 //! ([`policy`]), decides releases and automation ([`release`],
 //! [`automation`]) and edits manifests keeping every other byte
-//! ([`update`]), plans syncs and garbage collection ([`sync`]); and it
+//! ([`update`]), plans syncs and garbage collection ([`sync`]), reads
+//! `.flux.yaml` files and keeps the patch files of generated manifests
+//! ([`generation`]; the commands run in `flux-generate`); and it
 //! defines the seams ([`Cluster`], [`ManifestSource`], [`ImageRegistry`])
 //! that the adapter crates implement. The `testing` feature adds an
 //! in-memory `Cluster` and proptest strategies (`flux_core::testing`).

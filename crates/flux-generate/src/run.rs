@@ -77,7 +77,7 @@ pub enum Failure {
         dir: String,
     },
     /// It ran past its timeout and was killed, with its process group.
-    #[error("did not finish within {after:?} and was killed; its error output: {stderr}")]
+    #[error("did not finish within {after:?} and was killed{}", said(stderr))]
     Timeout {
         /// The timeout.
         after: Duration,
@@ -91,7 +91,7 @@ pub enum Failure {
         limit: usize,
     },
     /// It exited unsuccessfully.
-    #[error("failed ({status}): {stderr}")]
+    #[error("failed ({status}){}", colon(stderr))]
     Exit {
         /// The exit status.
         status: ExitStatus,
@@ -100,6 +100,23 @@ pub enum Failure {
         /// The end of its standard output.
         stdout: Tail,
     },
+}
+
+/// What a command said on standard error, for a message.
+fn said(stderr: &Tail) -> String {
+    if stderr.bytes.iter().all(u8::is_ascii_whitespace) {
+        String::new()
+    } else {
+        format!("; its error output: {stderr}")
+    }
+}
+
+fn colon(stderr: &Tail) -> String {
+    if stderr.bytes.iter().all(u8::is_ascii_whitespace) {
+        " with no error output".into()
+    } else {
+        format!(": {stderr}")
+    }
 }
 
 /// Reads `pipe` to its end, keeping at most `max` bytes: the first ones
