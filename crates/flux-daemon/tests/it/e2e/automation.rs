@@ -7,7 +7,6 @@ use std::time::Duration;
 use flux_api::image::ImageName;
 use flux_api::v9::{Change, ImageUpdate};
 use flux_daemon::testing::TestBed;
-use flux_testbed::registry::{Format, Pusher, TestImage};
 
 use super::*;
 
@@ -45,16 +44,15 @@ async fn a_new_tag_in_the_registry_is_committed_once_and_applied() {
         .with_registry()
         .expect("registry");
     let registry = bed.registry_addr().expect("registry").to_owned();
-    let pusher = Pusher::new(&registry);
-    for (tag, created) in [
-        ("1.0.0", "2024-01-01T00:00:00Z"),
-        ("2.0.0", "2024-01-03T00:00:00Z"),
-    ] {
-        pusher
-            .push_image("demo/app", tag, &TestImage::created(created), Format::Oci)
-            .await
-            .expect("push");
-    }
+    push(
+        &registry,
+        "demo/app",
+        &[
+            ("1.0.0", "2024-01-01T00:00:00Z"),
+            ("2.0.0", "2024-01-03T00:00:00Z"),
+        ],
+    )
+    .await;
     let original = workload(&format!("{registry}/demo/app:1.0.0"));
     bed.commit(&[("app.yaml", original.as_bytes())], "App")
         .expect("commit");
@@ -79,15 +77,7 @@ async fn a_new_tag_in_the_registry_is_committed_once_and_applied() {
     assert_eq!(subjects, ["App"], "no automation commit yet");
 
     // 1.1.0 appears; the registry tells fluxd (as a webhook would).
-    pusher
-        .push_image(
-            "demo/app",
-            "1.1.0",
-            &TestImage::created("2024-01-02T00:00:00Z"),
-            Format::Oci,
-        )
-        .await
-        .expect("push");
+    push(&registry, "demo/app", &[("1.1.0", "2024-01-02T00:00:00Z")]).await;
     api.notify(&Change::Image(ImageUpdate {
         name: ImageName::from_repository(&format!("{registry}/demo/app")),
     }))

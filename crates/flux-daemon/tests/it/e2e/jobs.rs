@@ -2,10 +2,8 @@
 //! what its `release`, `policy`, `automate` and `sync` commands POST), the
 //! status it polls, and the commits they make.
 
-use std::time::Duration;
-
-use flux_api::job::{Id, Status, StatusString};
-use flux_daemon::testing::{Fluxd, TestBed};
+use flux_api::job::StatusString;
+use flux_daemon::testing::TestBed;
 
 use super::*;
 
@@ -25,36 +23,6 @@ spec:
       - name: nginx
         image: REGISTRY/team/nginx:1.0 # pinned for now
 ";
-
-async fn post(fluxd: &Fluxd, path: &str, body: &str) -> (u16, String) {
-    let r = reqwest::Client::new()
-        .post(format!("{}{path}", fluxd.api_url()))
-        .header("Accept", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("post");
-    (r.status().as_u16(), r.text().await.expect("body"))
-}
-
-async fn wait_job(fluxd: &Fluxd, id: &str) -> Status {
-    let api = client(fluxd);
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let status = api
-            .job_status(&Id(id.to_owned()))
-            .await
-            .expect("job status");
-        if status.is_finished() {
-            return status;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "job {id} never finished: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn release_policy_and_sync_jobs_as_flux_v1_sends_them() {

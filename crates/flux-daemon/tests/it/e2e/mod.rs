@@ -14,6 +14,9 @@ mod sync;
 
 use std::time::Duration;
 
+use flux_api::job::{Id, Status};
+use flux_testbed::registry::{Format, Pusher, TestImage};
+
 use flux_api::client::{Client, ClientOptions};
 use flux_daemon::testing::{Fluxd, TestBed, read_tree};
 
@@ -63,4 +66,60 @@ pub async fn eventually(bed: &TestBed, args: &[&str], check: impl Fn(&str) -> bo
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// POSTs `body` to `path` under fluxd's API as a Flux v1 fluxctl does;
+/// the status code and body.
+pub async fn post(fluxd: &Fluxd, path: &str, body: &str) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", fluxd.api_url()))
+        .header("Accept", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("post");
+    (r.status().as_u16(), r.text().await.expect("body"))
+}
+
+/// Polls a job until it finishes.
+pub async fn wait_job(fluxd: &Fluxd, id: &str) -> Status {
+    let api = client(fluxd);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let status = api
+            .job_status(&Id(id.to_owned()))
+            .await
+            .expect("job status");
+        if status.is_finished() {
+            return status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job {id} never finished: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Pushes `tags` (with their creation times) of `repo` to the registry at `addr`.
+pub async fn push(addr: &str, repo: &str, tags: &[(&str, &str)]) {
+    let pusher = Pusher::new(addr);
+    for (tag, created) in tags {
+        pusher
+            .push_image(repo, tag, &TestImage::created(created), Format::Oci)
+            .await
+            .expect("push an image");
+    }
+}
+
+/// A Deployment with one container, in Flux's usual layout.
+pub fn deployment(name: &str, image: &str, annotations: &str) -> String {
+    let annotations = if annotations.is_empty() {
+        String::new()
+    } else {
+        format!("  annotations:\n{annotations}")
+    };
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: default\n{annotations}spec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: {name}\n        image: {image}\n"
+    )
 }

@@ -9,26 +9,8 @@ use std::time::Duration;
 use flux_api::job::StatusString;
 use flux_daemon::testing::TestBed;
 use flux_registry::metrics::RequestKind;
-use flux_testbed::registry::{Format, Pusher, TestImage};
 
 use super::*;
-
-const WEB: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: default
-spec:
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        image: REGISTRY/team/web:1.0
-";
 
 /// Every object's uid, by kind and name.
 fn uids(bed: &TestBed) -> BTreeMap<String, String> {
@@ -56,17 +38,16 @@ async fn killed_mid_job_and_restarted() {
         .with_registry()
         .expect("registry");
     let registry = bed.registry_addr().expect("registry").to_owned();
-    let pusher = Pusher::new(&registry);
-    for (tag, created) in [
-        ("1.0", "2024-01-01T00:00:00Z"),
-        ("1.1", "2024-01-02T00:00:00Z"),
-    ] {
-        pusher
-            .push_image("team/web", tag, &TestImage::created(created), Format::Oci)
-            .await
-            .expect("push");
-    }
-    let web = WEB.replace("REGISTRY", &registry);
+    push(
+        &registry,
+        "team/web",
+        &[
+            ("1.0", "2024-01-01T00:00:00Z"),
+            ("1.1", "2024-01-02T00:00:00Z"),
+        ],
+    )
+    .await;
+    let web = deployment("web", &format!("{registry}/team/web:1.0"), "");
     bed.commit(
         &[
             ("web.yaml", web.as_bytes()),
@@ -106,13 +87,8 @@ async fn killed_mid_job_and_restarted() {
     let spec = format!(
         r#"{{"type":"image","cause":{{"Message":"","User":""}},"spec":{{"ServiceSpecs":["default:deployment/web"],"ImageSpec":"{registry}/team/web:1.1","Kind":"execute","Excludes":null,"Force":false}}}}"#
     );
-    let r = reqwest::Client::new()
-        .post(format!("{}/v9/update-manifests", first.api_url()))
-        .body(spec.clone())
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(r.status().as_u16(), 200);
+    let (code, body) = post(&first, "/v9/update-manifests", &spec).await;
+    assert_eq!(code, 200, "{body}");
     let source = first.shared().default_source().expect("source").clone();
     first
         .wait_for("the job to start", PATIENCE, |_| source.jobs.is_empty())
@@ -141,24 +117,9 @@ async fn killed_mid_job_and_restarted() {
     );
 
     // The release again: it lands exactly once, whatever the kill left.
-    let r = reqwest::Client::new()
-        .post(format!("{}/v9/update-manifests", second.api_url()))
-        .body(spec)
-        .send()
-        .await
-        .expect("post");
-    let id: String = serde_json::from_str(&r.text().await.expect("body")).expect("id");
-    let api = client(&second);
-    let status = loop {
-        let s = api
-            .job_status(&flux_api::job::Id(id.clone()))
-            .await
-            .expect("status");
-        if s.is_finished() {
-            break s;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (_, body) = post(&second, "/v9/update-manifests", &spec).await;
+    let id: String = serde_json::from_str(&body).expect("id");
+    let status = wait_job(&second, &id).await;
     let releases = bed
         .repo
         .subjects("master")
