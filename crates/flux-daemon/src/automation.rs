@@ -2,7 +2,7 @@
 //! filter allows, committed to git in one commit per run (Flux v1's
 //! `Auto-release …` message and a note holding an `auto` update spec), then
 //! synced. The choice of images is flux-core's
-//! [`calculate_automation`](flux_core::automation::calculate_automation);
+//! [`flux_core::automation::calculate_automation`];
 //! here it is only run against the branch head and committed.
 
 use std::collections::BTreeSet;
