@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 use crate::automation::{AutomationOutcome, automate};
 use crate::daemon::{DRIFT_MAX_DELAY, DRIFT_QUIET, Shared};
 use crate::job::run::{JobContext, SharedRegistry, execute};
-use crate::job::{JobStatus, Queued};
+use crate::job::{JobSpec, JobStatus, Queued};
 use crate::metrics::{JobLabels, SourceLabel};
 use crate::source::Source;
 use crate::sync::sync_source;
@@ -112,7 +112,8 @@ pub async fn source_loop(source: Arc<Source>, shared: Arc<Shared>, stop: impl Fu
                 .await
                 {
                     Ok(AutomationOutcome::Committed { .. }) => {
-                        // The commit is in the mirror: sync it now.
+                        // Sync the commit now, once the mirror has it.
+                        refresh_after_push(&source).await;
                         do_sync(&source, &shared, "automation commit").await;
                         next_sync = tokio::time::Instant::now() + config.sync.interval;
                     }
@@ -183,7 +184,12 @@ async fn run_job(source: &Source, shared: &Shared, job: Queued) {
         Ok(outcome) => {
             tracing::info!(source = %source.name, job = %id, revision = ?outcome.revision, "job succeeded");
             let synced_now = outcome.revision.is_some();
+            // A sync job fetched already; the others pushed a commit.
+            let pushed = synced_now && !matches!(spec, JobSpec::Sync { .. });
             source.jobs.set_status(&id, JobStatus::Succeeded(outcome));
+            if pushed {
+                refresh_after_push(source).await;
+            }
             if synced_now {
                 do_sync(source, shared, "job commit").await;
             }
@@ -198,6 +204,17 @@ async fn run_job(source: &Source, shared: &Shared, job: Queued) {
                 },
             );
         }
+    }
+}
+
+/// Fetches after fluxd pushed a commit, as Flux v1 did after every job, so
+/// that the sync and the automation run asked for next start from that
+/// commit rather than from the head the poll loop last saw (an automation
+/// run right after `fluxctl automate` would otherwise read the workload as
+/// not yet automated and wait for `--automation-interval`).
+async fn refresh_after_push(source: &Source) {
+    if let Err(e) = source.repo.refresh().await {
+        tracing::warn!(source = %source.name, error = %e, "cannot fetch after pushing; the poll loop will");
     }
 }
 
