@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flux_git::RepoState;
 use flux_kube::watch::{Debouncer, Notice};
 use tokio::sync::broadcast;
 
@@ -81,9 +82,12 @@ pub async fn source_loop(source: Arc<Source>, shared: Arc<Shared>, stop: impl Fu
                     }
                 }
                 if head.is_some() && head != last_head {
-                    last_head = head;
+                    last_head = head.clone();
                     do_sync(&source, &shared, "new commit").await;
                     next_sync = tokio::time::Instant::now() + config.sync.interval;
+                }
+                if head.is_some() && source.repo.status().state == RepoState::Cloned {
+                    write_check(&source).await;
                 }
             }
             Step::Sync(why) => {
@@ -203,6 +207,19 @@ async fn run_job(source: &Source, shared: &Shared, job: Queued) {
                     outcome: failure.outcome,
                 },
             );
+        }
+    }
+}
+
+/// Flux v1's write check once the repository is cloned (a tag pushed at
+/// the head fetched and deleted; no fetch of its own): the repository's
+/// status turns `ready`, which `fluxctl sync` requires. On failure (a
+/// read-only deploy key) it is tried again after the next fetch.
+async fn write_check(source: &Source) {
+    match source.repo.check_write().await {
+        Ok(()) => tracing::info!(source = %source.name, "git write access checked"),
+        Err(e) => {
+            tracing::warn!(source = %source.name, error = %e, "cannot write to the git repository; fluxd cannot commit or move the sync tag")
         }
     }
 }

@@ -161,7 +161,8 @@ impl Repo {
     }
 
     /// Flux v1's write check: pushes a uniquely named tag at the branch head
-    /// and deletes it again. Errors mean the deploy key cannot push.
+    /// and deletes it again; a cloned repository is then ready. Errors mean
+    /// the deploy key cannot push.
     pub async fn check_write(&self) -> Result<(), Error> {
         if self.inner.config.readonly {
             return Err(Error::ReadOnly {
@@ -179,7 +180,10 @@ impl Repo {
             nanos & 0xff_ffff_ffff,
             std::process::id()
         );
-        self.push_tag(&head, &tag_ref).await?;
+        // The status says why the repository is not ready.
+        self.push_tag(&head, &tag_ref)
+            .await
+            .inspect_err(|e| self.record_error(e))?;
         match self.push_ref("", &tag_ref, false).await? {
             PushOutcome::Pushed => {}
             PushOutcome::Overtaken(reason) | PushOutcome::Refused(reason) => {
@@ -187,6 +191,11 @@ impl Repo {
             }
         }
         let _ = self.inner.write_checked.set(());
+        let mut state = self.lock_state();
+        if state.state == RepoState::Cloned {
+            state.state = RepoState::Ready;
+            state.error = None;
+        }
         Ok(())
     }
 

@@ -96,6 +96,24 @@ async fn ready_checks_write_access_and_leaves_no_trace() {
 }
 
 #[tokio::test]
+async fn the_write_check_makes_a_cloned_repository_ready_without_fetching() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let daemon = GitDaemon::start(bed.root.path()).unwrap();
+    let repo = bed.repo_with(&daemon.url("config.git"), &SshOptions::default(), |_| {});
+    repo.refresh().await.unwrap();
+    assert_eq!(repo.status().state, RepoState::Cloned);
+    let first = bed.head();
+    bed.remote
+        .commit_files(&[("b.yaml", b"b: 1\n")], "next")
+        .unwrap();
+    repo.check_write().await.unwrap();
+    let status = repo.status();
+    assert_eq!(status.state, RepoState::Ready);
+    assert_eq!(status.head, Some(first), "the write check fetched nothing");
+    assert_eq!(bed.remote.git(&["tag", "--list"]).unwrap(), "");
+}
+
+#[tokio::test]
 async fn a_remote_that_refuses_writes_is_not_ready() {
     let bed = Bed::new(&borrowed(&sample_files()));
     let hook = bed.remote.path().join("hooks/pre-receive");
