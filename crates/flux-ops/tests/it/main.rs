@@ -3,4 +3,5 @@
 //! `util` holds the shared helpers.
 
 mod deploy;
+mod dockerfile;
 mod util;

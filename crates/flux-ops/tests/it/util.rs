@@ -116,3 +116,21 @@ pub fn key(o: &Value) -> String {
         s("/metadata/name")
     )
 }
+
+/// cargo with the environment of a shell, not of this test: the variables
+/// cargo and nextest set for a test (`CARGO_*`, `NEXTEST_*`, library paths)
+/// would otherwise make cargo rebuild build scripts that watch them, in the
+/// shared target directory, for every build after.
+pub fn cargo() -> Command {
+    let keep = |k: &str| {
+        matches!(
+            k,
+            "PATH" | "HOME" | "USER" | "LANG" | "TMPDIR" | "CARGO_HOME" | "RUST_BACKTRACE"
+        ) || k.starts_with("RUSTUP_")
+            || k.starts_with("LC_")
+    };
+    let mut c = Command::new("cargo");
+    c.env_clear()
+        .envs(std::env::vars().filter(|(k, _)| keep(k)));
+    c
+}

@@ -1,0 +1,47 @@
+# fluxd and fluxctl in one image: a slim, non-root Debian runtime with what
+# fluxd runs (git, ssh, gpg for signed commits, kustomize for .flux.yaml
+# generators, CA certificates for TLS) and tini as PID 1 to reap the
+# processes git and ssh leave behind.
+#
+#   docker build -t registry.example.com/flux-rs:0.1.0 .
+#
+# NOT BUILT HERE: the machines this project is developed and tested on have
+# no container engine, so this file has never been built. What is tested
+# (crates/flux-ops/tests/it/dockerfile.rs): every path it copies exists, the
+# binaries it copies are the workspace's, its cargo commands are the
+# README's, and those commands build fluxd and fluxctl.
+
+ARG RUST_VERSION=1.95
+ARG DEBIAN=bookworm
+
+# fluxd and fluxctl, with the README's commands.
+FROM docker.io/library/rust:${RUST_VERSION}-slim-${DEBIAN} AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY crates crates
+COPY benches benches
+COPY deploy deploy
+RUN cargo install --locked --path crates/flux-daemon --root /out \
+ && cargo install --locked --path crates/flux-cli --root /out
+
+# kustomize, for `kustomize build` generators in .flux.yaml (the version
+# kubectl 1.32 carries, which the tests use). Go checks the module sums.
+FROM docker.io/library/golang:1.23-${DEBIAN} AS kustomize
+RUN GOBIN=/out go install sigs.k8s.io/kustomize/kustomize/v5@v5.5.0
+
+FROM docker.io/library/debian:${DEBIAN}-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      ca-certificates git gnupg openssh-client tini \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --uid 10001 --user-group --create-home --home-dir /home/flux \
+      --shell /usr/sbin/nologin flux \
+ && mkdir -p /etc/fluxd/ssh /var/lib/fluxd /var/fluxd/keygen \
+ && chown flux:flux /var/lib/fluxd /var/fluxd/keygen
+COPY --from=build /out/bin/fluxd /out/bin/fluxctl /usr/local/bin/
+COPY --from=kustomize /out/kustomize /usr/local/bin/kustomize
+USER 10001:10001
+ENV HOME=/home/flux
+EXPOSE 3030 3031
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/fluxd"]
+CMD ["--state-dir=/var/lib/fluxd", "--ssh-keygen-dir=/var/fluxd/keygen"]
