@@ -223,6 +223,15 @@ fn it_copies_the_workspace_binaries_and_runs_fluxd_as_deploy_expects() {
         built,
         BTreeSet::from(["fluxctl".to_owned(), "fluxd".to_owned()])
     );
+    // They are the README's, less the image's install root.
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    for cmd in &installs {
+        let plain = cmd.replace(" --root /out", "");
+        assert!(
+            readme.lines().any(|l| l.trim_start().starts_with(&plain)),
+            "the README does not say `{plain}`"
+        );
+    }
     // The runtime stage gets exactly those binaries, from the build stage.
     let from_build: BTreeSet<String> = all("COPY")
         .into_iter()
