@@ -85,12 +85,14 @@ pub fn timeout(message: impl Into<String>) -> anyhow::Error {
     })
 }
 
-/// The exit kind an error means: the first [`Failure`] in its chain, else
-/// [`Exit::Failed`].
+/// The exit kind an error means: the outermost [`Failure`], whether added
+/// as context or in its chain of causes, else [`Exit::Failed`].
 pub fn exit_of(e: &anyhow::Error) -> Exit {
-    e.chain()
-        .find_map(|c| c.downcast_ref::<Failure>().map(|f| f.exit))
-        .unwrap_or(Exit::Failed)
+    // `downcast_ref` sees a `Failure` given as context (which `chain`
+    // yields wrapped, where it cannot be downcast).
+    e.downcast_ref::<Failure>()
+        .or_else(|| e.chain().find_map(|c| c.downcast_ref::<Failure>()))
+        .map_or(Exit::Failed, |f| f.exit)
 }
 
 /// The error as one line per distinct message: the outermost message,
@@ -158,5 +160,20 @@ mod tests {
         assert_eq!(exit_of(&anyhow::anyhow!("plain")), Exit::Failed);
         assert_eq!(exit_of(&timeout("slow")), Exit::Timeout);
         assert_eq!(Exit::Unreachable.code(), 3);
+    }
+
+    #[test]
+    fn a_failure_given_as_context_decides_over_causes() {
+        let cause = timeout("connection closed");
+        let e = cause.context(Failure {
+            exit: Exit::Unreachable,
+            message: "the port-forward failed".into(),
+        });
+        assert_eq!(exit_of(&e), Exit::Unreachable);
+        let plain = anyhow::anyhow!("closed").context(Failure {
+            exit: Exit::Unreachable,
+            message: "the port-forward failed".into(),
+        });
+        assert_eq!(exit_of(&plain), Exit::Unreachable);
     }
 }

@@ -41,9 +41,27 @@ pub struct TestBed {
     pub registry: Option<flux_testbed::registry::Registry>,
 }
 
+/// How to set up a [`TestBed`] beyond its defaults.
+#[derive(Debug, Clone, Default)]
+pub struct BedOptions {
+    /// Run the emulator's workload controller with this timing, so
+    /// rollouts of Deployments, StatefulSets and DaemonSets complete (what
+    /// `fluxctl release --watch` and the RELEASE column follow). Off by
+    /// default: its status writes would count among a test's requests.
+    pub rollouts: Option<kube_emulator::Rollouts>,
+}
+
 impl TestBed {
     /// Starts sshd and the emulator, and a repository holding `files`.
     pub async fn start(files: &[(&str, &[u8])]) -> Result<Self, BedError> {
+        Self::start_with(files, BedOptions::default()).await
+    }
+
+    /// [`TestBed::start`] with `options`.
+    pub async fn start_with(
+        files: &[(&str, &[u8])],
+        options: BedOptions,
+    ) -> Result<Self, BedError> {
         init_logs();
         let dir = tempfile::tempdir()?;
         let sshd = SshServer::start()?;
@@ -52,7 +70,11 @@ impl TestBed {
             repo.commit_files(files, "Initial config")?;
         }
         let git_url = sshd.url(repo.path());
-        let emulator = kube_emulator::Emulator::new().start().await?;
+        let mut emulator = kube_emulator::Emulator::new();
+        if let Some(rollouts) = options.rollouts {
+            emulator = emulator.rollouts(rollouts);
+        }
+        let emulator = emulator.start().await?;
         let kubeconfig = dir.path().join("kubeconfig");
         emulator.write_kubeconfig(&kubeconfig, None)?;
         let kubectl = Kubectl::new(&emulator.url(), None)?;
@@ -163,6 +185,12 @@ pub struct Fluxd {
 }
 
 impl Fluxd {
+    /// The address the API listens on (what a Service or a port-forward
+    /// would reach).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
     /// The API base URL (`http://127.0.0.1:PORT/api/flux`).
     pub fn api_url(&self) -> String {
         format!("http://{}{}", self.addr, flux_api::API_PREFIX)

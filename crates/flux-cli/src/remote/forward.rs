@@ -7,11 +7,13 @@
 //! `weave-flux-agent`. Every connection to the local port gets its own
 //! forward stream.
 
+use std::sync::{Arc, Mutex};
+
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::error::unreachable;
@@ -25,6 +27,8 @@ pub struct Forward {
     port: u16,
     /// The pod forwarded to.
     pub pod: String,
+    namespace: String,
+    failure: Arc<Mutex<Option<String>>>,
     task: JoinHandle<()>,
 }
 
@@ -32,6 +36,31 @@ impl Forward {
     /// The API's base URL through the forward.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/api/flux", self.port)
+    }
+
+    /// Why the forward last failed to reach the pod's port, as the API
+    /// server reported it (nothing listening, the pod gone…).
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// `e` as "fluxd unreachable" (exit 3) when the forward failed to reach
+    /// the pod: the client only saw its connection closed, the reason is
+    /// the forward's.
+    pub fn explain(&self, e: anyhow::Error) -> anyhow::Error {
+        match self.failure() {
+            Some(why) => e.context(crate::error::Failure {
+                exit: crate::error::Exit::Unreachable,
+                message: format!(
+                    "cannot reach the Flux daemon through the port-forward to pod {}/{} port {FLUXD_PORT}: {why}",
+                    self.namespace, self.pod
+                ),
+            }),
+            None => e,
+        }
     }
 }
 
@@ -115,24 +144,61 @@ pub async fn start(conn: &Connection) -> anyhow::Result<Forward> {
         .context("opening a local port for the port-forward")?;
     let port = listener.local_addr()?.port();
     let pod_name = name.clone();
+    let failure = Arc::new(Mutex::new(None));
+    let failures = failure.clone();
     let task = tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
+        while let Ok((socket, _)) = listener.accept().await {
             let pods = pods.clone();
             let name = pod_name.clone();
-            tokio::spawn(async move {
-                let Ok(mut forwarder) = pods.portforward(&name, &[FLUXD_PORT]).await else {
-                    return;
-                };
-                if let Some(mut upstream) = forwarder.take_stream(FLUXD_PORT) {
-                    let _ = tokio::io::copy_bidirectional(&mut socket, &mut upstream).await;
-                }
-                drop(forwarder);
-            });
+            let failures = failures.clone();
+            tokio::spawn(async move { forward_one(&pods, &name, socket, &failures).await });
         }
     });
     Ok(Forward {
         port,
         pod: name,
+        namespace: ns.clone(),
+        failure,
         task,
     })
+}
+
+/// Carries one local connection to the pod's port. If the forward cannot
+/// be opened, or the API server reports an error on it, the reason is put
+/// in `failures` before the local connection is closed, so a client that
+/// sees it closed finds the reason.
+async fn forward_one(
+    pods: &Api<Pod>,
+    pod: &str,
+    mut socket: TcpStream,
+    failures: &Mutex<Option<String>>,
+) {
+    if let Err(why) = carry(pods, pod, &mut socket).await {
+        *failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
+    }
+    drop(socket);
+}
+
+async fn carry(pods: &Api<Pod>, pod: &str, socket: &mut TcpStream) -> Result<(), String> {
+    let mut forwarder = pods
+        .portforward(pod, &[FLUXD_PORT])
+        .await
+        .map_err(|e| format!("opening the port-forward: {e}"))?;
+    let mut upstream = forwarder
+        .take_stream(FLUXD_PORT)
+        .ok_or_else(|| "the port-forward has no stream for the port".to_owned())?;
+    let error = forwarder.take_error(FLUXD_PORT);
+    let copy = tokio::io::copy_bidirectional(socket, &mut upstream);
+    match error {
+        // The error first: kube-rs hands it over before it closes the
+        // stream, so a failed forward is never taken for a finished one.
+        Some(error) => tokio::select! {
+            biased;
+            Some(why) = error => Err(why),
+            _ = copy => Ok(()),
+        },
+        None => copy.await.map(drop).map_err(|e| e.to_string()),
+    }
 }

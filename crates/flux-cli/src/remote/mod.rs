@@ -52,7 +52,7 @@ pub fn run(
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let (url, _forward) = match &conn.url {
+        let (url, forward) = match &conn.url {
             Some(u) => (u.clone(), None),
             None => {
                 let f = forward::start(conn).await?;
@@ -74,7 +74,10 @@ pub fn run(
         };
         let result = remote.dispatch(&inv.request, out, err).await;
         remote.progress.finish();
-        result
+        match (result, &forward) {
+            (Err(e), Some(f)) => Err(f.explain(e)),
+            (result, _) => result,
+        }
     })
 }
 
