@@ -162,7 +162,7 @@ pub async fn setup(needs: Needs) -> Setup {
         .await
         .expect("fluxd");
     // `fluxctl sync` wants the repository `Ready`: fetched and the write
-    // check passed, which the poll loop does beside the first sync.
+    // check passed, which fluxd does after its first sync.
     let client =
         flux_api::client::Client::new(&fluxd.api_url(), flux_api::client::ClientOptions::default())
             .expect("API client");
