@@ -6,7 +6,8 @@
 //!
 //! The checks are this crate's integration tests (`tests/it/`). The library
 //! holds what they share and can be unit-tested on its own:
-//! [`rbac`] (Kubernetes RBAC rules evaluated for one service account).
+//! [`rbac`] (Kubernetes RBAC rules evaluated for one service account) and
+//! [`docs`] (the commands of the Markdown pages, taken out to be run).
 //!
 //! It is not used by fluxd or fluxctl, and nothing here runs in a cluster.
 //!
@@ -19,4 +20,5 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod docs;
 pub mod rbac;

@@ -4,4 +4,5 @@
 
 mod deploy;
 mod dockerfile;
+mod docs;
 mod util;
