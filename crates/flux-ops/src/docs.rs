@@ -104,9 +104,14 @@ impl Command {
 }
 
 /// Whether `expected` (with `...` lines standing for any run of lines)
-/// matches `actual`, line by line, trailing spaces ignored.
+/// matches `actual`, line by line, trailing spaces and blank lines at the
+/// end ignored.
 pub fn output_matches(expected: &[String], actual: &str) -> bool {
-    let actual: Vec<&str> = actual.lines().map(str::trim_end).collect();
+    let mut actual: Vec<&str> = actual.lines().map(str::trim_end).collect();
+    // Blank lines a command prints last are not shown on the page.
+    while actual.last().is_some_and(|l| l.is_empty()) {
+        actual.pop();
+    }
     let expected: Vec<&str> = expected.iter().map(|l| l.trim_end()).collect();
     fn go(e: &[&str], a: &[&str]) -> bool {
         match e.split_first() {
@@ -433,6 +438,8 @@ mod tests {
     fn output_matching_with_ellipses() {
         let e = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert!(output_matches(&e(&["a", "b"]), "a\nb  \n"));
+        assert!(output_matches(&e(&["a", "b"]), "a\nb\n\n"));
+        assert!(!output_matches(&e(&["a", "b"]), "a\n\nb\n"));
         assert!(!output_matches(&e(&["a"]), "a\nb\n"));
         assert!(!output_matches(&e(&["a", "b"]), "a\n"));
         assert!(output_matches(&e(&["a", "...", "z"]), "a\nb\nc\nz\n"));

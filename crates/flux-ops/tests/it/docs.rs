@@ -70,9 +70,9 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Whether a page's commands need the cluster and fluxd.
 fn needs_bed(commands: &[docs::Command]) -> bool {
     commands.iter().any(|c| {
-        if ["$KUBECONFIG", "$FLUX_URL", "$GIT_URL"]
+        if ["KUBECONFIG", "FLUX_URL", "GIT_URL"]
             .iter()
-            .any(|v| c.text.contains(v))
+            .any(|v| c.text.contains(&format!("${v}")) || c.text.contains(&format!("${{{v}")))
         {
             return true;
         }

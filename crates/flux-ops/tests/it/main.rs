@@ -5,4 +5,5 @@
 mod deploy;
 mod dockerfile;
 mod docs;
+mod metrics;
 mod util;
