@@ -76,8 +76,14 @@ fn needs_bed(commands: &[docs::Command]) -> bool {
         {
             return true;
         }
-        let words: Vec<&str> = c.text.split_whitespace().collect();
-        match c.program() {
+        // The program may come after `env …` or a variable assignment.
+        let all: Vec<&str> = c.text.split_whitespace().collect();
+        let start = all
+            .iter()
+            .position(|w| *w == "kubectl" || *w == "fluxctl")
+            .unwrap_or(0);
+        let words = &all[start..];
+        match words.first().copied().unwrap_or("") {
             "kubectl" => words.get(1) != Some(&"kustomize"),
             "fluxctl" => {
                 !words.contains(&"--local")
