@@ -216,7 +216,7 @@ pub fn images(
 }
 
 /// Splits `repo:tag` (the tag after the last `:` that has no `/` after it).
-fn split_tag(image: &str) -> (&str, &str) {
+pub fn split_tag(image: &str) -> (&str, &str) {
     let without_digest = image.split('@').next().unwrap_or(image);
     match without_digest.rfind(':') {
         Some(i) if !without_digest[i..].contains('/') => {

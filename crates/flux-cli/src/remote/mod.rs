@@ -7,6 +7,8 @@
 
 mod convert;
 pub mod forward;
+pub mod menu;
+mod raw;
 mod save;
 pub mod wait;
 
@@ -79,6 +81,21 @@ pub fn run(
             (result, _) => result,
         }
     })
+}
+
+/// Runs the menu on stdin: a terminal is put in raw mode (keys arrive as
+/// typed) and the menu redrawn in place; anything else is read as it comes.
+fn choose(menu: &mut menu::Menu, out: &mut dyn Write) -> anyhow::Result<menu::Choice> {
+    use std::io::IsTerminal as _;
+    let stdin = std::io::stdin();
+    let terminal = stdin.is_terminal();
+    let _raw = if terminal {
+        Some(raw::Raw::enter()?)
+    } else {
+        None
+    };
+    let mut input = stdin.lock();
+    Ok(menu::run(menu, &mut input, out, terminal)?)
 }
 
 struct Remote {
@@ -196,11 +213,6 @@ impl Remote {
         out: &mut dyn Write,
         err: &mut dyn Write,
     ) -> anyhow::Result<()> {
-        if r.interactive {
-            return Err(crate::error::usage(
-                "--interactive is not available in this fluxctl yet",
-            ));
-        }
         let core = ReleaseSpec {
             workloads: r.workloads.clone(),
             image: r.image.clone(),
@@ -212,6 +224,9 @@ impl Remote {
             Self::cause(&r.cause),
             Update::Image(ReleaseImageSpec::from(&core)),
         );
+        if r.interactive {
+            return self.release_interactive(r, spec, out, err).await;
+        }
         writeln!(
             err,
             "{}",
@@ -224,6 +239,60 @@ impl Remote {
         let affected = self
             .update(&spec, r.kind == ReleaseKind::Execute, r.results, out, err)
             .await?;
+        if r.watch {
+            self.watch(&affected, r.results.verbosity, out, err).await?;
+        }
+        Ok(())
+    }
+
+    /// `release --interactive`, as Flux v1 did it: the release planned
+    /// (`spec` is a dry run), its updates offered in a [`menu`] read from
+    /// stdin, and the chosen ones released as a `containers` update, each
+    /// container required to still run the image the plan saw. Nothing
+    /// to choose, or the menu left, ends without a release (exit 0).
+    async fn release_interactive(
+        &self,
+        r: &Release,
+        spec: Spec,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        writeln!(err, "Submitting dry-run release ...")?;
+        let id = self
+            .client
+            .update_manifests(&spec)
+            .await
+            .map_err(api_error)?;
+        let plan = wait::job(&self.client, &id, self.deadline, &self.progress, err).await?;
+        self.progress.finish();
+        let mut menu = menu::Menu::new(&plan.result, r.results.verbosity);
+        if menu.selectable() == 0 {
+            writeln!(err, "No changes found.")?;
+            return Ok(());
+        }
+        let choice = tokio::task::block_in_place(|| choose(&mut menu, out))?;
+        let chosen = match choice {
+            menu::Choice::Release(chosen) if !chosen.is_empty() => chosen,
+            menu::Choice::Release(_) => {
+                writeln!(err, "Nothing selected.")?;
+                return Ok(());
+            }
+            menu::Choice::Aborted => {
+                writeln!(err, "Aborted.")?;
+                return Ok(());
+            }
+        };
+        writeln!(err, "Submitting selected release ...")?;
+        let selected = Spec::new(
+            Self::cause(&r.cause),
+            Update::Containers(update::ReleaseContainersSpec {
+                kind: ReleaseKind::Execute,
+                container_specs: chosen,
+                skip_mismatches: false,
+                force: r.force,
+            }),
+        );
+        let affected = self.update(&selected, true, r.results, out, err).await?;
         if r.watch {
             self.watch(&affected, r.results.verbosity, out, err).await?;
         }

@@ -236,6 +236,15 @@ impl Setup {
         fluxctl_bin(&argv, &self.env(&[])).await
     }
 
+    /// Runs the `fluxctl` binary with `--url` set to fluxd's API and
+    /// `input` on its stdin.
+    pub async fn fluxctl_typing(&self, args: &[&str], input: &[u8]) -> Run {
+        let url = self.fluxd.api_url();
+        let mut argv = vec!["--url", url.as_str()];
+        argv.extend_from_slice(args);
+        fluxctl_input(&argv, &self.env(&[]), Some(input)).await
+    }
+
     /// The environment fluxctl runs in: `PATH`, a `HOME` whose git config
     /// names a user, and `extra`.
     pub fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -326,15 +335,31 @@ impl Setup {
 
 /// Runs the `fluxctl` binary with `args` and exactly the environment `env`.
 pub async fn fluxctl_bin(args: &[&str], env: &[(String, String)]) -> Run {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_fluxctl"))
+    fluxctl_input(args, env, None).await
+}
+
+/// [`fluxctl_bin`] with `input` on its stdin (a pipe), if any.
+pub async fn fluxctl_input(args: &[&str], env: &[(String, String)], input: Option<&[u8]>) -> Run {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fluxctl"))
         .args(args)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(std::process::Stdio::null())
+        .stdin(if input.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
-        .output()
-        .await
+        .spawn()
         .expect("run fluxctl");
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        // Closed when dropped, as a user's input ends.
+        stdin.write_all(bytes).await.expect("write fluxctl's stdin");
+    }
+    let output = child.wait_with_output().await.expect("run fluxctl");
     let exit = match output.status.code() {
         Some(0) => Exit::Success,
         Some(1) => Exit::Failed,

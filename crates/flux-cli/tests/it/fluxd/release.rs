@@ -235,3 +235,120 @@ async fn release_dry_run_execute_and_watch() {
     let err = run.fails(Exit::Unreachable);
     assert!(err.contains("cannot reach the Flux daemon"), "{err}");
 }
+
+/// `release --interactive` with keys on stdin: the plan's updates offered,
+/// all selected; `q` releases nothing; unselecting one releases the other
+/// alone (one commit, applied); nothing left to update ends quietly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_interactive_releases_what_was_chosen() {
+    let s = setup(Needs {
+        registry: true,
+        rollouts: false,
+    })
+    .await;
+    let reg = &s.registry;
+    let first = s.head();
+    let args = [
+        "release",
+        "--workload",
+        "demo:deployment/web",
+        "--workload",
+        "demo:deployment/worker",
+        "--update-all-images",
+        "--force",
+        "--interactive",
+    ];
+
+    // The menu, then `q`: aborted, nothing released.
+    let run = s.fluxctl_typing(&args, b"q").await;
+    let menu = vec![
+        "WORKLOAD STATUS UPDATES".to_owned(),
+        format!("⇒ ◉ demo:deployment/web success web: {reg}/team/web:1.0 -> 1.2"),
+        format!("◉ demo:deployment/worker success worker: {reg}/team/worker:2.0 -> 2.1"),
+        String::new(),
+        "Use arrow keys and [Space] to toggle updates; hit [Enter] to release selected.".to_owned(),
+    ];
+    assert_eq!(rows(run.ok()), menu, "{}", run.out);
+    assert!(
+        run.err.contains("Submitting dry-run release ...\n")
+            && run.err.ends_with(" ...\nAborted.\n"),
+        "{}",
+        run.err
+    );
+    assert_eq!(s.head(), first, "nothing committed");
+
+    // Down to the worker, unselect it, Enter: the web alone is released.
+    let run = s.fluxctl_typing(&args, b"j \r").await;
+    let out = rows(run.ok());
+    assert_eq!(out[..5], menu[..], "{}", run.out);
+    assert_eq!(
+        out[5..],
+        [
+            "WORKLOAD STATUS UPDATES".to_owned(),
+            format!("demo:deployment/web success web: {reg}/team/web:1.0 -> 1.2"),
+        ],
+        "{}",
+        run.out
+    );
+    let head = s.head();
+    assert_ne!(head, first);
+    assert!(
+        run.err.contains("Submitting selected release ...\n")
+            && run
+                .err
+                .ends_with(&format!("Commit applied:\t{}\n", &head[..7])),
+        "{}",
+        run.err
+    );
+    assert_eq!(s.bed.repo.subjects("master").expect("log").len(), 2);
+    assert!(s.file("demo/web.yaml").contains("team/web:1.2 #"));
+    assert!(s.file("demo/worker.yaml").contains("team/worker:2.0"));
+    assert_eq!(
+        s.kubectl(&[
+            "get",
+            "-n",
+            "demo",
+            "deployment/web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ]),
+        format!("{reg}/team/web:1.2")
+    );
+
+    // The web has nothing newer: no menu, nothing released, exit 0.
+    let run = s
+        .fluxctl_typing(
+            &[
+                "release",
+                "--workload",
+                "demo:deployment/web",
+                "--update-all-images",
+                "--interactive",
+            ],
+            b"\r",
+        )
+        .await;
+    assert_eq!(run.ok(), "");
+    assert!(run.err.ends_with("No changes found.\n"), "{}", run.err);
+    assert_eq!(s.head(), head);
+
+    // With --local it is refused.
+    let run = fluxctl_bin(
+        &[
+            "release",
+            "--local",
+            ".",
+            "--all",
+            "-i",
+            "registry.example.com/x:1",
+            "--interactive",
+        ],
+        &s.env(&[]),
+    )
+    .await;
+    let err = run.fails(Exit::Usage);
+    assert!(
+        err.contains("--interactive is not available with --local"),
+        "{err}"
+    );
+}
