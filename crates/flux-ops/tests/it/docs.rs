@@ -8,8 +8,9 @@
 //! `kubectl kustomize`, `fluxctl` without `--local`) also gets the test bed
 //! of flux-daemon's `testing` feature: the API emulator with `deploy/`
 //! applied to it (`KUBECONFIG`), and fluxd syncing `examples/config-repo`
-//! from an sshd git remote (`FLUX_URL`; its URL in `GIT_URL`), as
-//! docs/README.md says the commands assume.
+//! with garbage collection on from an sshd git remote (`FLUX_URL`; its URL
+//! in `GIT_URL`, which `git` reaches with the bed's key and host key, and a
+//! git identity), as docs/README.md says the commands assume.
 //!
 //! Commands run with `bash`, standard error into standard output. `sh`
 //! blocks must exit 0; `console` blocks must print what the page shows.
@@ -120,7 +121,10 @@ async fn start_bed(sandbox: &Path) -> Bed {
         "kubectl apply -k deploy/: {}",
         String::from_utf8_lossy(&applied.stderr)
     );
-    let fluxd = bed.start_fluxd("state", &[]).await.expect("fluxd starts");
+    let fluxd = bed
+        .start_fluxd("state", &["--sync-garbage-collection"])
+        .await
+        .expect("fluxd starts");
     // Synced once is ready for /readyz; jobs wait for the write check too.
     fluxd
         .wait_for(
@@ -292,6 +296,25 @@ async fn every_command_in_the_docs_runs_as_shown() {
             ));
             env.push(("FLUX_URL".into(), bed.fluxd.api_url()));
             env.push(("GIT_URL".into(), bed.bed.git_url.clone()));
+            // git reaches the repository as a user would: with a key the
+            // server accepts and its host key known, and a git identity.
+            let known_hosts = bed.bed.sshd.known_hosts_file().expect("known_hosts");
+            env.push((
+                "GIT_SSH_COMMAND".into(),
+                format!(
+                    "ssh -i {} -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile={}",
+                    bed.bed.sshd.client_key().display(),
+                    known_hosts.display()
+                ),
+            ));
+            for (k, v) in [
+                ("GIT_AUTHOR_NAME", "Docs"),
+                ("GIT_AUTHOR_EMAIL", "docs@example.com"),
+                ("GIT_COMMITTER_NAME", "Docs"),
+                ("GIT_COMMITTER_EMAIL", "docs@example.com"),
+            ] {
+                env.push((k.into(), v.into()));
+            }
             Some(bed)
         } else {
             None
