@@ -6,7 +6,8 @@
 //!
 //! - `console`: commands after a `$ ` prompt, each followed by the output it
 //!   prints (standard output and error together, as on a terminal). A line
-//!   holding only `...` in the output stands for any number of lines.
+//!   holding only `...` in the output stands for any number of lines, and
+//!   `...` within a line for any text (a job ID, a revision).
 //! - `sh`: commands only, one per line, that must succeed; `#` lines are
 //!   comments.
 //! - anything else (`yaml`, `text`, `promql`…) is not a command block.
@@ -117,10 +118,33 @@ pub fn output_matches(expected: &[String], actual: &str) -> bool {
         match e.split_first() {
             None => a.is_empty(),
             Some((&"...", rest)) => (0..=a.len()).any(|skip| go(rest, &a[skip..])),
-            Some((line, rest)) => a.first() == Some(line) && go(rest, &a[1..]),
+            Some((line, rest)) => {
+                a.first().is_some_and(|a0| line_matches(line, a0)) && go(rest, &a[1..])
+            }
         }
     }
     go(&expected, &actual)
+}
+
+/// One line, where `...` inside it stands for any text (a job ID, a
+/// revision).
+fn line_matches(expected: &str, actual: &str) -> bool {
+    let mut parts = expected.split("...");
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = actual.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// The commands of one page's text, in order.
@@ -447,5 +471,20 @@ mod tests {
         assert!(!output_matches(&e(&["a", "...", "z"]), "a\nb\n"));
         assert!(output_matches(&e(&["..."]), ""));
         assert!(output_matches(&e(&[]), ""));
+        assert!(output_matches(
+            &e(&["job ... failed: x"]),
+            "job 12ab failed: x"
+        ));
+        assert!(output_matches(
+            &e(&["Submitting release ..."]),
+            "Submitting release ..."
+        ));
+        assert!(!output_matches(
+            &e(&["job ... failed: x"]),
+            "job 12ab failed: y"
+        ));
+        assert!(!output_matches(&e(&["a...b...c"]), "a-c-b"));
+        assert!(output_matches(&e(&["a...b...c"]), "a-b-c"));
+        assert!(!output_matches(&e(&["ab...ba"]), "aba"));
     }
 }
