@@ -3,13 +3,13 @@
 //! (Ctrl-C or SIGTERM); with `--keep`, leaves everything running until
 //! interrupted and prints what to try meanwhile.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use flux_demo::playground::{Options, Playground};
-use flux_demo::shell::Transcript;
+use flux_demo::playground::{IMAGE_TAGS, Options, Playground};
+use flux_demo::shell::{Transcript, quote};
 use flux_demo::walkthrough;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -133,29 +133,54 @@ async fn run(args: Args) -> ExitCode {
     code
 }
 
-/// The commands to try while `--keep` holds everything up.
+/// The commands to try while `--keep` holds everything up: the
+/// environment to set, then commands to paste one by one (CI runs them as
+/// printed: `crates/flux-demo/tests`).
 fn keep(pg: &Playground, out: &Transcript) {
-    let fluxctl = sibling("fluxctl")
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "fluxctl".to_owned());
-    let fluxctl = format!("{fluxctl} --url {}", pg.api_url);
-    let kubectl = format!("kubectl --kubeconfig {}", pg.path("kubeconfig").display());
-    let repo = pg.path("config.git");
-    out.say("Everything is still running. In another terminal, try:");
+    let kubeconfig = pg.path("kubeconfig");
+    let work = pg.path(walkthrough::WORK_CLONE);
+    out.say("Everything is still running. In another terminal, set up:");
+    let mut setup = vec![
+        format!(
+            "export KUBECONFIG={}",
+            quote(&kubeconfig.display().to_string())
+        ),
+        format!("export FLUX_URL={}", quote(&pg.api_url)),
+    ];
+    match sibling("fluxctl").as_deref().and_then(Path::parent) {
+        Some(dir) => setup.push(format!(
+            "export PATH={}:\"$PATH\"   # fluxctl, built by scripts/demo",
+            quote(&dir.display().to_string())
+        )),
+        None => {
+            setup.push("# fluxctl: cargo build -p flux-cli, then put target/debug on PATH".into())
+        }
+    }
+    for line in setup {
+        out.say(&format!("  {line}"));
+    }
+    out.say("then try:");
+    let hello = walkthrough::HELLO_ID;
     for line in [
-        format!("{fluxctl} list-workloads --all-namespaces"),
-        format!("{fluxctl} list-images --workload demo:deployment/hello"),
-        format!("{fluxctl} deautomate --workload demo:deployment/hello"),
+        "fluxctl list-workloads --all-namespaces".to_owned(),
+        format!("fluxctl list-images --workload {hello}"),
+        "kubectl get deployments,statefulsets,daemonsets -A -o wide".to_owned(),
+        "kubectl explain deployment.spec.strategy".to_owned(),
+        format!("fluxctl deautomate --workload {hello}"),
         format!(
-            "{fluxctl} release --workload demo:deployment/hello --update-image {}:1.0.0",
-            pg.image
+            "fluxctl release --workload {hello} --update-image {}:{} --watch",
+            pg.image, IMAGE_TAGS[0].0
         ),
-        format!("{kubectl} get deployments,statefulsets,daemonsets -A"),
+        "kubectl rollout status deployment/hello -n demo".to_owned(),
         format!(
-            "git clone {} /tmp/config && cd /tmp/config   # edit, commit, git push, then: {fluxctl} sync",
-            repo.display()
+            "cd {} && git pull   # the walkthrough's clone (fluxd commits too): edit, git commit -a, git push, then",
+            quote(&work.display().to_string())
         ),
-        format!("tail -f {}", pg.path("fluxd.log").display()),
+        "fluxctl sync".to_owned(),
+        format!(
+            "tail -f {}",
+            quote(&pg.path("fluxd.log").display().to_string())
+        ),
     ] {
         out.say(&format!("  {line}"));
     }

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::DemoError;
 use crate::playground::{IMAGE_TAGS, Playground};
-use crate::shell::{Shell, Transcript};
+use crate::shell::{DEMO_AUTHOR, Shell, Transcript};
 
 /// The manifest the walkthrough commits (`REGISTRY` is replaced with the
 /// local registry's address).
@@ -34,6 +34,10 @@ pub const HELLO_ID: &str = "demo:deployment/hello";
 
 /// The file deleted in step 4, and the object it defines.
 pub const DELETED_PATH: &str = "workloads/memcached-sts.yaml";
+
+/// The walkthrough's clone of the repository, in the playground's
+/// directory (left for the user with `--keep`).
+pub const WORK_CLONE: &str = "work";
 
 /// How long anything fluxd does may take before the demo gives up.
 pub const PATIENCE: Duration = Duration::from_secs(60);
@@ -102,8 +106,13 @@ async fn commit_and_notify(pg: &Playground, sh: &mut Shell<'_>) -> Result<Durati
     let out = sh_out(sh);
     out.step("2. A commit, applied after notify");
     out.say("Add an app to the repository, as anyone with push access would:");
-    sh.run("git", &["clone", "config.git", "work"]).await?;
-    sh.cd("work");
+    sh.run("git", &["clone", "config.git", WORK_CLONE]).await?;
+    sh.cd(WORK_CLONE);
+    // The clone is the user's to keep committing in with `--keep`: its own
+    // identity, so that works without a global git configuration.
+    for (key, value) in [("user.name", DEMO_AUTHOR.0), ("user.email", DEMO_AUTHOR.1)] {
+        sh.quiet("git", &["config", key, value]).await?;
+    }
     let manifest = HELLO_TEMPLATE.replace("REGISTRY", &pg.registry_addr);
     std::fs::write(sh.cwd().join(HELLO_PATH), manifest)
         .map_err(|e| DemoError::setup(format!("writing {HELLO_PATH}"), e))?;

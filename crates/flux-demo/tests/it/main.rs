@@ -6,8 +6,10 @@
 //! - with `--keep`: while it waits, the cluster and the repository are
 //!   checked with kubectl and git (every object of the repository applied
 //!   and marked, the memcached StatefulSet garbage-collected, one automation
-//!   commit changing one line, the newer image applied); then SIGINT stops
-//!   everything;
+//!   commit changing one line, the newer image applied); the commands it
+//!   prints to try are run as printed (fluxctl list/release --watch/sync,
+//!   kubectl get -o wide/explain/rollout status, an edit pushed from the
+//!   clone it leaves) and do what they say; then SIGINT stops everything;
 //! - interrupted during the walkthrough: it stops and cleans up too.
 
 mod run;
@@ -114,6 +116,7 @@ fn the_demo_runs_to_the_end_and_leaves_nothing_behind() {
 
 #[test]
 fn with_keep_everything_stays_up_until_sigint_then_stops() {
+    run::build_fluxctl();
     let mut demo = Demo::start(&["--keep"]);
     demo.wait_for_line("Stop everything with Ctrl-C", run::WHOLE_RUN);
     let dir = demo.dir();
@@ -183,6 +186,87 @@ fn with_keep_everything_stays_up_until_sigint_then_stops() {
     // fluxd's API answers fluxctl's URL.
     let url = demo.api_url();
     assert!(!closed(&url), "fluxd's API at {url} should be up");
+
+    // The commands it printed to try work, pasted as printed (the log's
+    // `tail -f` aside), with an edit pushed from the clone before the sync.
+    let (setup, tries) = demo.to_try();
+    assert_eq!(setup.len(), 3, "{setup:?}");
+    assert!(setup[2].starts_with("export PATH="), "{setup:?}");
+    assert!(tries.iter().any(|l| l.starts_with("tail -f ")), "{tries:?}");
+    let mut script = setup.join("\n");
+    for line in tries.iter().filter(|l| !l.starts_with("tail -f ")) {
+        script.push_str(&format!("\necho \"== {line}\"\n{line}"));
+        if line.starts_with("cd ") {
+            script.push_str(
+                "\nsed -i 's/replicas: 2/replicas: 3/' workloads/hello-dep.yaml\
+                 \ngit commit -qam 'Three hellos'\ngit push -q",
+            );
+        }
+    }
+    let (ok, said) = run::bash(&script);
+    assert!(ok, "the commands to try failed:\n{script}\n---\n{said}");
+    let after = |line: &str| -> String {
+        said.split(&format!("== {line}\n"))
+            .nth(1)
+            .and_then(|rest| rest.split("\n== ").next())
+            .unwrap_or_else(|| panic!("no output of {line:?}:\n{said}"))
+            .to_owned()
+    };
+    let tried = |prefix: &str| -> &str {
+        tries
+            .iter()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {tries:?}"))
+    };
+    assert!(
+        after(tried("fluxctl list-workloads")).contains("demo:deployment/hello"),
+        "{said}"
+    );
+    assert!(
+        after(tried("fluxctl list-images")).contains("1.1.0"),
+        "{said}"
+    );
+    assert!(
+        after(tried("kubectl get ")).contains("IMAGES"),
+        "-o wide columns: {said}"
+    );
+    assert!(
+        after(tried("kubectl explain ")).contains("FIELD: strategy"),
+        "{said}"
+    );
+    assert!(
+        after(tried("fluxctl release ")).contains("All workloads ready."),
+        "{said}"
+    );
+    assert!(
+        after(tried("kubectl rollout status ")).contains("successfully rolled out"),
+        "{said}"
+    );
+    assert!(after(tried("fluxctl sync")).contains("Done."), "{said}");
+    // What they did: the release's commit and the pushed edit, applied.
+    let hello = |path: &str| {
+        kubectl(
+            &kubeconfig,
+            &[
+                "get",
+                "deployment",
+                "hello",
+                "-n",
+                "demo",
+                "-o",
+                &format!("jsonpath={{{path}}}"),
+            ],
+        )
+    };
+    assert!(
+        hello(".spec.template.spec.containers[0].image").ends_with("/demo/hello:1.0.0"),
+        "{said}"
+    );
+    assert_eq!(hello(".spec.replicas"), "3", "{said}");
+    assert!(
+        git(&bare, &["log", "-3", "--format=%s", "master"]).contains("Three hellos"),
+        "{said}"
+    );
 
     demo.interrupt();
     let status = demo.wait_exit(run::STOPPING);

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Long enough for a whole run on a loaded 2-core machine (it takes about
-/// half a minute); the tests never wait this long when things work.
+/// 15 s); the tests never wait this long when things work.
 pub const WHOLE_RUN: Duration = Duration::from_secs(180);
 
 /// How long stopping may take.
@@ -136,6 +136,24 @@ impl Demo {
             .to_owned()
     }
 
+    /// What `--keep` printed to try: the set-up lines, then the commands,
+    /// as a user would paste them.
+    pub fn to_try(&self) -> (Vec<String>, Vec<String>) {
+        let text = self.output();
+        let block = |from: &str, to: &str| -> Vec<String> {
+            text.lines()
+                .skip_while(|l| !l.starts_with(from))
+                .skip(1)
+                .take_while(|l| !l.starts_with(to))
+                .map(|l| l.trim().to_owned())
+                .collect()
+        };
+        (
+            block("Everything is still running.", "then try:"),
+            block("then try:", "Stop everything with Ctrl-C"),
+        )
+    }
+
     /// The loopback addresses of everything it started: the emulator,
     /// sshd, docker-registry and fluxd.
     pub fn addresses(&self) -> Vec<String> {
@@ -258,4 +276,61 @@ pub fn git(bare: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Builds `fluxctl` next to `flux-demo` with `scripts/demo`'s own command
+/// (so the features, and the build, are the ones it shares): a test of this
+/// crate alone does not build other crates' binaries.
+pub fn build_fluxctl() {
+    let mut cargo = Command::new(env!("CARGO"));
+    // Without the variables the test runner sets for this test (a build
+    // script tracks CARGO_PKG_VERSION_PRE and OUT_DIR: with them, half the
+    // dependencies would be rebuilt here, and again by the next build).
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name == "CARGO"
+            || name == "OUT_DIR"
+            || [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_BIN_",
+                "CARGO_CRATE_",
+                "CARGO_PRIMARY_",
+            ]
+            .iter()
+            .any(|p| name.starts_with(p))
+            || name == "CARGO_TARGET_TMPDIR"
+        {
+            cargo.env_remove(&*name);
+        }
+    }
+    let status = cargo
+        .args(["build", "-q", "-p", "flux-demo", "-p", "flux-cli", "--bins"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "cargo build -p flux-cli: {status}");
+    let fluxctl = Path::new(env!("CARGO_BIN_EXE_flux-demo")).with_file_name("fluxctl");
+    assert!(fluxctl.is_file(), "no {}", fluxctl.display());
+}
+
+/// Runs `script` with bash (`set -euo pipefail`) in a clean environment:
+/// no global git configuration, only `PATH` inherited. What it printed
+/// (stderr into stdout, in order), and whether it succeeded.
+pub fn bash(script: &str) -> (bool, String) {
+    let home = tempfile::tempdir().expect("a HOME");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail\nexec 2>&1\n{script}"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run bash");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
