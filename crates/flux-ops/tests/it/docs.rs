@@ -19,6 +19,9 @@
 //! fluxd's `main` runs first (file arguments given as `--flag=relative`
 //! read from the sandbox, as a fluxd started there would), and what it
 //! would print is compared.
+//!
+//! The prose is checked too: every `--flag` in its inline code is one of
+//! fluxd's or fluxctl's, and every link between pages leads to a file.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -358,4 +361,120 @@ async fn every_command_in_the_docs_runs_as_shown() {
         failures.join("\n\n")
     );
     assert!(pages_run > 0 && ran > 0, "no commands found in docs/");
+}
+
+/// The prose of the pages: Markdown outside fenced blocks.
+fn prose(text: &str) -> String {
+    let mut out = String::new();
+    let mut fence: Option<String> = None;
+    for line in text.lines() {
+        let t = line.trim_start();
+        match &fence {
+            Some(f) if t.starts_with(f.as_str()) => fence = None,
+            Some(_) => {}
+            None if t.starts_with("```") || t.starts_with("~~~") => {
+                fence = Some(t.chars().take_while(|c| *c == '`' || *c == '~').collect());
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// Every long flag of fluxd and of fluxctl (any command).
+fn known_flags() -> std::collections::BTreeSet<String> {
+    use clap::CommandFactory as _;
+    fn walk(cmd: &clap::Command, out: &mut std::collections::BTreeSet<String>) {
+        for arg in cmd.get_arguments() {
+            if let Some(long) = arg.get_long() {
+                out.insert(format!("--{long}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, out);
+        }
+    }
+    // clap adds --help to every command itself.
+    let mut out = std::collections::BTreeSet::from(["--help".to_owned()]);
+    walk(&flux_daemon::config::Flags::command(), &mut out);
+    walk(&flux_cli::args::Cli::command(), &mut out);
+    out
+}
+
+/// Flags of other programs that the prose names.
+const OTHER_FLAGS: &[&str] = &["--bench"];
+
+#[test]
+fn every_flag_the_prose_names_exists() {
+    let root = repo_root();
+    let known = known_flags();
+    let mut unknown = Vec::new();
+    for page in docs::pages(&root.join("docs")).expect("docs/") {
+        let text = std::fs::read_to_string(&page).expect("read page");
+        for line in prose(&text).lines() {
+            // Inline code spans: between pairs of backticks.
+            for code in line.split('`').skip(1).step_by(2) {
+                let mut rest = code;
+                while let Some(i) = rest.find("--") {
+                    let before = rest[..i].chars().last();
+                    rest = &rest[i..];
+                    let flag: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '*')
+                        .collect();
+                    rest = &rest[flag.len().max(2)..];
+                    if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+                        || flag.len() < 3
+                    {
+                        continue;
+                    }
+                    // `--memcached-*` names a family of flags.
+                    let ok = match flag.strip_suffix('*') {
+                        Some(prefix) => known.iter().any(|k| k.starts_with(prefix)),
+                        None => known.contains(&flag) || OTHER_FLAGS.contains(&flag.as_str()),
+                    };
+                    if !ok {
+                        unknown.push(format!(
+                            "{}: {flag}",
+                            page.strip_prefix(&root).unwrap_or(&page).display()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(known.contains("--git-url") && known.contains("--k8s-fwd-ns"));
+    assert!(
+        unknown.is_empty(),
+        "flags named in docs/ that neither fluxd nor fluxctl has: {unknown:?}"
+    );
+}
+
+#[test]
+fn every_link_between_pages_leads_to_a_file() {
+    let root = repo_root();
+    let mut broken = Vec::new();
+    let mut pages = docs::pages(&root.join("docs")).expect("docs/");
+    pages.push(root.join("README.md"));
+    for page in pages {
+        let text = std::fs::read_to_string(&page).expect("read page");
+        for part in prose(&text).split("](").skip(1) {
+            let target = part.split(')').next().unwrap_or("");
+            let path = target.split('#').next().unwrap_or("");
+            if path.is_empty() || path.contains("://") {
+                continue;
+            }
+            let dir = page.parent().expect("a page has a directory");
+            if !dir.join(path).exists() {
+                broken.push(format!(
+                    "{}: {target}",
+                    page.strip_prefix(&root).unwrap_or(&page).display()
+                ));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "links to missing files: {broken:?}");
 }
