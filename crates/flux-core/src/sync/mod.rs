@@ -21,7 +21,9 @@
 //! - A resource is skipped, with the reason, when it is ignored in git
 //!   (`fluxcd.io/ignore: "true"`), ignored on the cluster (the live object has
 //!   that annotation; the planner sees the objects `export_workloads` and
-//!   `list_managed` return), outside the allowed namespaces, or already up to
+//!   `list_managed` return), outside the allowed namespaces, defined by
+//!   another source of the same daemon too ([`find_overlaps`],
+//!   [`SyncOptions::overlaps`]), or already up to
 //!   date (every field git sets already has git's value in the form the
 //!   server stores it: a Secret's `stringData` as `data` ([`as_stored`]),
 //!   no namespace on a cluster-scoped object; and the object carries this
@@ -79,8 +81,11 @@
 mod gc;
 mod live;
 mod mark;
+mod overlap;
 mod plan;
 mod run;
+
+use std::collections::BTreeMap;
 
 use crate::cluster::Namespaces;
 use crate::resource::ResourceId;
@@ -88,6 +93,7 @@ use crate::resource::ResourceId;
 pub use gc::{GcBlocked, GcPlan, Kept, KeptReason, plan_gc};
 pub use live::as_stored;
 pub use mark::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, SyncSetName, checksum};
+pub use overlap::{Overlaps, SetView, find_overlaps};
 pub use plan::{
     ApplyBatch, PlanWarning, SkipReason, Skipped, Stage, SyncPlan, plan_sync, rank_of_kind,
 };
@@ -139,6 +145,13 @@ pub struct SyncOptions {
     /// everything on every sync). Off: unchanged objects are skipped as
     /// [`SkipReason::UpToDate`].
     pub apply_unchanged: bool,
+    /// Resources left alone because another sync set (another source of
+    /// the same daemon) also defines them, with the names of those others
+    /// (see [`find_overlaps`]). They are skipped as
+    /// [`SkipReason::Overlap`] and, like every skipped resource, count as
+    /// in git for garbage collection, so neither side applies or deletes
+    /// them until the overlap is resolved.
+    pub overlaps: BTreeMap<ResourceId, Vec<String>>,
 }
 
 impl SyncOptions {
@@ -150,6 +163,7 @@ impl SyncOptions {
             gc: GcMode::Off,
             gc_cascading: false,
             apply_unchanged: false,
+            overlaps: BTreeMap::new(),
         }
     }
 }

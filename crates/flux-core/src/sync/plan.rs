@@ -43,6 +43,12 @@ pub enum SkipReason {
     NamespaceNotAllowed,
     /// It has `fluxcd.io/ignore: "true"` in git.
     IgnoredInGit,
+    /// Another source of the same daemon also defines it: neither applies
+    /// it (nor deletes it) until one of them drops it.
+    Overlap {
+        /// The other sources defining it.
+        sources: Vec<String>,
+    },
     /// The live object has `fluxcd.io/ignore: "true"`.
     IgnoredOnCluster,
     /// The live object already has every field git sets, with git's values,
@@ -63,6 +69,11 @@ impl fmt::Display for SkipReason {
         match self {
             SkipReason::NamespaceNotAllowed => f.write_str("outside the allowed namespaces"),
             SkipReason::IgnoredInGit => f.write_str("ignore annotation in git"),
+            SkipReason::Overlap { sources } => write!(
+                f,
+                "also defined by source {}; not applied until only one source defines it",
+                sources.join(", ")
+            ),
             SkipReason::IgnoredOnCluster => f.write_str("ignore annotation on the cluster object"),
             SkipReason::UpToDate => f.write_str("already up to date"),
             SkipReason::InvalidMetadata { message } => write!(f, "invalid metadata: {message}"),
@@ -167,6 +178,10 @@ pub fn plan_sync(desired: &Manifests, live: &[LiveObject], options: &SyncOptions
         let copies = cursor.seek(id);
         let reason = if !allows(&options.namespaces, id) {
             Some(SkipReason::NamespaceNotAllowed)
+        } else if let Some(others) = options.overlaps.get(id) {
+            Some(SkipReason::Overlap {
+                sources: others.clone(),
+            })
         } else {
             match ignore_policy(resource.object()) {
                 Err(e) => {

@@ -250,6 +250,7 @@ pub fn sync_options() -> impl Strategy<Value = SyncOptions> {
                 gc,
                 gc_cascading,
                 apply_unchanged,
+                overlaps: Default::default(),
             },
         )
 }

@@ -97,6 +97,7 @@ fn first_sync_options() -> SyncOptions {
         gc: GcMode::On,
         gc_cascading: false,
         apply_unchanged: false,
+        overlaps: Default::default(),
     }
 }
 
