@@ -84,6 +84,7 @@ pub async fn parts(config: &Config) -> Result<Parts, RunError> {
     let default_namespace = kube_config.default_namespace.clone();
     let client =
         kube::Client::try_from(kube_config.clone()).map_err(|e| RunError::Kube(e.to_string()))?;
+    let secret_client = client.clone();
     let options = Options {
         namespaces: config.k8s.namespaces.clone(),
         exclude_kinds: config.k8s.exclude_resources.clone(),
@@ -94,14 +95,19 @@ pub async fn parts(config: &Config) -> Result<Parts, RunError> {
     // Live state from watches: a sync with nothing new reads no lists, and
     // objects changed by hand are seen at once.
     let watch = Arc::new(WatchedCluster::new(Arc::new(kube), WatchOptions::default()));
-    let secret: Arc<dyn SecretStore> =
-        Arc::new(KubeSecret::new(client, &namespace, &config.k8s.secret_name));
+    let secret: Arc<dyn SecretStore> = Arc::new(KubeSecret::new(
+        secret_client,
+        &namespace,
+        &config.k8s.secret_name,
+    ));
     tracing::info!(namespace = %namespace, secret = %secret.describe(), "fluxd's namespace");
     Ok(Parts {
         cluster: watch.clone(),
         watch: Some(watch),
         secret: Some(secret),
         default_namespace,
+        client: Some(client),
+        namespace,
     })
 }
 

@@ -44,6 +44,25 @@ pub struct Parts {
     /// `--k8s-default-namespace` is not given (the kubeconfig context's, or
     /// `default` in a pod without a kubeconfig, as Flux v1).
     pub default_namespace: String,
+    /// A client of the cluster, for the Secrets of sources whose deploy
+    /// key is not `secret`'s and for Leases (`--ha`); `None` without one.
+    pub client: Option<kube::Client>,
+    /// fluxd's own namespace (where its Secrets and Leases are).
+    pub namespace: String,
+}
+
+/// The Secret named `name` in fluxd's namespace: `parts.secret` when it is
+/// `--k8s-secret-name`, else one reached through `parts.client`.
+fn secret_for(config: &Config, parts: &Parts, name: &str) -> Option<Arc<dyn SecretStore>> {
+    if name == config.k8s.secret_name {
+        return parts.secret.clone();
+    }
+    let client = parts.client.clone()?;
+    Some(Arc::new(crate::secret::KubeSecret::new(
+        client,
+        &parts.namespace,
+        name,
+    )))
 }
 
 /// fluxd could not start.
@@ -87,13 +106,15 @@ pub enum StartError {
 pub struct Shared {
     /// The configuration.
     pub config: Config,
-    /// The repositories (one today: `--git-url`'s), empty without `--git-url`.
+    /// The repositories (`--config`'s, or `--git-url`'s), in the file's
+    /// order; empty without either.
     pub sources: Vec<Arc<Source>>,
     /// The cluster.
     pub cluster: Arc<dyn Cluster>,
     /// Registry cache and scanner.
     pub registry: Arc<Registry>,
-    /// The deploy key, for ssh remotes.
+    /// The first source's deploy key, for ssh remotes (each source has
+    /// its own in [`Source::identity`]).
     pub identity: Option<Arc<Identity>>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
@@ -107,6 +128,11 @@ impl Shared {
     /// The source a request without a source name addresses (the first).
     pub fn default_source(&self) -> Option<&Arc<Source>> {
         self.sources.first()
+    }
+
+    /// The source named `name`.
+    pub fn source(&self, name: &str) -> Option<&Arc<Source>> {
+        self.sources.iter().find(|s| s.name == name)
     }
 
     /// Whether fluxd is ready to serve: every repository fetched and synced
@@ -139,10 +165,16 @@ impl Daemon {
             path: state_dir.clone(),
             source,
         })?;
-        let mut identity = None;
         let mut sources = Vec::new();
-        if let Some(git) = &config.git {
+        // Sources sharing a deploy key Secret share the key.
+        let mut identities: Vec<(crate::config::KeySettings, Arc<Identity>)> = Vec::new();
+        let mut imported = std::collections::BTreeSet::new();
+        for settings in &config.sources {
+            let git = &settings.git;
             for p in &git.gpg_imports {
+                if !imported.insert(p.clone()) {
+                    continue;
+                }
                 match flux_git::signature::import_keys(
                     p,
                     git.config.gnupg_home.as_deref(),
@@ -154,35 +186,53 @@ impl Daemon {
                     }
                 }
             }
+            let name = settings.name.as_str();
+            let secret = secret_for(&config, &parts, &settings.key.secret_name);
             let mut ssh = SshOptions {
                 known_hosts: config.ssh.known_hosts.clone(),
                 config: config.ssh.ssh_config.clone(),
                 ..SshOptions::default()
             };
+            let mut identity = None;
             if git.config.remote.transport() == Transport::Ssh {
-                let work = config
-                    .ssh
-                    .keygen_dir
-                    .clone()
-                    .unwrap_or_else(|| state_dir.join("ssh-key"));
-                let id = Identity::setup(
-                    &config.k8s.secret_mount_path,
-                    &config.k8s.secret_data_key,
-                    parts.secret.clone(),
-                    &work,
-                )
-                .await?;
-                tracing::info!(origin = ?id.origin(), public_key = %id.public_key(), "deploy key");
+                let id = match identities.iter().find(|(k, _)| *k == settings.key) {
+                    Some((_, id)) => id.clone(),
+                    None => {
+                        let base = config
+                            .ssh
+                            .keygen_dir
+                            .clone()
+                            .unwrap_or_else(|| state_dir.join("ssh-key"));
+                        // The `default` source keeps the directory it always had.
+                        let work = if name == crate::config::DEFAULT_SOURCE {
+                            base
+                        } else {
+                            base.join(name)
+                        };
+                        let mount = settings
+                            .key
+                            .mount_path
+                            .clone()
+                            .unwrap_or_else(|| work.join("not-mounted"));
+                        let id =
+                            Identity::setup(&mount, &settings.key.data_key, secret.clone(), &work)
+                                .await?;
+                        tracing::info!(source = name, origin = ?id.origin(), public_key = %id.public_key(), "deploy key");
+                        let id = Arc::new(id);
+                        identities.push((settings.key.clone(), id.clone()));
+                        id
+                    }
+                };
                 ssh.identity = Some(id.path().to_owned());
-                identity = Some(Arc::new(id));
+                identity = Some(id);
             }
-            let name = "default";
             let repo = Repo::new(git.config.clone(), &ssh, &state_dir.join("git").join(name))?;
             let state = match config.sync.state {
-                SyncStateMode::GitTag => SyncState::GitTag(repo.clone()),
-                SyncStateMode::Secret => {
-                    SyncState::Secret(parts.secret.clone().ok_or(StartError::NoSecret)?)
-                }
+                SyncStateMode::GitTag if !git.config.readonly => SyncState::GitTag(repo.clone()),
+                _ => SyncState::Secret(
+                    secret.clone().ok_or(StartError::NoSecret)?,
+                    crate::state::hwm_annotation(name),
+                ),
             };
             let sync_set = SyncSetName::from_git(&git.url, &git.config.branch, &git.raw_paths);
             let load = LoadOptions {
@@ -194,10 +244,14 @@ impl Daemon {
                 ..LoadOptions::default()
             };
             let mut source = Source::new(name, repo, sync_set, load, state);
-            source.sync.namespaces = config.k8s.namespaces.clone();
-            source.sync.gc = config.sync.gc;
+            source.sync.namespaces = settings.namespaces.clone();
+            source.sync.gc = settings.gc;
+            source.sync_interval = settings.sync_interval;
+            source.automation_interval = settings.automation_interval;
+            source.identity = identity;
             sources.push(Arc::new(source));
         }
+        let identity = sources.first().and_then(|s| s.identity.clone());
         crate::registry::check_required(&config.registry).await?;
         let cache_path = state_dir.join("registry-cache.json");
         let registry = Arc::new(Registry::new(

@@ -4,9 +4,11 @@
 //!
 //! It wires flux-git (the mirror, commits, the sync tag), flux-registry
 //! (scanning and the cache) and a [`flux_core::Cluster`] (flux-kube's, in
-//! fluxd) around flux-core's pure decisions: each source (repository) has a
-//! loop that syncs on a new commit, on request and every `--sync-interval`,
-//! runs `fluxctl`'s jobs one at a time, and runs automation; registries are
+//! fluxd) around flux-core's pure decisions: each source (repository:
+//! `--git-url`'s, or each one the `--config` file lists, see
+//! [`config::file`]) has a loop that syncs on a new commit, on request and
+//! every `--sync-interval`, runs `fluxctl`'s jobs one at a time, and runs
+//! automation, leaving alone what another source also defines; registries are
 //! scanned in the background; drift seen by watches triggers a sync. The
 //! API is Flux v1's, under `/api/flux` on `--listen`, with `/metrics`,
 //! `/healthz` and `/readyz`.
@@ -28,6 +30,8 @@
 //!     watch: None,
 //!     secret: None,
 //!     default_namespace: "default".into(),
+//!     client: None,
+//!     namespace: "flux".into(),
 //! };
 //! let daemon = Daemon::new(config, parts).await?;
 //! println!("API on {:?}", daemon.api_addr());

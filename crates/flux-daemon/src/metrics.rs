@@ -114,6 +114,9 @@ pub struct Metrics {
     pub git_ready: Family<SourceLabel, Gauge>,
     /// `flux_request_duration_seconds`.
     pub request_duration: Family<RequestLabels, Histogram>,
+    /// `flux_daemon_source_overlaps`: resources of a source that another
+    /// source also defines (left alone by both).
+    pub overlaps: Family<SourceLabel, Gauge>,
     /// `flux_kube_watch_*`: the watch caches (set when scraped).
     pub watch: WatchGauges,
     /// The registry scanner's counters.
@@ -163,6 +166,7 @@ impl Default for Metrics {
             last_sync: Family::default(),
             automation_commits: Family::default(),
             git_ready: Family::default(),
+            overlaps: Family::default(),
             request_duration: Family::new_with_constructor(|| {
                 Histogram::new(buckets(HTTP_BUCKETS))
             }),
@@ -223,6 +227,11 @@ impl Metrics {
                 "last_sync_timestamp_seconds",
                 "When the last clean sync finished (Unix time).",
                 self.last_sync.clone(),
+            );
+            daemon.register(
+                "source_overlaps",
+                "Resources of the source that another source also defines (applied by neither).",
+                self.overlaps.clone(),
             );
             daemon.register(
                 "automation_commits",

@@ -39,8 +39,8 @@ pub async fn source_loop(source: Arc<Source>, shared: Arc<Shared>, stop: impl Fu
     tokio::pin!(stop);
     let config = &shared.config;
     let mut heads = source.repo.subscribe();
-    let mut next_sync = tokio::time::Instant::now() + config.sync.interval;
-    let mut next_automation = tokio::time::Instant::now() + config.registry.automation_interval;
+    let mut next_sync = tokio::time::Instant::now() + source.sync_interval;
+    let mut next_automation = tokio::time::Instant::now() + source.automation_interval;
     let mut last_head: Option<String> = None;
     let mut mark_read = false;
     let automation_on = !config.registry.disabled && !source.repo.config().readonly;
@@ -84,7 +84,7 @@ pub async fn source_loop(source: Arc<Source>, shared: Arc<Shared>, stop: impl Fu
                 if head.is_some() && head != last_head {
                     last_head = head.clone();
                     do_sync(&source, &shared, "new commit").await;
-                    next_sync = tokio::time::Instant::now() + config.sync.interval;
+                    next_sync = tokio::time::Instant::now() + source.sync_interval;
                 }
                 if head.is_some() && source.repo.status().state == RepoState::Cloned {
                     write_check(&source).await;
@@ -92,7 +92,7 @@ pub async fn source_loop(source: Arc<Source>, shared: Arc<Shared>, stop: impl Fu
             }
             Step::Sync(why) => {
                 do_sync(&source, &shared, why).await;
-                next_sync = tokio::time::Instant::now() + config.sync.interval;
+                next_sync = tokio::time::Instant::now() + source.sync_interval;
             }
             Step::Job(job) => {
                 shared
@@ -103,7 +103,7 @@ pub async fn source_loop(source: Arc<Source>, shared: Arc<Shared>, stop: impl Fu
                 run_job(&source, &shared, *job).await;
             }
             Step::Automate => {
-                next_automation = tokio::time::Instant::now() + config.registry.automation_interval;
+                next_automation = tokio::time::Instant::now() + source.automation_interval;
                 if source.repo.head().is_none() {
                     continue;
                 }
@@ -119,7 +119,7 @@ pub async fn source_loop(source: Arc<Source>, shared: Arc<Shared>, stop: impl Fu
                         // Sync the commit now, once the mirror has it.
                         refresh_after_push(&source).await;
                         do_sync(&source, &shared, "automation commit").await;
-                        next_sync = tokio::time::Instant::now() + config.sync.interval;
+                        next_sync = tokio::time::Instant::now() + source.sync_interval;
                     }
                     Ok(outcome) => tracing::debug!(source = %source.name, ?outcome, "automation"),
                     Err(e) => {
@@ -136,6 +136,7 @@ async fn do_sync(source: &Source, shared: &Shared, why: &str) {
     tracing::debug!(source = %source.name, reason = why, "sync");
     match sync_source(
         source,
+        &shared.sources,
         &*shared.cluster,
         shared.config.sync.timeout,
         &shared.metrics,

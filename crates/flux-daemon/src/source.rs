@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use flux_core::manifest::{LoadOptions, Manifests};
 use flux_core::source::Snapshot;
@@ -63,6 +63,9 @@ pub struct SourceStatus {
     pub resource_errors: BTreeMap<ResourceId, String>,
     /// Whether a sync has been tried since start.
     pub tried: bool,
+    /// Resources another source also defines (with those sources), left
+    /// alone by both, as the last sync found them.
+    pub overlaps: BTreeMap<ResourceId, Vec<String>>,
 }
 
 /// One repository and everything fluxd keeps about it.
@@ -87,6 +90,13 @@ pub struct Source {
     pub sync_soon: Notify,
     /// Ask for an automation run (coalesced).
     pub automation_soon: Notify,
+    /// How often it is synced without a new commit (`--sync-interval` or
+    /// the source's `syncInterval`).
+    pub sync_interval: Duration,
+    /// How often automation runs for it.
+    pub automation_interval: Duration,
+    /// Its deploy key, for ssh remotes.
+    pub identity: Option<Arc<crate::deploykey::Identity>>,
     status: Mutex<SourceStatus>,
 }
 
@@ -121,6 +131,9 @@ impl Source {
             jobs: JobQueue::new(),
             sync_soon: Notify::new(),
             automation_soon: Notify::new(),
+            sync_interval: Duration::from_secs(300),
+            automation_interval: Duration::from_secs(300),
+            identity: None,
             status: Mutex::new(SourceStatus::default()),
         }
     }

@@ -31,15 +31,26 @@ pub enum StateError {
 pub enum SyncState {
     /// The sync tag, moved and pushed by flux-git.
     GitTag(Repo),
-    /// An annotation on a Secret.
-    Secret(Arc<dyn SecretStore>),
+    /// An annotation on a Secret: [`SYNC_HWM_ANNOTATION`] for the
+    /// `default` source, that with `.<source name>` appended for the others
+    /// (so sources sharing a Secret keep their marks apart).
+    Secret(Arc<dyn SecretStore>, String),
+}
+
+/// The annotation holding source `name`'s high-water mark.
+pub fn hwm_annotation(name: &str) -> String {
+    if name == crate::config::DEFAULT_SOURCE {
+        SYNC_HWM_ANNOTATION.to_owned()
+    } else {
+        format!("{SYNC_HWM_ANNOTATION}.{name}")
+    }
 }
 
 impl std::fmt::Debug for SyncState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SyncState::GitTag(repo) => write!(f, "git tag {}", repo.config().sync_tag),
-            SyncState::Secret(s) => write!(f, "secret {}", s.describe()),
+            SyncState::Secret(s, key) => write!(f, "secret {} ({key})", s.describe()),
         }
     }
 }
@@ -49,10 +60,10 @@ impl SyncState {
     pub async fn revision(&self) -> Result<Option<String>, StateError> {
         match self {
             SyncState::GitTag(repo) => repo.sync_revision().await.map_err(StateError::Git),
-            SyncState::Secret(store) => Ok(store
+            SyncState::Secret(store, key) => Ok(store
                 .get()
                 .await?
-                .and_then(|s| s.annotations.get(SYNC_HWM_ANNOTATION).cloned())
+                .and_then(|s| s.annotations.get(key).cloned())
                 .filter(|r| !r.is_empty())),
         }
     }
@@ -61,13 +72,11 @@ impl SyncState {
     pub async fn record(&self, revision: &str) -> Result<(), StateError> {
         match self {
             SyncState::GitTag(repo) => repo.move_sync_tag(revision).await.map_err(StateError::Git),
-            SyncState::Secret(store) => {
+            SyncState::Secret(store, key) => {
                 if store.get().await?.is_none() {
                     return Err(StateError::NoSecret(store.describe()));
                 }
-                store
-                    .set_annotation(SYNC_HWM_ANNOTATION, Some(revision))
-                    .await?;
+                store.set_annotation(key, Some(revision)).await?;
                 Ok(())
             }
         }
@@ -87,7 +96,7 @@ mod tests {
     #[tokio::test]
     async fn secret_state_round_trips_and_needs_the_secret() {
         let store = Arc::new(MemorySecret::new());
-        let state = SyncState::Secret(store.clone());
+        let state = SyncState::Secret(store.clone(), hwm_annotation("default"));
         assert_eq!(state.revision().await.unwrap(), None);
         assert!(matches!(
             state.record("abc").await,
@@ -99,5 +108,17 @@ mod tests {
         let content = store.get().await.unwrap().unwrap();
         assert_eq!(content.annotations[SYNC_HWM_ANNOTATION], "abc");
         assert_eq!(content.data["identity"], b"key", "the key is left alone");
+        let other = SyncState::Secret(store.clone(), hwm_annotation("apps"));
+        assert_eq!(
+            other.revision().await.unwrap(),
+            None,
+            "each source its own mark"
+        );
+        other.record("def").await.unwrap();
+        assert_eq!(state.revision().await.unwrap().as_deref(), Some("abc"));
+        assert_eq!(
+            store.get().await.unwrap().unwrap().annotations["flux.weave.works/sync-hwm.apps"],
+            "def"
+        );
     }
 }

@@ -13,9 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use flux_core::Cluster;
+use flux_core::ResourceId;
 use flux_core::cluster::Applied;
 use flux_core::manifest::parse_files;
-use flux_core::sync::{GcMode, SyncReport};
+use flux_core::sync::{GcMode, SetView, SyncReport, find_overlaps};
+use std::collections::BTreeMap;
 
 use crate::metrics::{Metrics, ObjectLabels, Outcome, SourceLabel};
 use crate::source::{Loaded, Source, SyncSummary};
@@ -127,15 +129,17 @@ pub async fn target_revision(source: &Source) -> Result<String, SyncFailure> {
     }
 }
 
-/// Syncs `source` to its target revision.
+/// Syncs `source` to its target revision, leaving alone what another of
+/// `all` (the daemon's sources) also defines.
 pub async fn sync_source(
     source: &Source,
+    all: &[Arc<Source>],
     cluster: &dyn Cluster,
     timeout: Duration,
     metrics: &Metrics,
 ) -> Result<SyncSummary, SyncFailure> {
     let started = Instant::now();
-    let result = tokio::time::timeout(timeout, run(source, cluster, metrics))
+    let result = tokio::time::timeout(timeout, run(source, all, cluster, metrics))
         .await
         .unwrap_or(Err(SyncFailure::Timeout(timeout)));
     let ok = matches!(&result, Ok(s) if s.clean);
@@ -164,15 +168,110 @@ pub async fn sync_source(
     result
 }
 
+/// The resources of `source`'s `loaded` manifests that another of `all`
+/// defines too (in their last loaded manifests), with those sources. When
+/// the set changed since the last sync, the other sources involved are
+/// asked to sync, so both sides stop (or resume) applying them promptly.
+pub fn overlaps(
+    source: &Source,
+    loaded: &Loaded,
+    all: &[Arc<Source>],
+) -> BTreeMap<ResourceId, Vec<String>> {
+    if all.len() < 2 {
+        return BTreeMap::new();
+    }
+    let others: Vec<(Arc<Source>, Arc<Loaded>)> = all
+        .iter()
+        .filter(|o| o.name != source.name)
+        .filter_map(|o| o.loaded().map(|l| (o.clone(), l)))
+        .collect();
+    let mut views = vec![SetView {
+        name: &source.name,
+        manifests: &loaded.manifests,
+        namespaces: &source.sync.namespaces,
+    }];
+    views.extend(others.iter().map(|(o, l)| SetView {
+        name: &o.name,
+        manifests: &l.manifests,
+        namespaces: &o.sync.namespaces,
+    }));
+    let found = find_overlaps(&views)
+        .remove(&source.name)
+        .unwrap_or_default();
+    let before = source.with_status(|s| std::mem::replace(&mut s.overlaps, found.clone()));
+    if before != found {
+        let mut involved: Vec<&String> = before.values().chain(found.values()).flatten().collect();
+        involved.sort();
+        involved.dedup();
+        for (other, _) in others.iter().filter(|(o, _)| involved.contains(&&o.name)) {
+            other.ask_sync();
+        }
+        for (id, with) in &found {
+            tracing::warn!(source = %source.name, resource = %id, also_in = %with.join(","), "resource defined by more than one source: neither applies it until one drops it");
+        }
+    }
+    found
+}
+
+/// How long a source's first sync waits for the other sources' manifests.
+const FIRST_SYNC_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits (at most [`FIRST_SYNC_WAIT`]) until every other source has loaded
+/// its manifests or failed to, so that a resource two sources define is
+/// not applied by whichever syncs first after a start.
+async fn others_loaded(source: &Source, all: &[Arc<Source>]) {
+    let settled = |o: &Source| {
+        o.repo.status().error.is_some()
+            || o.with_status(|s| s.loaded.is_some() || s.load_error.is_some() || s.tried)
+    };
+    let deadline = tokio::time::Instant::now() + FIRST_SYNC_WAIT;
+    loop {
+        let waiting: Vec<&str> = all
+            .iter()
+            .filter(|o| o.name != source.name && !settled(o))
+            .map(|o| o.name.as_str())
+            .collect();
+        if waiting.is_empty() {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(source = %source.name, waiting = %waiting.join(","), "first sync goes ahead without these sources' manifests: overlaps with them are found at a later sync");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn run(
     source: &Source,
+    all: &[Arc<Source>],
     cluster: &dyn Cluster,
     metrics: &Metrics,
 ) -> Result<SyncSummary, SyncFailure> {
     let revision = target_revision(source).await?;
     learn_scopes(source, cluster).await;
     let loaded = load(source, &revision).await?;
-    let report = flux_core::sync::run(cluster, &loaded.manifests, &source.sync)
+    if !source.with_status(|s| s.tried) {
+        others_loaded(source, all).await;
+    }
+    let overlapping = overlaps(source, &loaded, all);
+    let options;
+    let sync_options = if overlapping.is_empty() {
+        &source.sync
+    } else {
+        options = flux_core::sync::SyncOptions {
+            overlaps: overlapping,
+            ..source.sync.clone()
+        };
+        &options
+    };
+    metrics
+        .overlaps
+        .get_or_create(&SourceLabel {
+            source: source.name.clone(),
+        })
+        .set(sync_options.overlaps.len() as i64);
+    let report = flux_core::sync::run(cluster, &loaded.manifests, sync_options)
         .await
         .map_err(|e| SyncFailure::Cluster(format!("{e}: {}", error_chain(&e))))?;
     let summary = summarise(source, &revision, &report, metrics);
@@ -243,6 +342,13 @@ fn summarise(
     let deleted = report.gc.deleted.iter().filter(|(_, r)| r.is_ok()).count();
     for (id, e) in report.delete_errors() {
         errors.insert(id.clone(), format!("deleting: {e}"));
+    }
+    // Overlaps are not failures (the sync is clean), but each is reported
+    // on the resource, as its sync error.
+    for s in &report.plan.skipped {
+        if let flux_core::sync::SkipReason::Overlap { .. } = &s.reason {
+            errors.insert(s.id.clone(), format!("not applied: {}", s.reason));
+        }
     }
     let label = |action: &str| ObjectLabels {
         source: source.name.clone(),

@@ -109,11 +109,14 @@ impl TestBed {
     /// mounted key and the server's host key, the emulator's kubeconfig, a
     /// fresh state directory, the API on a free loopback port, and only
     /// this bed's registry scanned (plain HTTP). `extra` flags come last
-    /// and win.
+    /// and win; when they include `--config`, `--git-url` is left out.
     pub fn fluxd_args(&self, state: &str, extra: &[&str]) -> Result<Vec<String>, BedError> {
-        let mut args = vec![
-            "fluxd".to_owned(),
-            format!("--git-url={}", self.git_url),
+        let mut args = vec!["fluxd".to_owned()];
+        // With a sources file the repositories are the file's.
+        if !extra.iter().any(|a| a.starts_with("--config")) {
+            args.push(format!("--git-url={}", self.git_url));
+        }
+        args.extend([
             "--listen=127.0.0.1:0".to_owned(),
             format!("--kube-config={}", self.kubeconfig.display()),
             format!("--state-dir={}", self.dir.path().join(state).display()),
@@ -126,7 +129,7 @@ impl TestBed {
                 self.sshd.known_hosts_file()?.display()
             ),
             "--k8s-default-namespace=default".to_owned(),
-        ];
+        ]);
         match self.registry_addr() {
             Some(addr) => {
                 args.push(format!("--registry-insecure-host={addr}"));

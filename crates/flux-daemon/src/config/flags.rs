@@ -78,6 +78,11 @@ pub struct Flags {
     #[arg(long, env = "FLUXD_STATE_DIR", help_heading = "General")]
     pub state_dir: Option<PathBuf>,
 
+    /// A file listing several repositories to sync (this project's
+    /// addition; see docs/multi-source.md). Not with --git-url.
+    #[arg(long, env = "FLUXD_CONFIG", help_heading = "General")]
+    pub config: Option<PathBuf>,
+
     // ---- Git ----
     /// URL of the git repository with the manifests, e.g.
     /// git@github.com:fluxcd/flux-get-started.

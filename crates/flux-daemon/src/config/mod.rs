@@ -4,6 +4,7 @@
 //! code 2, as a usage error does.
 
 mod duration;
+pub mod file;
 pub mod flags;
 mod settings;
 #[cfg(test)]
@@ -18,14 +19,16 @@ use clap::{CommandFactory, FromArgMatches};
 use flux_core::sync::GcMode;
 
 pub use duration::{format_duration, parse_duration};
+pub use file::{DEFAULT_SOURCE, KeySettings, SourceDefaults, SourceSettings};
 pub use flags::Flags;
 pub use settings::{
     GitSettings, KubeSettings, LogFormat, RegistrySettings, SshSettings, SyncSettings,
     SyncStateMode,
 };
+pub(crate) use validate::check_dns_label;
 use validate::{
-    deprecations, git_settings, kube_settings, parse_listen, read_secret_file, refuse_unsupported,
-    registry_settings, ssh_settings,
+    deprecations, git_flags, git_settings, kube_settings, parse_listen, read_secret_file,
+    refuse_unsupported, registry_settings, ssh_settings,
 };
 
 /// Everything fluxd runs with, validated.
@@ -43,8 +46,11 @@ pub struct Config {
     pub webhook_secret: Option<String>,
     /// `--state-dir`.
     pub state_dir: PathBuf,
-    /// The repository, when `--git-url` is given.
-    pub git: Option<GitSettings>,
+    /// The repositories: `--config`'s sources, or the one `--git-url`
+    /// names (called `default`), or none.
+    pub sources: Vec<SourceSettings>,
+    /// `--config`, when given.
+    pub config_file: Option<PathBuf>,
     /// Syncing.
     pub sync: SyncSettings,
     /// Registries and automation.
@@ -69,6 +75,18 @@ pub enum ConfigError {
     /// A flag clap refused (unknown flag, bad value for its type).
     #[error("{0}")]
     Usage(String),
+    /// The sources file (`--config`) is invalid.
+    #[error("{}{}{}: {message}", path.display(), if *line > 0 { format!(":{line}") } else { String::new() }, if key.is_empty() { String::new() } else { format!(": {key}") })]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The line (1-based; 0 when not known).
+        line: u64,
+        /// The key (empty when not one key's fault).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A flag or a combination of flags is invalid.
     #[error("invalid --{flag}: {message}")]
     Invalid {
@@ -214,6 +232,68 @@ impl Config {
         let git = git_settings(flags, given, &mut warnings)?;
         let registry = registry_settings(flags, given, &mut warnings)?;
         let k8s = kube_settings(flags)?;
+        let gc = GcMode::from_flags(
+            flags.sync_garbage_collection,
+            flags.sync_garbage_collection_dry,
+        );
+        let sources = match (&flags.config, git) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "config",
+                    "cannot be used with --git-url: list the repository in the file instead",
+                ));
+            }
+            (Some(path), None) => {
+                for (id, flag) in [
+                    ("git_branch", "git-branch"),
+                    ("git_path", "git-path"),
+                    ("git_label", "git-label"),
+                    ("git_sync_tag", "git-sync-tag"),
+                    ("git_notes_ref", "git-notes-ref"),
+                ] {
+                    if given(id) {
+                        return Err(ConfigError::invalid(
+                            flag,
+                            "names one repository's setting: with --config, set it per source in the file",
+                        ));
+                    }
+                }
+                let defaults = SourceDefaults {
+                    git: git_flags(flags, String::new(), Vec::new()),
+                    namespaces: match &k8s.namespaces {
+                        flux_core::Namespaces::All => Vec::new(),
+                        flux_core::Namespaces::Only(set) => set.iter().cloned().collect(),
+                    },
+                    sync_interval: flags.sync_interval,
+                    automation_interval: registry.automation_interval,
+                    gc,
+                    key: KeySettings {
+                        secret_name: flags.k8s_secret_name.clone(),
+                        data_key: flags.k8s_secret_data_key.clone(),
+                        mount_path: Some(flags.k8s_secret_volume_mount_path.clone()),
+                    },
+                    gpg_imports: flags.git_gpg_key_import.clone(),
+                };
+                file::read(path, &defaults)?
+            }
+            (None, Some(git)) => vec![SourceSettings {
+                name: DEFAULT_SOURCE.to_owned(),
+                git,
+                namespaces: k8s.namespaces.clone(),
+                sync_interval: flags.sync_interval,
+                automation_interval: registry.automation_interval,
+                gc,
+                key: KeySettings {
+                    secret_name: flags.k8s_secret_name.clone(),
+                    data_key: flags.k8s_secret_data_key.clone(),
+                    mount_path: Some(flags.k8s_secret_volume_mount_path.clone()),
+                },
+            }],
+            (None, None) => Vec::new(),
+        };
+        let mut k8s = k8s;
+        // The cluster side sees what any source may touch.
+        k8s.namespaces = file::union_namespaces(&sources, &k8s.namespaces);
         let ssh = ssh_settings(flags);
 
         let api_token = read_secret_file("api-token-file", flags.api_token_file.as_ref())?;
@@ -231,14 +311,12 @@ impl Config {
             api_token,
             webhook_secret,
             state_dir,
-            git,
+            sources,
+            config_file: flags.config.clone(),
             sync: SyncSettings {
                 interval: flags.sync_interval,
                 timeout: flags.sync_timeout,
-                gc: GcMode::from_flags(
-                    flags.sync_garbage_collection,
-                    flags.sync_garbage_collection_dry,
-                ),
+                gc,
                 state,
                 drift_correction: flags.sync_drift_correction,
             },

@@ -47,7 +47,7 @@ fn flux_v1_defaults() {
             "v1/Event"
         ]
     );
-    assert!(c.git.is_none(), "no --git-url: no repository");
+    assert!(c.sources.is_empty(), "no --git-url: no repository");
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
 
@@ -65,7 +65,9 @@ fn git_flags_reach_the_git_config() {
         "--git-poll-interval=1m30s",
     ])
     .unwrap();
-    let git = c.git.unwrap();
+    assert_eq!(c.sources.len(), 1);
+    assert_eq!(c.sources[0].name, "default");
+    let git = c.sources[0].git.clone();
     assert_eq!(git.config.branch, "main");
     assert_eq!(git.raw_paths, ["clusters/prod", "common", "extra"]);
     assert_eq!(git.config.sync_tag, "prod");
@@ -125,7 +127,7 @@ fn deprecated_and_ignored_flags_warn() {
         flux_core::Namespaces::from_list(&["a", "b"])
     );
     assert_eq!(
-        c.git.unwrap().config.verify,
+        c.sources[0].git.config.verify,
         flux_git::VerifyMode::All,
         "the deprecated flag still turns verification on"
     );
@@ -237,5 +239,238 @@ fn a_repeated_flag_takes_the_last_value_as_pflag_did() {
     ])
     .unwrap();
     assert_eq!(c.listen.port(), 2);
-    assert_eq!(c.git.unwrap().raw_paths, ["a", "b"], "list flags add up");
+    assert_eq!(c.sources[0].git.raw_paths, ["a", "b"], "list flags add up");
+}
+
+fn sources_file(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fluxd.yaml");
+    std::fs::write(&path, text).unwrap();
+    let arg = format!("--config={}", path.display());
+    (dir, arg)
+}
+
+const THREE: &str = "\
+sources:
+- name: apps
+  url: ssh://git@example.com/team/apps
+  branch: main
+  paths: [deploy, base]
+  label: flux-apps
+  secretName: flux-git-deploy-apps
+  allowNamespaces: [apps, shared]
+  syncInterval: 2m
+  garbageCollection: true
+- name: infra
+  url: https://example.com/team/infra.git
+  readonly: true
+  gitPollInterval: 30s
+  automationInterval: 10m
+- name: more-apps
+  url: ssh://git@example.com/team/apps
+  paths: [more]
+  syncTag: flux-more
+  garbageCollectionDryRun: true
+";
+
+#[test]
+fn a_sources_file_makes_one_source_each_with_flags_as_defaults() {
+    let (_dir, arg) = sources_file(THREE);
+    let c = parse(&[
+        &arg,
+        "--sync-interval=7m",
+        "--git-user=Flux Bot",
+        "--k8s-allow-namespace=default",
+    ])
+    .unwrap();
+    let names: Vec<&str> = c.sources.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["apps", "infra", "more-apps"]);
+    let apps = &c.sources[0];
+    assert_eq!(apps.git.config.branch, "main");
+    assert_eq!(apps.git.raw_paths, ["deploy", "base"]);
+    assert_eq!(apps.git.config.sync_tag, "flux-apps");
+    assert_eq!(
+        apps.git.config.committer.name, "Flux Bot",
+        "inherited from the flag"
+    );
+    assert_eq!(apps.sync_interval, Duration::from_secs(120));
+    assert_eq!(apps.gc, GcMode::On);
+    assert_eq!(apps.key.secret_name, "flux-git-deploy-apps");
+    assert_eq!(
+        apps.key.mount_path, None,
+        "a named Secret is read through the API"
+    );
+    assert_eq!(
+        apps.namespaces,
+        flux_core::Namespaces::from_list(&["apps", "shared"])
+    );
+    let infra = &c.sources[1];
+    assert_eq!(infra.git.config.branch, "master");
+    assert!(infra.git.config.readonly);
+    assert_eq!(
+        infra.sync_interval,
+        Duration::from_secs(420),
+        "--sync-interval"
+    );
+    assert_eq!(infra.automation_interval, Duration::from_secs(600));
+    assert_eq!(infra.git.config.poll_interval, Duration::from_secs(30));
+    assert_eq!(infra.gc, GcMode::Off);
+    assert_eq!(infra.key.secret_name, "flux-git-deploy");
+    assert_eq!(
+        infra.namespaces,
+        flux_core::Namespaces::from_list(&["default"])
+    );
+    assert_eq!(c.sources[2].gc, GcMode::DryRun);
+    assert_eq!(c.sources[2].git.config.sync_tag, "flux-more");
+    // The cluster side sees every source's namespaces.
+    assert_eq!(
+        c.k8s.namespaces,
+        flux_core::Namespaces::from_list(&["apps", "default", "shared"])
+    );
+}
+
+/// The message of a refused file, which must name the file, line and key.
+fn file_error(text: &str, extra: &[&str]) -> (u64, String, String) {
+    let (_dir, arg) = sources_file(text);
+    let mut args = vec![arg.as_str()];
+    args.extend_from_slice(extra);
+    match parse(&args) {
+        Err(e @ ConfigError::File { .. }) => {
+            let shown = e.to_string();
+            assert!(shown.contains("fluxd.yaml"), "{shown}");
+            let ConfigError::File { line, key, .. } = e else {
+                unreachable!()
+            };
+            (line, key, shown)
+        }
+        other => panic!("expected a file error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_bad_sources_file_is_refused_naming_file_line_and_key() {
+    let cases: &[(&str, u64, &str, &str)] = &[
+        (
+            "sources:\n- name: a\n  url: ssh://h/r\n  colour: blue\n",
+            4,
+            "",
+            "colour",
+        ),
+        (
+            "sources:\n- name: a\n  url: ssh://h/r\n  syncInterval: soon\n",
+            4,
+            "syncInterval",
+            "soon",
+        ),
+        (
+            "sources:\n- name: a\n  url: ssh://h/r\n  syncInterval: 0s\n",
+            4,
+            "syncInterval",
+            "more than zero",
+        ),
+        (
+            "sources:\n- name: A_b\n  url: ssh://h/r\n",
+            2,
+            "name",
+            "DNS label",
+        ),
+        (
+            "sources:\n- name: a\n  url: ssh://h/r\n- name: a\n  url: ssh://h/s\n",
+            4,
+            "name",
+            "line 2",
+        ),
+        (
+            "sources:\n- name: a\n  url: ssh://h/r\n- name: b\n  url: ssh://h/r\n  syncTag: other\n",
+            5,
+            "url",
+            "one sync set",
+        ),
+        (
+            "sources:\n- name: a\n  url: ssh://h/r\n- name: b\n  url: ssh://h/r\n  paths: [x]\n",
+            4,
+            "syncTag",
+            "same repository and sync tag",
+        ),
+        (
+            "sources:\n- name: a\n  url: ssh://h/r\n  paths: [/abs]\n",
+            4,
+            "paths",
+            "must not start",
+        ),
+        (
+            "sources:\n- name: a\n  url: ssh://h/r\n  allowNamespaces: [Bad]\n",
+            4,
+            "allowNamespaces",
+            "Bad",
+        ),
+        (
+            "sources:\n- name: a\n  url: ssh://h/r\n  secretName: Bad_Name\n",
+            4,
+            "secretName",
+            "Secret name",
+        ),
+        ("sources:\n- name: a\n  url: \"\"\n", 3, "url", "empty"),
+        (
+            "sources:\n- name: a\n  url: ssh://h/r\n  garbageCollection: maybe\n",
+            4,
+            "",
+            "",
+        ),
+        ("sources: []\n", 1, "sources", "no source"),
+        ("sources:\n- name: a\n", 2, "", "url"),
+    ];
+    for (text, line, key, says) in cases {
+        let (got_line, got_key, shown) = file_error(text, &[]);
+        assert_eq!(
+            (got_line, got_key.as_str()),
+            (*line, *key),
+            "{text:?}: {shown}"
+        );
+        assert!(shown.contains(says), "{text:?}: {shown}");
+    }
+}
+
+#[test]
+fn config_and_git_url_together_are_refused() {
+    let (_dir, arg) = sources_file(THREE);
+    assert_eq!(invalid_flag(&[&arg, "--git-url=ssh://h/r"]), "config");
+    assert_eq!(invalid_flag(&[&arg, "--git-branch=main"]), "git-branch");
+    assert_eq!(invalid_flag(&[&arg, "--git-path=x"]), "git-path");
+    let missing = parse(&["--config=/nonexistent/fluxd.yaml"]).unwrap_err();
+    assert!(
+        missing.to_string().starts_with("/nonexistent/fluxd.yaml: "),
+        "{missing}"
+    );
+}
+
+#[test]
+fn single_repository_flags_are_a_sources_file_of_one_source() {
+    let from_flags = parse(&[
+        "--git-url=ssh://git@example.com/team/apps",
+        "--git-branch=main",
+        "--git-path=deploy",
+        "--git-label=flux-apps",
+        "--k8s-allow-namespace=apps",
+        "--sync-interval=2m",
+        "--sync-garbage-collection",
+    ])
+    .unwrap();
+    let (_dir, arg) = sources_file(
+        "sources:\n- name: default\n  url: ssh://git@example.com/team/apps\n  branch: main\n  paths: [deploy]\n  label: flux-apps\n",
+    );
+    let from_file = parse(&[
+        &arg,
+        "--k8s-allow-namespace=apps",
+        "--sync-interval=2m",
+        "--sync-garbage-collection",
+    ])
+    .unwrap();
+    assert_eq!(from_flags.sources.len(), 1);
+    assert_eq!(
+        format!("{:?}", from_flags.sources),
+        format!("{:?}", from_file.sources),
+        "the same source either way"
+    );
+    assert_eq!(from_flags.k8s.namespaces, from_file.k8s.namespaces);
 }

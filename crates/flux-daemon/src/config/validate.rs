@@ -118,30 +118,7 @@ pub(super) fn git_settings(
             }
         }
     }
-    let verify_mode = match flags.git_verify_signatures_mode.as_str() {
-        "" if flags.git_verify_signatures => Some("all".to_owned()),
-        "" => None,
-        mode => Some(mode.to_owned()),
-    };
-    let git_flags = GitFlags {
-        url: url.to_owned(),
-        branch: flags.git_branch.clone(),
-        paths: paths.clone(),
-        readonly: flags.git_readonly,
-        user: flags.git_user.clone(),
-        email: flags.git_email.clone(),
-        set_author: flags.git_set_author,
-        label: (!flags.git_label.is_empty()).then(|| flags.git_label.clone()),
-        sync_tag: flags.git_sync_tag.clone(),
-        notes_ref: flags.git_notes_ref.clone(),
-        ci_skip: flags.git_ci_skip,
-        ci_skip_message: flags.git_ci_skip_message.clone(),
-        poll_interval: flags.git_poll_interval,
-        timeout: flags.git_timeout,
-        signing_key: flags.git_signing_key.clone(),
-        verify_signatures: false,
-        verify_signatures_mode: verify_mode,
-    };
+    let git_flags = git_flags(flags, url.to_owned(), paths.clone());
     let config = GitConfig::from_flags(&git_flags).map_err(|e| match e {
         flux_git::Error::InvalidConfig {
             flag,
@@ -159,6 +136,35 @@ pub(super) fn git_settings(
         raw_paths: paths,
         gpg_imports: flags.git_gpg_key_import.clone(),
     }))
+}
+
+/// The git flags for a repository at `url` with `paths` (the sources file
+/// starts from these too, with its own url, paths and labels).
+pub(super) fn git_flags(flags: &Flags, url: String, paths: Vec<String>) -> GitFlags {
+    let verify_mode = match flags.git_verify_signatures_mode.as_str() {
+        "" if flags.git_verify_signatures => Some("all".to_owned()),
+        "" => None,
+        mode => Some(mode.to_owned()),
+    };
+    GitFlags {
+        url,
+        branch: flags.git_branch.clone(),
+        paths,
+        readonly: flags.git_readonly,
+        user: flags.git_user.clone(),
+        email: flags.git_email.clone(),
+        set_author: flags.git_set_author,
+        label: (!flags.git_label.is_empty()).then(|| flags.git_label.clone()),
+        sync_tag: flags.git_sync_tag.clone(),
+        notes_ref: flags.git_notes_ref.clone(),
+        ci_skip: flags.git_ci_skip,
+        ci_skip_message: flags.git_ci_skip_message.clone(),
+        poll_interval: flags.git_poll_interval,
+        timeout: flags.git_timeout,
+        signing_key: flags.git_signing_key.clone(),
+        verify_signatures: false,
+        verify_signatures_mode: verify_mode,
+    }
 }
 
 pub(super) fn registry_settings(
@@ -348,7 +354,7 @@ pub(super) fn read_secret_file(
     Ok(Some(secret.to_owned()))
 }
 
-fn check_dns_label(flag: &str, name: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_dns_label(flag: &str, name: &str) -> Result<(), ConfigError> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name

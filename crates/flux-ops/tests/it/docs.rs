@@ -189,6 +189,7 @@ const FILE_FLAGS: &[&str] = &[
     "--state-dir",
     "--k8s-secret-volume-mount-path",
     "--kube-config",
+    "--config",
 ];
 
 /// `--flag=relative/path` made absolute under `sandbox`, for the file flags.

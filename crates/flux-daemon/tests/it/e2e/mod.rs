@@ -10,6 +10,7 @@ mod faults;
 mod gc;
 mod jobs;
 mod restart;
+mod sources;
 mod sync;
 
 use std::time::Duration;
