@@ -214,9 +214,14 @@ impl Daemon {
                             .mount_path
                             .clone()
                             .unwrap_or_else(|| work.join("not-mounted"));
-                        let id =
-                            Identity::setup(&mount, &settings.key.data_key, secret.clone(), &work)
-                                .await?;
+                        let id = Identity::setup(
+                            &mount,
+                            &settings.key.data_key,
+                            secret.clone(),
+                            &work,
+                            config.ssh.keygen,
+                        )
+                        .await?;
                         tracing::info!(source = name, origin = ?id.origin(), public_key = %id.public_key(), "deploy key");
                         let id = Arc::new(id);
                         identities.push((settings.key.clone(), id.clone()));

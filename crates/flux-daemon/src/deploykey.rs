@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use flux_git::DeployKey;
+use flux_git::{DeployKey, KeySpec};
 
 use crate::secret::SecretStore;
 
@@ -53,6 +53,7 @@ pub struct Identity {
     secret: Option<Arc<dyn SecretStore>>,
     data_key: String,
     origin: KeyOrigin,
+    spec: KeySpec,
 }
 
 impl std::fmt::Debug for Identity {
@@ -66,13 +67,14 @@ impl std::fmt::Debug for Identity {
 
 impl Identity {
     /// Finds or makes the key: the mounted `mount_path/data_key`, else the
-    /// Secret's `data_key`, else a new key (stored in the Secret). The key
-    /// fluxd uses is `work_dir/identity`.
+    /// Secret's `data_key`, else a new key made as `spec` says (stored in
+    /// the Secret). The key fluxd uses is `work_dir/identity`.
     pub async fn setup(
         mount_path: &Path,
         data_key: &str,
         secret: Option<Arc<dyn SecretStore>>,
         work_dir: &Path,
+        spec: KeySpec,
     ) -> Result<Self, KeyError> {
         std::fs::create_dir_all(work_dir).map_err(|e| KeyError::File {
             path: work_dir.to_owned(),
@@ -104,7 +106,7 @@ impl Identity {
                 (DeployKey::load(&path)?, origin)
             }
             None => {
-                let key = DeployKey::generate(&path)?;
+                let key = DeployKey::generate_with(&path, &spec)?;
                 if let Some(s) = &secret {
                     let private = std::fs::read(&path).map_err(|e| KeyError::File {
                         path: path.clone(),
@@ -126,6 +128,7 @@ impl Identity {
             secret,
             data_key: data_key.to_owned(),
             origin,
+            spec,
         })
     }
 
@@ -156,7 +159,8 @@ impl Identity {
     /// must then be given the new public key.
     pub async fn regenerate(&self) -> Result<String, KeyError> {
         let path = self.path.clone();
-        let key = tokio::task::spawn_blocking(move || DeployKey::regenerate(&path))
+        let spec = self.spec;
+        let key = tokio::task::spawn_blocking(move || DeployKey::regenerate_with(&path, &spec))
             .await
             .map_err(|e| KeyError::File {
                 path: self.path.clone(),
@@ -217,6 +221,7 @@ mod tests {
             "identity",
             Some(secret.clone()),
             &dir.path().join("a"),
+            KeySpec::default(),
         )
         .await
         .unwrap();
@@ -231,6 +236,7 @@ mod tests {
             "identity",
             Some(secret.clone()),
             &dir.path().join("b"),
+            KeySpec::default(),
         )
         .await
         .unwrap();
@@ -240,9 +246,15 @@ mod tests {
         // Mounted, it is read from the mount.
         std::fs::create_dir_all(&mount).unwrap();
         std::fs::write(mount.join("identity"), &stored).unwrap();
-        let third = Identity::setup(&mount, "identity", None, &dir.path().join("c"))
-            .await
-            .unwrap();
+        let third = Identity::setup(
+            &mount,
+            "identity",
+            None,
+            &dir.path().join("c"),
+            KeySpec::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(third.origin(), KeyOrigin::Mounted);
         assert_eq!(third.public_key(), first.public_key());
 
@@ -252,5 +264,29 @@ mod tests {
         assert_eq!(second.public_key(), new);
         let restored = secret.get().await.unwrap().unwrap().data["identity"].clone();
         assert_ne!(restored, stored);
+    }
+
+    #[tokio::test]
+    async fn generates_and_regenerates_the_key_type_the_flags_ask_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = Arc::new(MemorySecret::new());
+        // --ssh-keygen-bits=2048 alone: RSA, as ssh-keygen made for Flux v1.
+        let spec = KeySpec::from_flags(None, Some(2048), "RFC4716").unwrap();
+        let id = Identity::setup(
+            &dir.path().join("mount"),
+            "identity",
+            Some(secret.clone()),
+            &dir.path().join("work"),
+            spec,
+        )
+        .await
+        .unwrap();
+        let old = id.public_key();
+        assert!(old.starts_with("ssh-rsa "), "{old}");
+        let new = id.regenerate().await.unwrap();
+        assert!(new.starts_with("ssh-rsa "), "{new}");
+        assert_ne!(new, old);
+        let stored = secret.get().await.unwrap().unwrap().data["identity"].clone();
+        assert!(String::from_utf8_lossy(&stored).contains("PRIVATE KEY"));
     }
 }

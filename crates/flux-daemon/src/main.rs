@@ -41,9 +41,16 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(default_filter(config.k8s.verbosity))
     });
+    if config.registry.trace {
+        // flux-registry logs each request (method, URL, status; never a
+        // credential) under this target at trace level.
+        if let Ok(directive) = "flux_registry::request=trace".parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -4,8 +4,10 @@
 //! `/etc/fluxd/ssh/identity`, generates one when none is mounted, and shows
 //! its public half (and fingerprints) through `fluxctl identity`. This does
 //! the same with `ssh-keygen` (from openssh-client, which the `ssh` transport
-//! needs anyway): new keys are ed25519, written with mode 0600 and without
-//! ever replacing an existing file. The private key is never read into
+//! needs anyway): new keys are ed25519 unless a [`KeySpec`] (fluxd's
+//! `--ssh-keygen-type`, `--ssh-keygen-bits`, `--ssh-keygen-format`) asks for
+//! RSA or ECDSA, written with mode 0600 and without ever replacing an
+//! existing file. The private key is never read into
 //! memory, logged or shown; `Debug` prints the path and public key only.
 
 use std::fs;
@@ -30,6 +32,130 @@ impl FingerprintHash {
             FingerprintHash::Sha256 => "sha256",
             FingerprintHash::Md5 => "md5",
         }
+    }
+}
+
+/// The algorithm of a generated key (`ssh-keygen -t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyType {
+    /// `ed25519` (the default: small, fast, and what OpenSSH 9.5+ makes).
+    #[default]
+    Ed25519,
+    /// `rsa`, for hosts that take nothing else.
+    Rsa,
+    /// `ecdsa` (NIST curves).
+    Ecdsa,
+}
+
+impl KeyType {
+    fn arg(self) -> &'static str {
+        match self {
+            KeyType::Ed25519 => "ed25519",
+            KeyType::Rsa => "rsa",
+            KeyType::Ecdsa => "ecdsa",
+        }
+    }
+}
+
+/// The private key file format of a generated key (`ssh-keygen -m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyFormat {
+    /// `RFC4716`: OpenSSH's own format (Flux v1's default).
+    #[default]
+    Rfc4716,
+    /// `PKCS8`.
+    Pkcs8,
+    /// `PEM` (PKCS#1 for RSA); ed25519 keys are written in OpenSSH's
+    /// format whatever is asked, as ssh-keygen does.
+    Pem,
+}
+
+impl KeyFormat {
+    fn arg(self) -> &'static str {
+        match self {
+            KeyFormat::Rfc4716 => "RFC4716",
+            KeyFormat::Pkcs8 => "PKCS8",
+            KeyFormat::Pem => "PEM",
+        }
+    }
+}
+
+/// How a new deploy key is made: fluxd's `--ssh-keygen-*` flags, checked
+/// before any key is generated so a bad value stops start-up, not the
+/// first `fluxctl identity --regenerate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeySpec {
+    /// The algorithm.
+    pub kind: KeyType,
+    /// The size in bits (RSA: 2048 to 16384; ECDSA: 256, 384 or 521;
+    /// ed25519 has a fixed size).
+    pub bits: Option<u32>,
+    /// The private key file format.
+    pub format: KeyFormat,
+}
+
+impl KeySpec {
+    /// Reads the flags' values. Flux v1 left the type to ssh-keygen, whose
+    /// default was RSA when Flux v1 was current: bits without a type
+    /// therefore mean RSA, no flags at all mean ed25519.
+    pub fn from_flags(kind: Option<&str>, bits: Option<u32>, format: &str) -> Result<Self, Error> {
+        let invalid = |flag: &'static str, value: String, reason: &str| Error::InvalidConfig {
+            flag,
+            value,
+            reason: reason.to_owned(),
+        };
+        let kind = match kind.map(str::trim).filter(|k| !k.is_empty()) {
+            None if bits.is_some() => KeyType::Rsa,
+            None => KeyType::Ed25519,
+            Some("ed25519") => KeyType::Ed25519,
+            Some("rsa") => KeyType::Rsa,
+            Some("ecdsa") => KeyType::Ecdsa,
+            Some(other) => {
+                return Err(invalid(
+                    "ssh-keygen-type",
+                    other.to_owned(),
+                    "use ed25519, rsa or ecdsa (dsa keys are refused by current ssh \
+                     servers; -sk keys need a hardware token)",
+                ));
+            }
+        };
+        if let Some(b) = bits {
+            let ok = match kind {
+                KeyType::Rsa => (2048..=16384).contains(&b),
+                KeyType::Ecdsa => matches!(b, 256 | 384 | 521),
+                KeyType::Ed25519 => false,
+            };
+            if !ok {
+                let reason = match kind {
+                    KeyType::Rsa => "RSA keys must have 2048 to 16384 bits",
+                    KeyType::Ecdsa => "ECDSA keys have 256, 384 or 521 bits",
+                    KeyType::Ed25519 => "ed25519 keys have a fixed size: leave the flag out",
+                };
+                return Err(invalid("ssh-keygen-bits", b.to_string(), reason));
+            }
+        }
+        let format = match format.trim() {
+            "" | "RFC4716" => KeyFormat::Rfc4716,
+            "PKCS8" => KeyFormat::Pkcs8,
+            "PEM" => KeyFormat::Pem,
+            other => {
+                return Err(invalid(
+                    "ssh-keygen-format",
+                    other.to_owned(),
+                    "use RFC4716, PKCS8 or PEM",
+                ));
+            }
+        };
+        Ok(KeySpec { kind, bits, format })
+    }
+
+    fn args(&self) -> Vec<String> {
+        let mut args = vec!["-t".to_owned(), self.kind.arg().to_owned()];
+        if let Some(b) = self.bits {
+            args.extend(["-b".to_owned(), b.to_string()]);
+        }
+        args.extend(["-m".to_owned(), self.format.arg().to_owned()]);
+        args
     }
 }
 
@@ -92,6 +218,12 @@ impl DeployKey {
 
     /// Generates a new ed25519 key at `path`, which must not exist yet.
     pub fn generate(path: &Path) -> Result<Self, Error> {
+        DeployKey::generate_with(path, &KeySpec::default())
+    }
+
+    /// Generates a new key as `spec` says at `path`, which must not exist
+    /// yet.
+    pub fn generate_with(path: &Path, spec: &KeySpec) -> Result<Self, Error> {
         let parent = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -103,9 +235,11 @@ impl DeployKey {
             .map_err(|e| Error::io(parent, e))?;
         let fresh = tmp.path().join("identity");
         let mut cmd = Command::new("ssh-keygen");
-        cmd.args(["-q", "-t", "ed25519", "-N", "", "-C", "flux", "-f"])
+        cmd.args(["-q", "-N", "", "-C", "flux"])
+            .args(spec.args())
+            .arg("-f")
             .arg(&fresh);
-        run(cmd, "ssh-keygen -t ed25519", path)?;
+        run(cmd, "ssh-keygen", path)?;
         fs::set_permissions(&fresh, fs::Permissions::from_mode(0o600))
             .map_err(|e| Error::io(&fresh, e))?;
         // A hard link never replaces an existing file, unlike rename.
@@ -120,6 +254,12 @@ impl DeployKey {
     /// rename): `fluxctl identity --regenerate`. ssh reads the key file on
     /// every connection, so the next fetch uses the new key.
     pub fn regenerate(path: &Path) -> Result<Self, Error> {
+        DeployKey::regenerate_with(path, &KeySpec::default())
+    }
+
+    /// Replaces the key at `path` with a new key made as `spec` says,
+    /// atomically.
+    pub fn regenerate_with(path: &Path, spec: &KeySpec) -> Result<Self, Error> {
         let parent = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -129,7 +269,7 @@ impl DeployKey {
             .tempdir_in(parent)
             .map_err(|e| Error::io(parent, e))?;
         let fresh = tmp.path().join("identity");
-        DeployKey::generate(&fresh)?;
+        DeployKey::generate_with(&fresh, spec)?;
         fs::rename(&fresh, path).map_err(|e| Error::Identity {
             path: path.to_owned(),
             message: format!("cannot replace the key: {e}"),
@@ -215,6 +355,76 @@ fn run(mut cmd: Command, what: &'static str, key: &Path) -> Result<String, Error
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_spec_reads_flux_v1_flags_and_refuses_bad_ones() {
+        let spec = |t: Option<&str>, b: Option<u32>, f: &str| KeySpec::from_flags(t, b, f);
+        assert_eq!(spec(None, None, "RFC4716").unwrap(), KeySpec::default());
+        // Bits alone meant RSA to Flux v1 (ssh-keygen's default type then).
+        let rsa = spec(None, Some(4096), "PEM").unwrap();
+        assert_eq!(
+            (rsa.kind, rsa.bits, rsa.format),
+            (KeyType::Rsa, Some(4096), KeyFormat::Pem)
+        );
+        assert_eq!(
+            spec(Some("ecdsa"), Some(384), "").unwrap().kind,
+            KeyType::Ecdsa
+        );
+        for (t, b, f, flag) in [
+            (Some("dsa"), None, "RFC4716", "ssh-keygen-type"),
+            (Some("RSA"), None, "RFC4716", "ssh-keygen-type"),
+            (Some("rsa"), Some(1024), "RFC4716", "ssh-keygen-bits"),
+            (Some("ecdsa"), Some(300), "RFC4716", "ssh-keygen-bits"),
+            (Some("ed25519"), Some(256), "RFC4716", "ssh-keygen-bits"),
+            (None, None, "openssh", "ssh-keygen-format"),
+        ] {
+            match spec(t, b, f) {
+                Err(Error::InvalidConfig {
+                    flag: got, reason, ..
+                }) => {
+                    assert_eq!(got, flag, "{t:?} {b:?} {f:?}");
+                    assert!(!reason.is_empty());
+                }
+                other => panic!("{t:?} {b:?} {f:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn generates_the_key_type_and_size_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        for (spec, prefix, bits) in [
+            (
+                KeySpec::from_flags(Some("rsa"), Some(2048), "PEM").unwrap(),
+                "ssh-rsa ",
+                "2048",
+            ),
+            (
+                KeySpec::from_flags(Some("ecdsa"), Some(384), "RFC4716").unwrap(),
+                "ecdsa-sha2-nistp384 ",
+                "384",
+            ),
+            (
+                KeySpec::from_flags(Some("ed25519"), None, "PKCS8").unwrap(),
+                "ssh-ed25519 ",
+                "256",
+            ),
+        ] {
+            let path = dir.path().join(prefix.trim());
+            let key = DeployKey::generate_with(&path, &spec).unwrap();
+            assert!(key.public_key().starts_with(prefix), "{}", key.public_key());
+            let listed = ssh_keygen(&["-l", "-f"], &path).unwrap();
+            assert!(listed.starts_with(&format!("{bits} ")), "{listed}");
+            let first_line = fs::read_to_string(&path).unwrap();
+            if spec.format == KeyFormat::Pem && spec.kind == KeyType::Rsa {
+                assert!(first_line.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+            }
+            // Regenerating keeps the spec.
+            let again = DeployKey::regenerate_with(&path, &spec).unwrap();
+            assert!(again.public_key().starts_with(prefix));
+            assert_ne!(again.public_key(), key.public_key());
+        }
+    }
 
     #[test]
     fn generates_ed25519_with_mode_0600_and_reloads_it() {

@@ -82,7 +82,7 @@ pub mod worktree;
 pub use commit::{CommitOutcome, CommitRequest, FileChanges, Pushed};
 pub use config::{GitConfig, GitFlags, Person, VerifyMode};
 pub use error::{BoxError, Error};
-pub use identity::{DeployKey, Fingerprint, FingerprintHash};
+pub use identity::{DeployKey, Fingerprint, FingerprintHash, KeyFormat, KeySpec, KeyType};
 pub use log::Commit;
 pub use read::GitSource;
 pub use repo::{Refreshed, Repo, RepoState, RepoStatus};

@@ -294,7 +294,7 @@ impl Config {
         let mut k8s = k8s;
         // The cluster side sees what any source may touch.
         k8s.namespaces = file::union_namespaces(&sources, &k8s.namespaces);
-        let ssh = ssh_settings(flags);
+        let ssh = ssh_settings(flags)?;
 
         let api_token = read_secret_file("api-token-file", flags.api_token_file.as_ref())?;
         let webhook_secret =

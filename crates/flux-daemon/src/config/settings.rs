@@ -114,12 +114,9 @@ pub struct KubeSettings {
 /// The deploy key and ssh.
 #[derive(Debug, Clone)]
 pub struct SshSettings {
-    /// `--ssh-keygen-bits`.
-    pub keygen_bits: Option<u32>,
-    /// `--ssh-keygen-type`.
-    pub keygen_type: Option<String>,
-    /// `--ssh-keygen-format`.
-    pub keygen_format: String,
+    /// How a new deploy key is made (`--ssh-keygen-type`, `-bits`,
+    /// `-format`).
+    pub keygen: flux_git::KeySpec,
     /// `--ssh-keygen-dir` (empty: the deploy key volume).
     pub keygen_dir: Option<PathBuf>,
     /// Known hosts files besides the bundled ones.

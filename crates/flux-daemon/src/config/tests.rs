@@ -52,6 +52,22 @@ fn flux_v1_defaults() {
 }
 
 #[test]
+fn keygen_flags_reach_the_key_spec() {
+    use flux_git::{KeyFormat, KeyType};
+    assert_eq!(parse(&[]).unwrap().ssh.keygen, flux_git::KeySpec::default());
+    let c = parse(&[
+        "--ssh-keygen-type=ecdsa",
+        "--ssh-keygen-bits=521",
+        "--ssh-keygen-format=PEM",
+    ])
+    .unwrap();
+    assert_eq!(
+        (c.ssh.keygen.kind, c.ssh.keygen.bits, c.ssh.keygen.format),
+        (KeyType::Ecdsa, Some(521), KeyFormat::Pem)
+    );
+}
+
+#[test]
 fn git_flags_reach_the_git_config() {
     let c = parse(&[
         "--git-url=git@github.com:org/config",
@@ -190,6 +206,16 @@ fn bad_values_name_their_flag() {
         "docker-config"
     );
     assert_eq!(invalid_flag(&["--sops"]), "sops");
+    assert_eq!(invalid_flag(&["--ssh-keygen-type=dsa"]), "ssh-keygen-type");
+    assert_eq!(invalid_flag(&["--ssh-keygen-bits=512"]), "ssh-keygen-bits");
+    assert_eq!(
+        invalid_flag(&["--ssh-keygen-type=ed25519", "--ssh-keygen-bits=4096"]),
+        "ssh-keygen-bits"
+    );
+    assert_eq!(
+        invalid_flag(&["--ssh-keygen-format=DER"]),
+        "ssh-keygen-format"
+    );
     assert_eq!(
         invalid_flag(&["--api-token-file=/does/not/exist"]),
         "api-token-file"

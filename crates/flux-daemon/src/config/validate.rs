@@ -295,7 +295,20 @@ pub(super) fn kube_settings(flags: &Flags) -> Result<KubeSettings, ConfigError> 
     })
 }
 
-pub(super) fn ssh_settings(flags: &Flags) -> SshSettings {
+pub(super) fn ssh_settings(flags: &Flags) -> Result<SshSettings, ConfigError> {
+    let keygen = flux_git::KeySpec::from_flags(
+        flags.ssh_keygen_type.as_deref(),
+        flags.ssh_keygen_bits,
+        &flags.ssh_keygen_format,
+    )
+    .map_err(|e| match e {
+        flux_git::Error::InvalidConfig {
+            flag,
+            value,
+            reason,
+        } => ConfigError::invalid(flag, format!("{value:?}: {reason}")),
+        other => ConfigError::invalid("ssh-keygen-type", other.to_string()),
+    })?;
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let mut known_hosts = flags.ssh_known_hosts.clone();
     if let Some(home_known) = home.as_ref().map(|h| h.join(".ssh/known_hosts"))
@@ -305,17 +318,15 @@ pub(super) fn ssh_settings(flags: &Flags) -> SshSettings {
         known_hosts.push(home_known);
     }
     let ssh_config = home.map(|h| h.join(".ssh/config")).filter(|p| p.is_file());
-    SshSettings {
-        keygen_bits: flags.ssh_keygen_bits,
-        keygen_type: flags.ssh_keygen_type.clone(),
-        keygen_format: flags.ssh_keygen_format.clone(),
+    Ok(SshSettings {
+        keygen,
         keygen_dir: match flags.ssh_keygen_dir.trim() {
             "" => None,
             dir => Some(PathBuf::from(dir)),
         },
         known_hosts,
         ssh_config,
-    }
+    })
 }
 
 /// Go's `net.Listen` forms: `:3030` (every interface), `host:port`.

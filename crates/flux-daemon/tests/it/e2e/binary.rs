@@ -43,12 +43,25 @@ async fn sigterm_stops_it_cleanly() {
         "a.yaml",
         b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: default\n".as_slice(),
     )];
-    let bed = TestBed::start(&files).await.expect("bed");
+    let bed = TestBed::start(&files)
+        .await
+        .expect("bed")
+        .with_registry()
+        .expect("registry");
+    // A workload whose image is on the bed's registry, so a scan happens
+    // and --registry-trace has requests to log.
+    let registry = bed.registry_addr().expect("registry").to_owned();
+    let pod = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: default\n\
+         spec:\n  containers:\n  - name: c\n    image: {registry}/traced/app:1.0\n"
+    );
+    bed.commit(&[("p.yaml", pod.as_bytes())], "Pod")
+        .expect("commit");
     flux_registry::install_crypto_provider();
     let port = flux_testbed::port::free_port().expect("port");
     let listen = format!("--listen=127.0.0.1:{port}");
     let args = bed
-        .fluxd_args("proc", &[&listen, "--log-format=json"])
+        .fluxd_args("proc", &[&listen, "--log-format=json", "--registry-trace"])
         .expect("args");
     let log_path = bed.path("fluxd.log");
     let log = std::fs::File::create(&log_path).expect("log file");
@@ -80,6 +93,23 @@ async fn sigterm_stops_it_cleanly() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     kubectl(&bed, &["get", "configmap", "a"]);
+    // --registry-trace: the scan's requests are logged, with the URL.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !logs().contains("registry request") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "--registry-trace logged no request:\n{}",
+            logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let traced = logs();
+    assert!(
+        traced
+            .lines()
+            .any(|l| l.contains("registry request") && l.contains("/v2/traced/app/tags/list")),
+        "{traced}"
+    );
     let pid = child.id().to_string();
     let status = Command::new("kill")
         .args(["-TERM", &pid])
