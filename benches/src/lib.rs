@@ -4,6 +4,7 @@
 //!
 //! Not a test fixture library: tests build their own small inputs.
 
+pub mod fluxd;
 pub mod kube;
 pub mod sync;
 pub mod watch;
