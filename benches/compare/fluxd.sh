@@ -49,11 +49,11 @@ for n in "${sizes[@]}"; do
   echo "$out" >>"${FLUXD_BENCH_JSON:-/dev/null}"
   jq -r '[
       .resources,
-      (.first_sync.wall_from_start_ms | tostring + " ms"),
-      (.first_sync.sync_ms | tostring + " ms"),
-      (.noop_sync.median_ms | tostring + " ms"),
+      (.first_sync.wall_from_start_ms * 10 | round / 10 | tostring + " ms"),
+      (.first_sync.sync_ms * 10 | round / 10 | tostring + " ms"),
+      (.noop_sync.median_ms * 10 | round / 10 | tostring + " ms"),
       ((.noop_sync.emulator_per_window.requests_not_watch | tostring) + " (" + (.noop_sync.emulator_per_window.watches_opened | tostring) + ")"),
-      (.notify_applied.median_ms | tostring + " ms"),
+      (.notify_applied.median_ms * 10 | round / 10 | tostring + " ms"),
       (.notify_applied.phases_median_ms.fetched | floor | tostring),
       (.notify_applied.phases_median_ms.sync_finished | floor | tostring),
       (.notify_applied.max_ms | floor | tostring),
