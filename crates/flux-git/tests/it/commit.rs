@@ -438,7 +438,7 @@ async fn a_concurrent_writer_loses_nothing_and_our_changes_land_on_top() {
             url: url.clone(),
             ..flux_git::GitFlags::default()
         };
-        flags.timeout = std::time::Duration::from_secs(20);
+        flags.timeout = std::time::Duration::from_secs(120);
         let mut config = flux_git::GitConfig::from_flags(&flags).unwrap();
         config.push_attempts = 50;
         flux_git::Repo::new(config, &SshOptions::default(), state).unwrap()

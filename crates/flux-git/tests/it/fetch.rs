@@ -157,7 +157,7 @@ async fn the_poll_loop_publishes_heads_and_fetches_when_notified() {
             .await
         })
     };
-    let wait = Duration::from_secs(20);
+    let wait = Duration::from_secs(120);
     tokio::time::timeout(wait, heads.changed())
         .await
         .unwrap()
@@ -275,7 +275,7 @@ async fn https_child() {
     let state = tempfile::tempdir().unwrap();
     let config = flux_git::GitConfig::from_flags(&flux_git::GitFlags {
         url: url.to_owned(),
-        timeout: Duration::from_secs(20),
+        timeout: Duration::from_secs(120),
         ..flux_git::GitFlags::default()
     })
     .unwrap();

@@ -58,7 +58,8 @@ impl Bed {
     ) -> Repo {
         let mut flags = GitFlags {
             url: url.to_owned(),
-            timeout: Duration::from_secs(20),
+            // Generous: a loaded CI machine can take long to run git.
+            timeout: Duration::from_secs(120),
             ..GitFlags::default()
         };
         tweak(&mut flags);
