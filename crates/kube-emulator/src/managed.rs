@@ -250,6 +250,33 @@ fn strip(set: &mut FieldSet, ignored: &dyn Fn(&str) -> bool) {
     set.unmark(&[f("metadata")]);
 }
 
+/// The ownership an ordinary write (create, update, patch of the object
+/// itself) starts from, as the API server decides it: `managedFields` the
+/// request sets replace the live ones (how `kubectl apply --server-side`
+/// and controllers move client-side apply ownership to an apply manager);
+/// `[]` or `[{}]` clear them; absent, `null`, undecodable or without any
+/// field, the live ones stay (so a client unaware of them loses nothing).
+pub fn requested_or_live(requested: Option<&Value>, live: &ManagedFields) -> ManagedFields {
+    let Some(list) = requested.filter(|v| !v.is_null()) else {
+        return live.clone();
+    };
+    let reset = match list.as_array() {
+        Some(entries) => {
+            entries.is_empty()
+                || (entries.len() == 1 && entries[0].as_object().is_some_and(Map::is_empty))
+        }
+        None => false,
+    };
+    if reset {
+        return ManagedFields::default();
+    }
+    let wrapped = serde_json::json!({"metadata": {"managedFields": list}});
+    match ManagedFields::parse(&wrapped) {
+        Ok(m) if m.entries.iter().any(|e| !e.set.is_empty()) => m,
+        _ => live.clone(),
+    }
+}
+
 /// Without `metadata.managedFields`.
 pub fn without_managed(obj: &Value) -> Value {
     let mut o = obj.clone();

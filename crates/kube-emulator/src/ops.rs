@@ -385,9 +385,13 @@ impl Target<'_> {
                     ));
                 }
                 self.check_identity(body, false)?;
+                let base = managed::requested_or_live(
+                    body.pointer("/metadata/managedFields"),
+                    &ManagedFields::default(),
+                );
                 let mut new = clean_system_fields(body);
                 self.prune(&mut new, opts, warnings)?;
-                let mf = managed::update(None, &mut new, ManagedFields::default(), &wcx);
+                let mf = managed::update(None, &mut new, base, &wcx);
                 (new, mf, true)
             }
             Mutation::Replace(body) => {
@@ -399,9 +403,13 @@ impl Target<'_> {
                 } else {
                     self.check_identity(body, false)?;
                     self.check_rv(body, current)?;
+                    let base = managed::requested_or_live(
+                        body.pointer("/metadata/managedFields"),
+                        &old_managed,
+                    );
                     let mut new = clean_system_fields(body);
                     self.prune(&mut new, opts, warnings)?;
-                    let mf = managed::update(Some(live), &mut new, old_managed.clone(), &wcx);
+                    let mf = managed::update(Some(live), &mut new, base, &wcx);
                     (new, mf, false)
                 }
             }
@@ -419,12 +427,21 @@ impl Target<'_> {
                             "application/strategic-merge-patch+json (not supported for custom resources)",
                         ));
                     }
-                    let patched = apply_patch(*kind, live, body, &self.rt.schema)?;
+                    // Patched with its managedFields, which a patch may set
+                    // (a JSON patch replacing them moves ownership).
+                    let stored = current.map(|c| &c.value).unwrap_or(live);
+                    let patched = apply_patch(*kind, stored, body, &self.rt.schema)?;
                     self.check_identity(&patched, false)?;
                     self.check_rv(&patched, current)?;
+                    let requested = patched.pointer("/metadata/managedFields");
+                    let base = if requested == stored.pointer("/metadata/managedFields") {
+                        old_managed.clone()
+                    } else {
+                        managed::requested_or_live(requested, &old_managed)
+                    };
                     let mut new = clean_system_fields(&patched);
                     self.prune(&mut new, opts, warnings)?;
-                    let mf = managed::update(Some(live), &mut new, old_managed.clone(), &wcx);
+                    let mf = managed::update(Some(live), &mut new, base, &wcx);
                     (new, mf, false)
                 }
             }

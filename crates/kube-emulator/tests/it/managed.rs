@@ -78,3 +78,138 @@ fn fields_a_manager_stops_applying_are_removed() {
         "{d}"
     );
 }
+
+/// The managers of a Deployment as `manager/operation/subresource`, but
+/// the workload controller's status writes.
+fn managers(d: &serde_json::Value) -> Vec<String> {
+    let mut m: Vec<String> = d["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields")
+        .iter()
+        .filter(|e| e["subresource"] != "status")
+        .map(|e| {
+            format!(
+                "{}/{}/{}",
+                e["manager"].as_str().unwrap_or(""),
+                e["operation"].as_str().unwrap_or(""),
+                e["subresource"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    m.sort();
+    m
+}
+
+#[test]
+fn client_side_apply_then_kubectl_server_side_migrates_ownership() {
+    // What kubectl does when a user moves from `kubectl apply` to
+    // `kubectl apply --server-side`: after the first server-side apply it
+    // sees an Update manager owning the last-applied annotation, replaces
+    // managedFields with a JSON patch giving those fields to its apply
+    // manager, and applies again. The server must take managedFields from
+    // that patch, or fields removed from the file stay forever.
+    let emu = Emu::start();
+    // The namespace and the Deployment only: the emulator gives an update
+    // ownership of fields before defaulting (a real server after it, so a
+    // Secret's `stringData` is owned as `data` there), which would make a
+    // client-side applied Secret conflict here and not on a real server.
+    let app: Vec<&str> = APP.split("\n---\n").take(2).collect();
+    let with = app.join("\n---\n").replace(
+        "  labels: {app: web, tier: front}\n",
+        "  labels: {app: web, tier: front}\n  annotations: {one: \"1\", two: \"2\"}\n",
+    );
+    emu.ok_stdin(&["apply", "-f", "-"], &with);
+    let d = emu.get_json(&["deployment", "web", "-n", "demo"]);
+    assert_eq!(managers(&d), ["kubectl-client-side-apply/Update/"]);
+    let csa = &d["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields")
+        .iter()
+        .find(|e| e["manager"] == "kubectl-client-side-apply")
+        .expect("the client-side entry")["fieldsV1"];
+    assert!(
+        csa["f:metadata"]["f:annotations"]
+            .get("f:kubectl.kubernetes.io/last-applied-configuration")
+            .is_some(),
+        "client-side apply owns its annotation: {csa}"
+    );
+    assert!(
+        d["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .is_string()
+    );
+    // Another manager scales it (as an HPA would, through `scale`).
+    emu.ok(&["scale", "deployment", "web", "-n", "demo", "--replicas=5"]);
+
+    let without_one = with
+        .replace(
+            "annotations: {one: \"1\", two: \"2\"}",
+            "annotations: {two: \"2\"}",
+        )
+        .replace("  replicas: 2\n", "");
+    emu.apply(&without_one, &[])
+        .expect_ok("server-side apply after client-side");
+    let d = emu.get_json(&["deployment", "web", "-n", "demo"]);
+    assert_eq!(
+        managers(&d),
+        // kubectl keeps the last-applied record up to date as its own
+        // apply manager, `kubectl-last-applied`.
+        [
+            "kubectl-last-applied/Apply/",
+            "kubectl/Apply/",
+            "kubectl/Update/scale"
+        ],
+        "the client-side manager's fields went to kubectl's apply manager"
+    );
+    assert!(d["metadata"]["annotations"].get("one").is_none(), "{d}");
+    assert_eq!(d["metadata"]["annotations"]["two"], "2");
+    assert_eq!(d["spec"]["replicas"], 5, "the scaler's replicas stay");
+}
+
+#[test]
+fn managed_fields_set_by_a_write_replace_or_keep_the_live_ones() {
+    let emu = Emu::start();
+    emu.apply(APP, &[]).expect_ok("apply");
+    let d = emu.get_json(&["configmap", "cfg", "-n", "demo"]);
+    assert_eq!(managers(&d), ["kubectl/Apply/"]);
+    // A merge patch that does not mention managedFields keeps them (and
+    // gains its own entry for what it changed).
+    emu.ok(&[
+        "patch",
+        "configmap",
+        "cfg",
+        "-n",
+        "demo",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"b":"2"}}"#,
+    ]);
+    let d = emu.get_json(&["configmap", "cfg", "-n", "demo"]);
+    assert_eq!(managers(&d), ["kubectl-patch/Update/", "kubectl/Apply/"]);
+    // `[{}]` clears them, as on a real API server.
+    emu.ok(&[
+        "patch",
+        "configmap",
+        "cfg",
+        "-n",
+        "demo",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"managedFields":[{}]}}"#,
+    ]);
+    let d = emu.get_json(&["configmap", "cfg", "-n", "demo"]);
+    assert!(d["metadata"].get("managedFields").is_none(), "{d}");
+    // Set outright, they are what the object says.
+    let set = r#"[{"op":"add","path":"/metadata/managedFields","value":[{"manager":"someone","operation":"Apply","apiVersion":"v1","fieldsType":"FieldsV1","fieldsV1":{"f:data":{"f:a":{}}}}]}]"#;
+    emu.ok(&[
+        "patch",
+        "configmap",
+        "cfg",
+        "-n",
+        "demo",
+        "--type=json",
+        "-p",
+        set,
+    ]);
+    let d = emu.get_json(&["configmap", "cfg", "-n", "demo"]);
+    assert_eq!(managers(&d), ["someone/Apply/"]);
+}
