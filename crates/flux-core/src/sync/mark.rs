@@ -151,10 +151,13 @@ pub(crate) fn is_well_formed_mark(value: &str) -> bool {
 /// The checksum Flux writes in [`CHECKSUM_ANNOTATION`]: SHA-1, in hex, of
 /// the git object in a canonical JSON form (keys sorted, no spaces).
 ///
-/// Flux v1 hashed the document's YAML bytes, so an object applied by Flux v1
-/// has a different checksum and is applied once more on the first sync; its
-/// GC mark does not depend on the checksum. Hashing the parsed object means
-/// a change to comments or formatting alone does not re-apply anything.
+/// Flux v1 hashed the document as Go's YAML library re-printed it, so an
+/// object applied by Flux v1 has a different checksum; the planner
+/// recognises such objects by kubectl's record of what Flux v1 applied
+/// instead (see [`LAST_APPLIED_ANNOTATION`](super::LAST_APPLIED_ANNOTATION)),
+/// and its GC mark does not depend on the checksum. Hashing the parsed
+/// object means a change to comments or formatting alone does not re-apply
+/// anything.
 pub fn checksum(object: &Value) -> String {
     checksum_with(&mut Vec::new(), object)
 }

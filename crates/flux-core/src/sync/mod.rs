@@ -27,7 +27,10 @@
 //!   date (every field git sets already has git's value in the form the
 //!   server stores it: a Secret's `stringData` as `data` ([`as_stored`]),
 //!   no namespace on a cluster-scoped object; and the object carries this
-//!   sync's mark and checksum). An `ignore` annotation Flux
+//!   sync's mark and checksum, or was last applied by Flux v1 from this
+//!   very document: its [`LAST_APPLIED_ANNOTATION`] record is the document
+//!   with Flux v1's metadata, so switching from Flux v1 re-applies only what
+//!   git changed since). An `ignore` annotation Flux
 //!   cannot read (`"True"`, two keys that disagree) skips the resource and
 //!   blocks GC when it is in git, and counts as `"true"` on the cluster.
 //! - Garbage collection deletes a live object only if it carries this sync
@@ -79,6 +82,7 @@
 //! ```
 
 mod gc;
+mod legacy;
 mod live;
 mod mark;
 mod overlap;
@@ -91,6 +95,7 @@ use crate::cluster::Namespaces;
 use crate::resource::ResourceId;
 
 pub use gc::{GcBlocked, GcPlan, Kept, KeptReason, plan_gc};
+pub use legacy::LAST_APPLIED_ANNOTATION;
 pub use live::as_stored;
 pub use mark::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, SyncSetName, checksum};
 pub use overlap::{Overlaps, SetView, find_overlaps};

@@ -5,6 +5,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use super::gc::{self, GcBlocked, GcPlan};
+use super::legacy;
 use super::live::{
     Ignore, LiveView, as_stored, checksum_of, covers, ignore_policy, mark_of, strongest_ignore,
 };
@@ -52,7 +53,8 @@ pub enum SkipReason {
     /// The live object has `fluxcd.io/ignore: "true"`.
     IgnoredOnCluster,
     /// The live object already has every field git sets, with git's values,
-    /// and this sync's mark and checksum.
+    /// this sync's mark, and this sync's checksum or Flux v1's record of
+    /// applying this very document.
     UpToDate,
     /// Its metadata is unusable: `labels` is not a mapping (the API server
     /// would refuse it too), or the `ignore` annotation has a value other
@@ -315,7 +317,7 @@ fn up_to_date(copies: &[&Value], resource: &Resource, mark: &str, sum: &str) -> 
     }
     let wanted = wanted.as_ref();
     copies.iter().all(|live| {
-        checksum_of(live) == Some(sum)
+        (checksum_of(live) == Some(sum) || legacy::applied_from(live, git, id, mark))
             && matches!(mark_of(live), Some(Value::String(v)) if v == mark)
             && id
                 .namespace()
