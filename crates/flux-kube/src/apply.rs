@@ -410,9 +410,15 @@ async fn patch_one(
     let mut pp = PatchParams::apply(&cluster.options.field_manager);
     pp.force = cluster.options.force;
     let patch = Patch::Apply(&r.body);
-    let after = cluster
+    let mut after = cluster
         .send(|| Request::new(&path).patch(&r.name, &pp, &patch))
         .await?;
+    if take_over(cluster, &path, r, after.clone()).await {
+        // Applied again: what git no longer sets goes now.
+        after = cluster
+            .send(|| Request::new(&path).patch(&r.name, &pp, &patch))
+            .await?;
+    }
     let rv = |v: &Value| {
         v.pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
@@ -424,4 +430,54 @@ async fn patch_one(
         Live::Present(_) | Live::Unknown => Applied::Configured,
     };
     Ok((applied, rv(&after)))
+}
+
+/// Gives Flux the fields client-side `kubectl apply` owns in `after` (the
+/// object as the apply returned it), as [`crate::takeover`] describes.
+/// Whether it did (the object must then be applied again). A failure is
+/// logged and leaves the object as applied: only fields git no longer sets
+/// may linger, until the next change to the object tries again.
+async fn take_over(cluster: &KubeCluster, path: &str, r: &Ready, after: Value) -> bool {
+    let url = format!("{path}/{}", r.name);
+    let mut current = after;
+    for attempt in 0..3 {
+        let Some(patch) = crate::takeover::patch(&current, &cluster.options.field_manager) else {
+            return false;
+        };
+        let body = serde_json::to_vec(&patch).expect("a JSON value serialises");
+        let sent = cluster
+            .send(|| {
+                http::Request::patch(url.as_str())
+                    .header(http::header::CONTENT_TYPE, "application/json-patch+json")
+                    .body(body.clone())
+                    .map_err(kube::core::request::Error::BuildRequest)
+            })
+            .await;
+        match sent {
+            Ok(_) => {
+                tracing::info!(
+                    object = describe(r),
+                    "took over the fields of client-side kubectl apply"
+                );
+                return true;
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 && attempt < 2 => {
+                match cluster
+                    .send(|| Request::new(path).get(&r.name, &GetParams::default()))
+                    .await
+                {
+                    Ok(v) => current = v,
+                    Err(e) => {
+                        tracing::warn!(object = describe(r), error = %e, "could not re-read the object to take over client-side apply fields");
+                        return false;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(object = describe(r), error = %e, "could not take over the fields of client-side kubectl apply; fields removed from git may stay");
+                return false;
+            }
+        }
+    }
+    false
 }

@@ -3,7 +3,10 @@
 //! [`KubeCluster`] discovers the API (cached, refreshed when a new kind
 //! appears), applies objects with server-side apply as field manager
 //! `flux` (namespaces and CRDs first, then the rest in Flux v1's
-//! dependency order, with bounded concurrency within each step), skips
+//! dependency order, with bounded concurrency within each step; taking
+//! over the fields of client-side `kubectl apply`, as kubectl does when
+//! moving to server-side apply, so objects Flux v1 applied lose the
+//! fields git drops), skips
 //! objects an apply would not change so that a sync of an unchanged
 //! repository sends no writes, exports workloads, lists objects carrying
 //! the garbage-collection mark, deletes them, and reads image pull
@@ -63,6 +66,7 @@ mod lean;
 mod retry;
 mod reuse;
 mod secrets;
+mod takeover;
 mod unchanged;
 pub mod watch;
 

@@ -318,3 +318,72 @@ async fn an_existing_object_without_the_mark_is_configured_not_created() {
         ]
     );
 }
+
+#[tokio::test]
+async fn fields_client_side_apply_owned_go_when_git_drops_them() {
+    // An object Flux v1 (or a person) applied with client-side kubectl
+    // apply: its fields belong to `kubectl-client-side-apply`.
+    let bed = Bed::new().await;
+    let csa = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: demo\n  labels: {team: a}\ndata:\n  a: \"1\"\n  b: \"2\"\n";
+    bed.kubectl_run(&["apply", "-f", "-"], Some(csa))
+        .await
+        .expect_ok("client-side apply");
+    // Someone else owns one key as well.
+    bed.kubectl_ok(&[
+        "patch",
+        "configmap",
+        "cfg",
+        "-n",
+        "demo",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"c":"3"}}"#,
+    ])
+    .await;
+    let uid = bed.object("", "configmaps", "demo", "cfg").expect("cfg")["metadata"]["uid"].clone();
+
+    // Git now has the ConfigMap without `b` and without the label.
+    let dropped = objects(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: demo\ndata:\n  a: \"1\"\n",
+    );
+    let r = bed.cluster.apply(&dropped).await;
+    assert!(
+        matches!(r[0].1, Ok(Applied::Configured)),
+        "{:#?}",
+        outcomes(&r)
+    );
+    let cm = bed.object("", "configmaps", "demo", "cfg").expect("cfg");
+    assert_eq!(cm["metadata"]["uid"], uid, "configured, not recreated");
+    assert_eq!(cm["data"], json!({"a": "1", "c": "3"}), "{cm}");
+    assert!(cm["metadata"]["labels"].get("team").is_none(), "{cm}");
+    assert!(
+        cm["metadata"]["annotations"]
+            .get("kubectl.kubernetes.io/last-applied-configuration")
+            .is_none(),
+        "the client-side record goes too: {cm}"
+    );
+    let mut managers: Vec<String> = cm["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields")
+        .iter()
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["manager"].as_str().unwrap_or(""),
+                e["operation"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    managers.sort();
+    assert_eq!(managers, ["flux/Apply", "kubectl-patch/Update"]);
+
+    // Taken over once: the next apply of the same object writes nothing.
+    let before = bed.server.stats();
+    let again = bed.cluster.apply(&dropped).await;
+    assert!(
+        matches!(again[0].1, Ok(Applied::Unchanged)),
+        "{:#?}",
+        outcomes(&again)
+    );
+    assert_eq!(bed.server.stats().writes(), before.writes());
+}
