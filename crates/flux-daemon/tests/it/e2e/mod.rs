@@ -11,6 +11,7 @@ mod gc;
 mod jobs;
 mod restart;
 mod sources;
+mod switch;
 mod sync;
 
 use std::time::Duration;
