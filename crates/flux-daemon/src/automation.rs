@@ -1,7 +1,10 @@
 //! Automation: for every automated workload, the newest image its tag
 //! filter allows, committed to git in one commit per run (Flux v1's
 //! `Auto-release …` message and a note holding an `auto` update spec), then
-//! synced. The choice of images is flux-core's
+//! synced. With `--manifest-generation` the images are read from the
+//! generated view and the commit is flux-generate's edit (the patch file of
+//! a `patchUpdated` repository, what the updaters of a `commandUpdated` one
+//! change). The choice of images is flux-core's
 //! [`flux_core::automation::calculate_automation`];
 //! here it is only run against the branch head and committed.
 
@@ -12,9 +15,10 @@ use flux_api::update::{
 };
 use flux_core::automation::{calculate_automation, commit_message};
 use flux_core::cluster::Cluster;
-use flux_core::manifest::parse_files;
+use flux_core::manifest::{FileSet, Manifests, parse_files};
 use flux_core::release::{ReleaseContext, ReleaseResult, Status};
 use flux_core::source::Snapshot;
+use flux_generate::Calculated;
 use flux_git::{BoxError, CommitOutcome, CommitRequest, FileChanges};
 
 use crate::job::JobId;
@@ -63,11 +67,6 @@ pub async fn automate(
     let revision = crate::sync::target_revision(source)
         .await
         .map_err(|e| AutomationError(e.to_string()))?;
-    let snapshot = source
-        .repo
-        .snapshot_at(&revision, &source.paths)
-        .await
-        .map_err(|e| AutomationError(e.to_string()))?;
     let calc = Calc {
         paths: source.paths.clone(),
         scopes: source.scopes(),
@@ -76,12 +75,26 @@ pub async fn automate(
         registry,
     };
     let calc = std::sync::Arc::new(calc);
-    let first = {
-        let calc = calc.clone();
-        tokio::task::spawn_blocking(move || calc.at(&snapshot))
-            .await
-            .map_err(|e| AutomationError(format!("the calculation panicked: {e}")))?
-            .map_err(|e| AutomationError(e.to_string()))?
+    let first = match &source.generator {
+        Some(generator) => {
+            let (snapshot, manifests) =
+                crate::generation::view(source, generator, &revision, &calc.scopes, &calc.load)
+                    .await
+                    .map_err(|e| AutomationError(e.to_string()))?;
+            calc.on(&manifests, &snapshot.files)
+        }
+        None => {
+            let snapshot = source
+                .repo
+                .snapshot_at(&revision, &source.paths)
+                .await
+                .map_err(|e| AutomationError(e.to_string()))?;
+            let calc = calc.clone();
+            tokio::task::spawn_blocking(move || calc.at(&snapshot))
+                .await
+                .map_err(|e| AutomationError(format!("the calculation panicked: {e}")))?
+                .map_err(|e| AutomationError(e.to_string()))?
+        }
     };
     if first.edits.is_empty() {
         return Ok(AutomationOutcome::UpToDate);
@@ -93,16 +106,37 @@ pub async fn automate(
         "result": UpdateResult::from(&first),
     });
     let request = CommitRequest::new(commit_message(&first)).note(note.to_string().into_bytes());
-    let edit_calc = calc.clone();
-    let edit = move |snapshot: &Snapshot| -> Result<FileChanges, BoxError> {
-        let result = edit_calc.at(snapshot)?;
-        let mut changes = FileChanges::new();
-        for e in result.edits {
-            changes.write(e.file, e.text.into_bytes());
+    let pushed = match &source.generator {
+        // The patch file, or what the updaters change.
+        Some(generator) => {
+            let edit_calc = calc.clone();
+            let (edit, _) = generator.commit_edit(
+                source.repo.clone(),
+                calc.paths.clone(),
+                calc.scopes.clone(),
+                calc.load.clone(),
+                move |view| {
+                    Ok(Calculated::Release(
+                        edit_calc.on(&view.manifests, &view.files),
+                    ))
+                },
+            );
+            source.repo.commit_and_push(edit, request).await
         }
-        Ok(changes)
+        None => {
+            let edit_calc = calc.clone();
+            let edit = move |snapshot: &Snapshot| -> Result<FileChanges, BoxError> {
+                let result = edit_calc.at(snapshot)?;
+                let mut changes = FileChanges::new();
+                for e in result.edits {
+                    changes.write(e.file, e.text.into_bytes());
+                }
+                Ok(changes)
+            };
+            source.repo.commit_and_push(edit, request).await
+        }
     };
-    match source.repo.commit_and_push(edit, request).await {
+    match pushed {
         Ok(CommitOutcome::Pushed(p)) => {
             metrics
                 .automation_commits
@@ -137,13 +171,17 @@ struct Calc {
 impl Calc {
     fn at(&self, snapshot: &Snapshot) -> Result<ReleaseResult, BoxError> {
         let manifests = parse_files(&snapshot.files, &self.paths, &self.scopes, &self.load)?;
+        Ok(self.on(&manifests, &snapshot.files))
+    }
+
+    fn on(&self, manifests: &Manifests, files: &FileSet) -> ReleaseResult {
         let cx = ReleaseContext {
-            manifests: &manifests,
-            files: &snapshot.files,
+            manifests,
+            files,
             in_cluster: Some(&self.in_cluster),
             registry: &*self.registry,
         };
-        Ok(calculate_automation(&cx))
+        calculate_automation(&cx)
     }
 }
 

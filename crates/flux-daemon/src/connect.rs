@@ -108,6 +108,7 @@ pub async fn parts(config: &Config) -> Result<Parts, RunError> {
         default_namespace,
         client: Some(client),
         namespace,
+        command_path: None,
     })
 }
 

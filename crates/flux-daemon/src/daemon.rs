@@ -49,6 +49,9 @@ pub struct Parts {
     pub client: Option<kube::Client>,
     /// fluxd's own namespace (where its Secrets and Leases are).
     pub namespace: String,
+    /// The `PATH` `.flux.yaml` commands run with (`--manifest-generation`);
+    /// fluxd's own when `None`.
+    pub command_path: Option<std::ffi::OsString>,
 }
 
 /// The Secret named `name` in fluxd's namespace: `parts.secret` when it is
@@ -86,6 +89,9 @@ pub enum StartError {
     /// The registry side could not be set up.
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistrySetupError),
+    /// The work directory of `--manifest-generation` could not be set up.
+    #[error("--manifest-generation: {0}")]
+    Generate(#[from] flux_generate::GenerateError),
     /// `--sync-state=secret` (or `--git-readonly`) without a Secret to keep it in.
     #[error(
         "--sync-state=secret needs the deploy key Secret, but fluxd has no cluster access to it"
@@ -254,6 +260,13 @@ impl Daemon {
             source.sync_interval = settings.sync_interval;
             source.automation_interval = settings.automation_interval;
             source.identity = identity;
+            if config.manifest_generation {
+                source.generator = Some(crate::generation::generator(
+                    &state_dir.join("generate").join(name),
+                    config.sync.timeout,
+                    parts.command_path.clone(),
+                )?);
+            }
             sources.push(Arc::new(source));
         }
         let identity = sources.first().and_then(|s| s.identity.clone());

@@ -32,6 +32,7 @@
 //!     default_namespace: "default".into(),
 //!     client: None,
 //!     namespace: "flux".into(),
+//!     command_path: None,
 //! };
 //! let daemon = Daemon::new(config, parts).await?;
 //! println!("API on {:?}", daemon.api_addr());
@@ -45,6 +46,7 @@ pub mod config;
 pub mod connect;
 pub mod daemon;
 pub mod deploykey;
+pub mod generation;
 pub mod job;
 pub mod metrics;
 pub mod registry;

@@ -97,6 +97,9 @@ pub struct Source {
     pub automation_interval: Duration,
     /// Its deploy key, for ssh remotes.
     pub identity: Option<Arc<crate::deploykey::Identity>>,
+    /// Runs `.flux.yaml` commands (`--manifest-generation`); `None`
+    /// without the flag, when `.flux.yaml` files are ignored.
+    pub generator: Option<flux_generate::Generator>,
     status: Mutex<SourceStatus>,
 }
 
@@ -134,6 +137,7 @@ impl Source {
             sync_interval: Duration::from_secs(300),
             automation_interval: Duration::from_secs(300),
             identity: None,
+            generator: None,
             status: Mutex::new(SourceStatus::default()),
         }
     }

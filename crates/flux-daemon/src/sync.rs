@@ -1,5 +1,6 @@
 //! One sync of a source: read the manifests at the head (reusing the last
-//! parse when the head has not moved), let flux-core plan and carry it out
+//! parse when the head has not moved; with `--manifest-generation`, the
+//! files and generated output of [`crate::generation::view`]), let flux-core plan and carry it out
 //! against the cluster, record what happened, and move the high-water mark
 //! after a clean sync.
 //!
@@ -16,6 +17,7 @@ use flux_core::Cluster;
 use flux_core::ResourceId;
 use flux_core::cluster::Applied;
 use flux_core::manifest::parse_files;
+use flux_core::source::Snapshot;
 use flux_core::sync::{GcMode, SetView, SyncReport, find_overlaps};
 use std::collections::BTreeMap;
 
@@ -42,8 +44,10 @@ pub enum SyncFailure {
     Timeout(Duration),
 }
 
-/// Reads and parses the manifests at `revision`, reusing the last parse when
-/// it was of the same revision.
+/// Reads and parses the manifests at `revision` (generating them with the
+/// source's generator, if it has one), reusing the last parse when it was
+/// of the same revision. A generator that fails fails the load: nothing is
+/// applied and nothing deleted.
 pub async fn load(source: &Source, revision: &str) -> Result<Arc<Loaded>, SyncFailure> {
     // A parse is reused unless some resource's kind could not be placed
     // then (its CRD may have been installed since).
@@ -53,21 +57,33 @@ pub async fn load(source: &Source, revision: &str) -> Result<Arc<Loaded>, SyncFa
     {
         return Ok(loaded);
     }
-    let snapshot = source
-        .repo
-        .snapshot_at(revision, &source.paths)
-        .await
-        .map_err(SyncFailure::Git)?;
     let scopes = source.scopes();
-    let load_options = source.load.clone();
-    let paths = source.paths.clone();
-    let parsed = tokio::task::spawn_blocking(move || {
-        let manifests = parse_files(&snapshot.files, &paths, &scopes, &load_options);
-        (snapshot, manifests)
-    })
-    .await
-    .map_err(|e| SyncFailure::Load(format!("parsing the manifests panicked: {e}")))?;
-    let (snapshot, manifests) = parsed;
+    let (snapshot, manifests) = match &source.generator {
+        Some(generator) => {
+            match crate::generation::view(source, generator, revision, &scopes, &source.load).await
+            {
+                Ok((snapshot, manifests)) => (snapshot, Ok(manifests)),
+                Err(flux_generate::GenerateError::Git(e)) => return Err(SyncFailure::Git(*e)),
+                Err(e) => (Snapshot::default(), Err(e.to_string())),
+            }
+        }
+        None => {
+            let snapshot = source
+                .repo
+                .snapshot_at(revision, &source.paths)
+                .await
+                .map_err(SyncFailure::Git)?;
+            let load_options = source.load.clone();
+            let paths = source.paths.clone();
+            tokio::task::spawn_blocking(move || {
+                let manifests = parse_files(&snapshot.files, &paths, &scopes, &load_options)
+                    .map_err(|errors| errors.to_string());
+                (snapshot, manifests)
+            })
+            .await
+            .map_err(|e| SyncFailure::Load(format!("parsing the manifests panicked: {e}")))?
+        }
+    };
     match manifests {
         Ok(manifests) => {
             let loaded = Arc::new(Loaded {

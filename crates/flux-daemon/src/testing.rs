@@ -39,6 +39,9 @@ pub struct TestBed {
     pub kubectl: Kubectl,
     /// A real registry, if started ([`TestBed::with_registry`]).
     pub registry: Option<flux_testbed::registry::Registry>,
+    /// The `PATH` of `.flux.yaml` commands of the fluxds it starts (this
+    /// process's when `None`); a test sets it to put a `kustomize` first.
+    pub command_path: Option<std::ffi::OsString>,
 }
 
 /// How to set up a [`TestBed`] beyond its defaults.
@@ -91,6 +94,7 @@ impl TestBed {
             kubeconfig,
             kubectl,
             registry: None,
+            command_path: None,
         })
     }
 
@@ -152,7 +156,8 @@ impl TestBed {
     /// Starts fluxd without waiting for it to be ready.
     pub async fn spawn_fluxd(&self, state: &str, extra: &[&str]) -> Result<Fluxd, BedError> {
         let config = Config::from_args(self.fluxd_args(state, extra)?)?;
-        let parts = crate::connect::parts(&config).await?;
+        let mut parts = crate::connect::parts(&config).await?;
+        parts.command_path.clone_from(&self.command_path);
         let daemon = Daemon::new(config, parts).await?;
         let addr = daemon.api_addr().ok_or("fluxd has no API address")?;
         let shared = daemon.shared().clone();

@@ -1,6 +1,8 @@
 //! Carrying a job out: a release, containers change or policy change is a
-//! pure calculation by flux-core over the files at the branch head, whose
-//! edits flux-git commits and pushes (re-calculating on a newer head if
+//! pure calculation by flux-core over the files at the branch head (with
+//! `--manifest-generation`, over the generated view, carried out by
+//! flux-generate as patch-file edits or updater runs), whose edits flux-git
+//! commits and pushes (re-calculating on a newer head if
 //! someone else pushed first), with Flux v1's commit message and the job's
 //! note; a sync job fetches and reports the head to wait for.
 
@@ -17,6 +19,7 @@ use flux_core::release::{
 };
 use flux_core::source::Snapshot;
 use flux_core::{ResourceId, ScopeTable};
+use flux_generate::Calculated;
 use flux_git::{BoxError, CommitOutcome, CommitRequest, FileChanges};
 
 use super::{Cause, JobId, JobOutcome, JobSpec};
@@ -68,7 +71,7 @@ pub async fn execute(
         } => {
             let in_cluster = workloads_in_cluster(cx).await?;
             let release = release.clone();
-            let calc = Calc::new(cx, Some(in_cluster), false, move |cx| {
+            let calc = Calc::new(cx, Some(in_cluster), None, move |cx| {
                 calculate_release(&release, cx).map_err(|e| e.to_string())
             });
             let message = if cause.message.is_empty() {
@@ -91,7 +94,7 @@ pub async fn execute(
             let in_cluster = workloads_in_cluster(cx).await?;
             let containers = containers.clone();
             let kind = containers.kind;
-            let calc = Calc::new(cx, Some(in_cluster), false, move |cx| {
+            let calc = Calc::new(cx, Some(in_cluster), None, move |cx| {
                 Ok(calculate_containers_release(&containers, cx))
             });
             let message = if cause.message.is_empty() {
@@ -107,7 +110,7 @@ pub async fn execute(
             raw,
         } => {
             let for_calc = updates.clone();
-            let calc = Calc::new(cx, None, true, move |cx| {
+            let calc = Calc::new(cx, None, Some(updates.clone()), move |cx| {
                 Ok(calculate_policy_updates(cx.manifests, cx.files, &for_calc))
             });
             let message = policy_commit_message(updates, cause);
@@ -187,14 +190,17 @@ struct Calc {
     in_cluster: Option<BTreeSet<ResourceId>>,
     registry: SharedRegistry,
     f: Arc<CalcFn>,
-    policy: bool,
+    /// The updates of a policy job (`None` for releases).
+    policies: Option<BTreeMap<ResourceId, PolicyUpdate>>,
+    /// Present with `--manifest-generation`.
+    generator: Option<flux_generate::Generator>,
 }
 
 impl Calc {
     fn new(
         cx: &JobContext<'_>,
         in_cluster: Option<BTreeSet<ResourceId>>,
-        policy: bool,
+        policies: Option<BTreeMap<ResourceId, PolicyUpdate>>,
         f: impl Fn(&ReleaseContext<'_>) -> Result<ReleaseResult, String> + Send + Sync + 'static,
     ) -> Arc<Self> {
         Arc::new(Calc {
@@ -204,7 +210,8 @@ impl Calc {
             in_cluster,
             registry: cx.registry.clone(),
             f: Arc::new(f),
-            policy,
+            policies,
+            generator: cx.source.generator.clone(),
         })
     }
 
@@ -221,6 +228,55 @@ impl Calc {
         (self.f)(&cx).map_err(BoxError::from)
     }
 
+    /// The calculation on a generated view, as flux-generate takes it.
+    fn on_view(&self, view: &flux_generate::View) -> Result<Calculated, BoxError> {
+        let cx = ReleaseContext {
+            manifests: &view.manifests,
+            files: &view.files,
+            in_cluster: self.in_cluster.as_ref(),
+            registry: &*self.registry,
+        };
+        let result = (self.f)(&cx).map_err(BoxError::from)?;
+        Ok(match &self.policies {
+            Some(updates) => Calculated::Policies {
+                result,
+                updates: updates.clone(),
+            },
+            None => Calculated::Release(result),
+        })
+    }
+
+    /// The result at `head`: of the plain files, or of the generated view.
+    async fn planned(
+        self: &Arc<Self>,
+        source: &Source,
+        head: &str,
+    ) -> Result<ReleaseResult, String> {
+        if let Some(generator) = &self.generator {
+            let (snapshot, manifests) =
+                crate::generation::view(source, generator, head, &self.scopes, &self.load)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            let cx = ReleaseContext {
+                manifests: &manifests,
+                files: &snapshot.files,
+                in_cluster: self.in_cluster.as_ref(),
+                registry: &*self.registry,
+            };
+            return (self.f)(&cx);
+        }
+        let snapshot = source
+            .repo
+            .snapshot_at(head, &source.paths)
+            .await
+            .map_err(|e| e.to_string())?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.at(&snapshot))
+            .await
+            .map_err(|e| format!("the calculation panicked: {e}"))?
+            .map_err(|e| e.to_string())
+    }
+
     async fn run(
         self: Arc<Self>,
         cx: &JobContext<'_>,
@@ -234,16 +290,7 @@ impl Calc {
         let head = crate::sync::target_revision(source)
             .await
             .map_err(|e| JobFailure::new(e.to_string()))?;
-        let snapshot = source
-            .repo
-            .snapshot_at(&head, &source.paths)
-            .await
-            .map_err(|e| JobFailure::new(e.to_string()))?;
-        let this = self.clone();
-        let planned = tokio::task::spawn_blocking(move || this.at(&snapshot))
-            .await
-            .map_err(|e| JobFailure::new(format!("the calculation panicked: {e}")))?
-            .map_err(|e| JobFailure::new(e.to_string()))?;
+        let planned = self.planned(source, &head).await.map_err(JobFailure::new)?;
         let mut outcome = JobOutcome {
             revision: None,
             spec: Some(raw.clone()),
@@ -260,7 +307,7 @@ impl Calc {
             // made in repo", with the per-workload reasons); a policy change
             // that changes nothing succeeds without a commit.
             return match kind {
-                ReleaseKind::Execute if !self.policy => Err(JobFailure {
+                ReleaseKind::Execute if self.policies.is_none() => Err(JobFailure {
                     error: NO_CHANGES.into(),
                     outcome,
                 }),
@@ -282,25 +329,43 @@ impl Calc {
         if !cause.user.is_empty() {
             request = request.user(cause.user.clone());
         }
-        let last: Arc<Mutex<Option<ReleaseResult>>> = Arc::new(Mutex::new(None));
-        let (calc, keep) = (self.clone(), last.clone());
-        let edit = move |snapshot: &Snapshot| -> Result<FileChanges, BoxError> {
-            let result = calc.at(snapshot)?;
-            let mut changes = FileChanges::new();
-            for e in &result.edits {
-                changes.write(e.file.clone(), e.text.clone().into_bytes());
+        let (pushed, last) = match &self.generator {
+            // The patch file, or what the updaters change, at each head tried.
+            Some(generator) => {
+                let calc = self.clone();
+                let (edit, slot) = generator.commit_edit(
+                    source.repo.clone(),
+                    self.paths.clone(),
+                    self.scopes.clone(),
+                    self.load.clone(),
+                    move |view| calc.on_view(view),
+                );
+                let pushed = source.repo.commit_and_push(edit, request).await;
+                (pushed, slot.take())
             }
-            *keep
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
-            Ok(changes)
+            None => {
+                let last: Arc<Mutex<Option<ReleaseResult>>> = Arc::new(Mutex::new(None));
+                let (calc, keep) = (self.clone(), last.clone());
+                let edit = move |snapshot: &Snapshot| -> Result<FileChanges, BoxError> {
+                    let result = calc.at(snapshot)?;
+                    let mut changes = FileChanges::new();
+                    for e in &result.edits {
+                        changes.write(e.file.clone(), e.text.clone().into_bytes());
+                    }
+                    *keep
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
+                    Ok(changes)
+                };
+                let pushed = source.repo.commit_and_push(edit, request).await;
+                let result = last
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take();
+                (pushed, result)
+            }
         };
-        let pushed = source.repo.commit_and_push(edit, request).await;
-        if let Some(result) = last
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-        {
+        if let Some(result) = last {
             outcome.result = Some(without_edits(&result));
         }
         match pushed {

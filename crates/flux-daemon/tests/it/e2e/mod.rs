@@ -8,6 +8,8 @@ mod binary;
 mod drift;
 mod faults;
 mod gc;
+mod generation;
+mod generation_failures;
 mod jobs;
 mod restart;
 mod sources;
