@@ -4,8 +4,9 @@
 //! `flux-git-deploy` Secret, an HPA's replicas), then fluxd started with
 //! the same flags. It must recreate and delete nothing, write only what git
 //! changed since, remove fields later removed from git (taking over
-//! client-side apply's ownership, leaving the HPA's), move the tag on and
-//! use the same key.
+//! client-side apply's ownership, leaving the HPA's), move the tag on, use
+//! the same key, and automate the workload Flux v1 automated under the
+//! legacy `flux.weave.works/` prefix without touching its annotations.
 
 mod flux_v1;
 
@@ -181,9 +182,33 @@ fn edit(files: &[(String, Vec<u8>)], path: &str, from: &str, to: &str) -> (Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switching_from_flux_v1_changes_only_what_git_changed() {
+    let bed = TestBed::start(&[])
+        .await
+        .expect("test bed")
+        .with_registry()
+        .expect("registry");
+    // The example, its automated DaemonSet's image served by this bed's
+    // registry.
+    let registry = bed.registry_addr().expect("registry").to_owned();
+    let node_exporter = format!("{registry}/prometheus/node-exporter");
+    push(
+        &registry,
+        "prometheus/node-exporter",
+        &[("v1.3.1", "2022-01-01T00:00:00Z")],
+    )
+    .await;
     let mut files = example_files();
-    let bed = TestBed::start(&borrowed(&files)).await.expect("test bed");
-    let synced_by_v1 = bed.repo.head("master").expect("git").expect("a head");
+    let ds = edit(
+        &files,
+        "workloads/node-exporter-ds.yaml",
+        "quay.io/prometheus/node-exporter:v1.3.1",
+        &format!("{node_exporter}:v1.3.1"),
+    );
+    files.retain(|(p, _)| *p != ds.0);
+    files.push(ds);
+    let synced_by_v1 = bed
+        .commit(&borrowed(&files), "Initial config")
+        .expect("commit");
 
     // The cluster as Flux v1 left it at that commit.
     let sync_set = flux_v1::sync_set_name(&bed.git_url, "master", &[]);
@@ -303,7 +328,10 @@ async fn switching_from_flux_v1_changes_only_what_git_changed() {
 
     bed.emulator.clear_requests();
     let fluxd = bed
-        .start_fluxd("state", &["--sync-garbage-collection"])
+        .start_fluxd(
+            "state",
+            &["--sync-garbage-collection", "--automation-interval=1h"],
+        )
         .await
         .expect("fluxd");
     assert_eq!(fluxd.synced().as_deref(), Some(head.as_str()));
@@ -434,5 +462,59 @@ async fn switching_from_flux_v1_changes_only_what_git_changed() {
         );
     }
     assert_eq!(sync_tag(&bed), next);
+
+    // Automation releases a new tag into the DaemonSet Flux v1 automated
+    // under the legacy prefix, and keeps the annotations as they are.
+    push(
+        &registry,
+        "prometheus/node-exporter",
+        &[("v1.4.0", "2022-06-01T00:00:00Z")],
+    )
+    .await;
+    client(&fluxd)
+        .notify(&Change::Image(flux_api::v9::ImageUpdate {
+            name: flux_api::image::ImageName::from_repository(&node_exporter),
+        }))
+        .await
+        .expect("notify");
+    let want = format!("{node_exporter}:v1.4.0");
+    eventually(
+        &bed,
+        &[
+            "get",
+            "daemonset",
+            "node-exporter",
+            "-n",
+            "monitoring",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ],
+        |s| s == want,
+    )
+    .await;
+    let path = "workloads/node-exporter-ds.yaml";
+    let (_, was) = files.iter().find(|(p, _)| p == path).expect(path);
+    let was = String::from_utf8(was.clone()).expect("UTF-8");
+    let now = String::from_utf8(bed.repo.show("master", path).expect("file")).expect("UTF-8");
+    assert_eq!(
+        now,
+        was.replace(":v1.3.1", ":v1.4.0"),
+        "only the tag changed"
+    );
+    assert!(now.contains(
+        "    flux.weave.works/automated: \"true\"   # the legacy prefix is still read\n"
+    ));
+    let live = object(&bed, find("monitoring:daemonset/node-exporter"));
+    let annotations = &live["metadata"]["annotations"];
+    assert_eq!(annotations["flux.weave.works/automated"], "true");
+    assert_eq!(annotations["filter.fluxcd.io/node-exporter"], "glob:v1.*");
+    assert!(
+        annotations.get("fluxcd.io/automated").is_none(),
+        "{annotations}"
+    );
+    assert_eq!(
+        live["metadata"]["uid"],
+        before["monitoring:daemonset/node-exporter"]["metadata"]["uid"]
+    );
     fluxd.stop().await;
 }
