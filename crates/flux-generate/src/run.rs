@@ -159,6 +159,38 @@ fn kill_group(pid: Option<u32>) {
     }
 }
 
+/// Kills the command's process group if [`run`] is dropped before it has
+/// finished (fluxd's `--sync-timeout` cancelling the whole sync, a
+/// shutdown): without it only the shell would die (`kill_on_drop`), and
+/// what it started would live on. Declared after the child, so it runs
+/// while the shell is not yet reaped and its pid still names the group.
+struct GroupGuard {
+    pid: Option<u32>,
+    armed: bool,
+}
+
+impl GroupGuard {
+    /// Kills the group now; nothing more at drop.
+    fn kill(&mut self) {
+        self.armed = false;
+        kill_group(self.pid);
+    }
+
+    /// Hands the killing over to the caller.
+    fn take(&mut self) -> Option<u32> {
+        self.armed = false;
+        self.pid
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            kill_group(self.pid);
+        }
+    }
+}
+
 type StderrTask = tokio::task::JoinHandle<std::io::Result<Result<Tail, usize>>>;
 
 async fn stderr_of(task: StderrTask) -> Tail {
@@ -207,8 +239,9 @@ pub(crate) async fn run(spec: &Spec<'_>) -> Result<Output, Failure> {
         .kill_on_drop(true);
     let mut child = cmd.spawn().map_err(Failure::Spawn)?;
     let pid = child.id();
+    let mut guard = GroupGuard { pid, armed: true };
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        kill_group(pid);
+        guard.kill();
         let _ = child.wait().await;
         return Err(Failure::Spawn(std::io::Error::other(
             "no pipes to the command",
@@ -222,18 +255,20 @@ pub(crate) async fn run(spec: &Spec<'_>) -> Result<Output, Failure> {
     let stdout = match read.await {
         Ok(Ok(Ok(tail))) => tail,
         Ok(Ok(Err(limit))) => {
-            kill_group(pid);
+            guard.kill();
             let _ = child.wait().await;
             stderr_task.abort();
             return Err(Failure::TooMuchOutput { limit });
         }
         Ok(Err(e)) => {
-            kill_group(pid);
+            guard.kill();
             let _ = child.wait().await;
             stderr_task.abort();
             return Err(Failure::Spawn(e));
         }
-        Err(_elapsed) => return Err(timed_out(&mut child, pid, spec.timeout, stderr_task).await),
+        Err(_elapsed) => {
+            return Err(timed_out(&mut child, guard.take(), spec.timeout, stderr_task).await);
+        }
     };
     // Standard error closes when every writer has exited or closed it.
     let mut stderr_task = stderr_task;
@@ -241,14 +276,18 @@ pub(crate) async fn run(spec: &Spec<'_>) -> Result<Output, Failure> {
         Ok(Ok(Ok(Ok(tail)))) => tail,
         Ok(_) => Tail::default(),
         Err(_elapsed) => {
-            return Err(timed_out(&mut child, pid, spec.timeout, stderr_task).await);
+            return Err(timed_out(&mut child, guard.take(), spec.timeout, stderr_task).await);
         }
     };
     let status = match tokio::time::timeout_at(deadline, child.wait()).await {
-        Ok(Ok(status)) => status,
+        Ok(Ok(status)) => {
+            // Reaped: the pid may be reused, never signal it again.
+            guard.armed = false;
+            status
+        }
         Ok(Err(e)) => return Err(Failure::Spawn(e)),
         Err(_elapsed) => {
-            kill_group(pid);
+            guard.kill();
             let _ = child.wait().await;
             return Err(Failure::Timeout {
                 after: spec.timeout,

@@ -114,6 +114,36 @@ async fn a_hanging_generator_is_killed_with_its_children_at_its_timeout() {
 }
 
 #[tokio::test]
+async fn a_generation_given_up_by_its_caller_kills_the_group() {
+    // fluxd's --sync-timeout cancels a whole sync: the generator's future
+    // is dropped before its own (long) timeout.
+    let tmp = tempfile::tempdir().unwrap();
+    let pid_file = tmp.path().join("pid");
+    let bed = Bed::new(&owned(&[(
+        "app/.flux.yaml",
+        &config(&hanging(&pid_file, Some("600s"))),
+    )]));
+    let mut view = Box::pin(bed.view(&["app"]));
+    let pid = loop {
+        tokio::select! {
+            r = &mut view => panic!("the hanging generator finished: {}", r.is_ok()),
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                if let Ok(pid) = std::fs::read_to_string(&pid_file)
+                    && pid.ends_with('\n')
+                {
+                    break pid;
+                }
+            }
+        }
+    };
+    drop(view);
+    assert!(
+        gone(pid.trim()).await,
+        "the background sleep {pid} was killed with the group when the caller gave up"
+    );
+}
+
+#[tokio::test]
 async fn without_its_own_timeout_a_generator_gets_the_default() {
     let tmp = tempfile::tempdir().unwrap();
     let pid_file = tmp.path().join("pid");
