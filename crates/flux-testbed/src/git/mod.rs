@@ -324,13 +324,11 @@ impl SshServer {
         fs::set_permissions(d.join("authorized_keys"), fs::Permissions::from_mode(0o600))?;
         ensure_privsep_dir()?;
         let user = current_user()?;
-        let sshd = sshd_path()?;
         let mut last = None;
         for _ in 0..5 {
             let port = free_port()?;
-            let config = d.join("sshd_config");
             fs::write(
-                &config,
+                d.join("sshd_config"),
                 format!(
                     "Port {port}\n\
                      ListenAddress 127.0.0.1\n\
@@ -352,19 +350,8 @@ impl SshServer {
                     dir = d.display(),
                 ),
             )?;
-            let mut cmd = Command::new(&sshd);
-            cmd.arg("-D")
-                .arg("-e")
-                .arg("-f")
-                .arg(&config)
-                .arg("-E")
-                .arg(d.join("sshd.log"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            let mut process = ServerProcess::spawn("sshd", cmd)?;
-            match wait_for_listener(port, Duration::from_secs(10), || process.is_running()) {
-                Ok(()) => {
+            match spawn_sshd(d, port) {
+                Ok(process) => {
                     return Ok(SshServer {
                         dir,
                         port,
@@ -372,13 +359,38 @@ impl SshServer {
                         process,
                     });
                 }
-                Err(e) => {
-                    let log = fs::read_to_string(d.join("sshd.log")).unwrap_or_default();
-                    last = Some(io::Error::other(format!("{e}; sshd log:\n{log}")));
-                }
+                Err(e) => last = Some(e),
             }
         }
         Err(last.unwrap_or_else(|| io::Error::other("sshd did not start")))
+    }
+
+    /// Stops it if it runs and starts it again on the same port with the
+    /// same host key, config and authorised keys: a git remote that went
+    /// away and came back, which clients with strict host key checking
+    /// accept again.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.process.stop();
+        let mut last = None;
+        // sshd binds with SO_REUSEADDR, so the port is normally free at
+        // once; another process may have taken it meanwhile, though.
+        for _ in 0..5 {
+            match spawn_sshd(self.dir.path(), self.port) {
+                Ok(process) => {
+                    self.process = process;
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("sshd did not start again")))
+    }
+
+    /// Whether the server process is running (false after
+    /// [`SshServer::stop`] until [`SshServer::restart`]).
+    pub fn is_running(&mut self) -> bool {
+        self.process.is_running().unwrap_or(false)
     }
 
     /// Its port.
@@ -451,6 +463,29 @@ impl SshServer {
     /// Stops it now (it also stops when dropped).
     pub fn stop(&mut self) {
         self.process.stop();
+    }
+}
+
+/// Starts `sshd` with the config in `dir` and waits until it listens on
+/// `port`; the error carries its log.
+fn spawn_sshd(dir: &Path, port: u16) -> io::Result<ServerProcess> {
+    let mut cmd = Command::new(sshd_path()?);
+    cmd.arg("-D")
+        .arg("-e")
+        .arg("-f")
+        .arg(dir.join("sshd_config"))
+        .arg("-E")
+        .arg(dir.join("sshd.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut process = ServerProcess::spawn("sshd", cmd)?;
+    match wait_for_listener(port, Duration::from_secs(10), || process.is_running()) {
+        Ok(()) => Ok(process),
+        Err(e) => {
+            let log = fs::read_to_string(dir.join("sshd.log")).unwrap_or_default();
+            Err(io::Error::other(format!("{e}; sshd log:\n{log}")))
+        }
     }
 }
 

@@ -52,6 +52,42 @@ fn sshd_serves_known_clients_and_refuses_unknown_host_keys() {
 }
 
 #[test]
+fn sshd_restarts_on_the_same_port_with_the_same_host_key() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = BareRepo::create(root.path(), "r.git").unwrap();
+    let first = repo
+        .commit_files(&[("a.yaml", b"a: 1\n")], "first")
+        .unwrap();
+    let mut sshd = SshServer::start().unwrap();
+    let url = sshd.url(repo.path());
+    let ssh = sshd.git_ssh_command().unwrap();
+    let ls_remote = || {
+        let mut cmd = git_command(None);
+        cmd.env("GIT_SSH_COMMAND", &ssh)
+            .args(["ls-remote", &url, "refs/heads/master"]);
+        run(cmd)
+    };
+    assert!(ls_remote().unwrap().starts_with(&first));
+    sshd.stop();
+    assert!(!sshd.is_running());
+    let err = ls_remote().unwrap_err().to_string();
+    assert!(err.contains("Connection refused"), "{err}");
+    sshd.restart().unwrap();
+    assert!(sshd.is_running());
+    assert_eq!(sshd.url(repo.path()), url, "same port");
+    // Strict host key checking with the known_hosts written before the
+    // restart: the host key is the same.
+    assert!(
+        ls_remote()
+            .unwrap_or_else(|e| panic!("{e}\n{}", sshd.log()))
+            .starts_with(&first)
+    );
+    // A restart of a running server works too.
+    sshd.restart().unwrap();
+    assert!(ls_remote().unwrap().starts_with(&first));
+}
+
+#[test]
 fn http_backend_serves_clone_and_push() {
     let root = tempfile::tempdir().unwrap();
     let repo = BareRepo::create(root.path(), "r.git").unwrap();
