@@ -306,6 +306,13 @@ impl Server {
         self.shared.requests.all()
     }
 
+    /// The requests logged since sequence number `seq` (0 for the first
+    /// ever), with the number to ask for next: how a test or soak follows
+    /// the log without missing or repeating a record.
+    pub fn request_log_since(&self, seq: u64) -> requests::RequestTail {
+        self.shared.requests.since(seq)
+    }
+
     /// Forwards port `port` of pod `namespace/pod` to `to`: what
     /// `kubectl port-forward` and kube-rs' `Api::<Pod>::portforward` reach
     /// through the emulator. Create the Pod first: registering marks it

@@ -93,11 +93,34 @@ pub fn verb(method: &Method, path: &str, query: &str) -> String {
 /// The log.
 #[derive(Debug, Default)]
 pub struct RequestLog {
-    entries: Mutex<VecDeque<RequestRecord>>,
+    entries: Mutex<Entries>,
+}
+
+/// The records kept, and how many were ever pushed (the sequence number of
+/// the next one).
+#[derive(Debug, Default)]
+struct Entries {
+    records: VecDeque<RequestRecord>,
+    pushed: u64,
+}
+
+/// Records logged since a sequence number: what a reader that follows the
+/// log gets ([`RequestLog::since`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestTail {
+    /// The records from the asked sequence number on, oldest first (in the
+    /// order they were logged, which is when they were answered: a delayed
+    /// request comes after later arrivals).
+    pub records: Vec<RequestRecord>,
+    /// The sequence number to ask for next time.
+    pub next: u64,
+    /// Records after the asked number that were already dropped (the log
+    /// keeps the last [`LOG_SIZE`]): the reader did not keep up.
+    pub missed: u64,
 }
 
 impl RequestLog {
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<RequestRecord>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -106,20 +129,35 @@ impl RequestLog {
     /// Records one request.
     pub fn push(&self, r: RequestRecord) {
         let mut log = self.lock();
-        if log.len() == LOG_SIZE {
-            log.pop_front();
+        if log.records.len() == LOG_SIZE {
+            log.records.pop_front();
         }
-        log.push_back(r);
+        log.records.push_back(r);
+        log.pushed += 1;
     }
 
     /// Every record, oldest first.
     pub fn all(&self) -> Vec<RequestRecord> {
-        self.lock().iter().cloned().collect()
+        self.lock().records.iter().cloned().collect()
+    }
+
+    /// The records logged since sequence number `seq` (the first record
+    /// ever logged is 0; a cleared log keeps counting).
+    pub fn since(&self, seq: u64) -> RequestTail {
+        let log = self.lock();
+        let first = log.pushed - log.records.len() as u64;
+        let from = seq.max(first);
+        let skip = usize::try_from(from - first).unwrap_or(usize::MAX);
+        RequestTail {
+            records: log.records.iter().skip(skip).cloned().collect(),
+            next: log.pushed.max(seq),
+            missed: first.saturating_sub(seq),
+        }
     }
 
     /// Forgets everything.
     pub fn clear(&self) {
-        self.lock().clear();
+        self.lock().records.clear();
     }
 }
 
@@ -192,5 +230,50 @@ mod tests {
         assert_eq!(log.all().len(), 1);
         log.clear();
         assert!(log.all().is_empty());
+    }
+
+    #[test]
+    fn a_reader_follows_the_log_and_learns_what_it_missed() {
+        let log = RequestLog::default();
+        let record = |path: &str| RequestRecord {
+            time: Utc::now(),
+            token: None,
+            user: "admin".into(),
+            user_agent: "t".into(),
+            method: "GET".into(),
+            verb: "get".into(),
+            path: path.into(),
+            query: String::new(),
+            status: 200,
+        };
+        let paths =
+            |t: &RequestTail| -> Vec<String> { t.records.iter().map(|r| r.path.clone()).collect() };
+        assert_eq!(log.since(0), RequestTail::default());
+        log.push(record("/a"));
+        log.push(record("/b"));
+        let t = log.since(0);
+        assert_eq!(
+            (paths(&t), t.next, t.missed),
+            (vec!["/a".into(), "/b".into()], 2, 0)
+        );
+        log.push(record("/c"));
+        let t = log.since(t.next);
+        assert_eq!((paths(&t), t.next, t.missed), (vec!["/c".into()], 3, 0));
+        let t = log.since(t.next);
+        assert_eq!((t.records.len(), t.next, t.missed), (0, 3, 0));
+        // Cleared: the numbers go on; what was cleared counts as missed.
+        log.clear();
+        log.push(record("/d"));
+        let t = log.since(2);
+        assert_eq!((paths(&t), t.next, t.missed), (vec!["/d".into()], 4, 1));
+        // Past the log's size the oldest go, and a slow reader is told.
+        for _ in 0..LOG_SIZE {
+            log.push(record("/e"));
+        }
+        let t = log.since(3);
+        assert_eq!(
+            (t.records.len(), t.next, t.missed),
+            (LOG_SIZE, 4 + LOG_SIZE as u64, 1)
+        );
     }
 }
