@@ -1,11 +1,13 @@
 //! Shared pieces of the benchmarks: generators of synthetic config
 //! repositories, used by the criterion benches and by the comparison scripts
-//! that run outside tools (ruamel.yaml, kubectl, git, skopeo) on the same work.
+//! that run outside tools (ruamel.yaml, kubectl, git, skopeo) on the same work;
+//! and the soak of fluxd under faults ([`soak`], run by `benches/soak.sh`).
 //!
 //! Not a test fixture library: tests build their own small inputs.
 
 pub mod fluxd;
 pub mod kube;
+pub mod soak;
 pub mod sync;
 pub mod watch;
 
