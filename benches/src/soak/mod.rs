@@ -167,6 +167,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         kubeconfig: _,
         kubectl,
         registry: _registry,
+        command_path: _,
     } = bed;
     let sshd = Arc::new(Mutex::new(sshd));
     let emulator = Arc::new(emulator);
