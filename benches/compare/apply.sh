@@ -43,25 +43,7 @@ bench="$ROOT/target/release/flux-bench"
 mkdir -p "$work/home"
 
 "$bench" gen-repo "$work/repo" "$files"
-{
-  for i in $(seq 0 19); do printf -- '---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team-%d}\n' "$i"; done
-  cat <<'EOF'
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: helmreleases.helm.fluxcd.io}
-spec:
-  group: helm.fluxcd.io
-  names: {kind: HelmRelease, listKind: HelmReleaseList, plural: helmreleases}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-EOF
-} >"$work/setup.yaml"
+"$bench" setup-yaml >"$work/setup.yaml"
 
 kc() { # kc NAME kubectl-args...
   KUBECONFIG="$work/$1.kubeconfig" HOME="$work/home" KUBECACHEDIR="$work/cache-$1" kubectl "${@:2}"

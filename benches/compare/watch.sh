@@ -33,25 +33,7 @@ cargo build -q --release --manifest-path "$ROOT/Cargo.toml" \
 emu="$ROOT/target/release/kube-emulator"
 bench="$ROOT/target/release/flux-bench"
 mkdir -p "$work/home"
-{
-  for i in $(seq 0 19); do printf -- '---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team-%d}\n' "$i"; done
-  cat <<'YAML'
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: helmreleases.helm.fluxcd.io}
-spec:
-  group: helm.fluxcd.io
-  names: {kind: HelmRelease, listKind: HelmReleaseList, plural: helmreleases}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-YAML
-} >"$work/setup.yaml"
+"$bench" setup-yaml >"$work/setup.yaml"
 
 printf '%-10s %8s %8s %9s %13s %21s %21s %12s %5s\n' \
   resources cached "RSS MB" "B/object" "caches ready" "no-op sync (reads)" "no-op sync (reads)" "lists/sync" runs

@@ -39,35 +39,6 @@ pub struct Options {
     pub notify_runs: usize,
 }
 
-/// The 20 namespaces and the HelmRelease CRD the generated manifests use,
-/// applied with kubectl before fluxd starts (as on a cluster that has them).
-fn setup_yaml() -> String {
-    let mut s = String::new();
-    for i in 0..20 {
-        s.push_str(&format!(
-            "---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: team-{i}}}\n"
-        ));
-    }
-    s.push_str(
-        "---
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: helmreleases.helm.fluxcd.io}
-spec:
-  group: helm.fluxcd.io
-  names: {kind: HelmRelease, listKind: HelmReleaseList, plural: helmreleases}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-",
-    );
-    s
-}
-
 /// The ConfigMap each notify run changes.
 fn probe(n: usize) -> String {
     format!(
@@ -227,7 +198,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Value> {
     let bed = TestBed::start(&[])
         .await
         .map_err(|e| anyhow::anyhow!("test bed: {e}"))?;
-    let setup = bed.kubectl.run_stdin(&["apply", "-f", "-"], &setup_yaml());
+    let setup = bed
+        .kubectl
+        .run_stdin(&["apply", "-f", "-"], &crate::cluster_setup_yaml());
     if !setup.ok {
         bail!("kubectl apply of the namespaces and CRD: {}", setup.stderr);
     }

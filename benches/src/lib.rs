@@ -15,10 +15,45 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
 
+/// How many namespaces (`team-0` …) the generated manifests spread over.
+pub const NAMESPACES: usize = 20;
+
+/// What a cluster needs before the generated manifests apply: the
+/// [`NAMESPACES`] namespaces and the HelmRelease CRD, as one multi-document
+/// YAML (applied with kubectl by the comparison scripts, through
+/// `flux-bench setup-yaml`, and by `fluxd-bench`).
+pub fn cluster_setup_yaml() -> String {
+    let mut s = String::new();
+    for i in 0..NAMESPACES {
+        let _ = write!(
+            s,
+            "---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: team-{i}}}\n"
+        );
+    }
+    s.push_str(
+        "---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: helmreleases.helm.fluxcd.io}
+spec:
+  group: helm.fluxcd.io
+  names: {kind: HelmRelease, listKind: HelmReleaseList, plural: helmreleases}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+",
+    );
+    s
+}
+
 /// The text of one generated manifest file (one of a few shapes, chosen by `i`).
 pub fn manifest(i: usize) -> String {
     let mut s = String::new();
-    let ns = format!("team-{}", i % 20);
+    let ns = format!("team-{}", i % NAMESPACES);
     match i % 4 {
         0 => {
             let _ = write!(

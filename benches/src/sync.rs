@@ -132,7 +132,7 @@ pub fn sync_world(files: usize) -> SyncWorld {
         .cloned()
         .collect();
     live.extend(exported);
-    for ns in (0..20)
+    for ns in (0..crate::NAMESPACES)
         .map(|i| format!("team-{i}"))
         .chain(["default".to_owned()])
     {

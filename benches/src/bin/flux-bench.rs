@@ -1,6 +1,8 @@
 //! Helper binary for the comparison scripts in `benches/compare/`.
 //!
 //! - `flux-bench gen-repo DIR N`: write a synthetic repository of N manifest files.
+//! - `flux-bench setup-yaml`: print what a cluster needs before those
+//!   manifests apply (their namespaces and the HelmRelease CRD).
 //! - `flux-bench load DIR [RUNS]`: load DIR with flux-core RUNS times (default 5)
 //!   and print the best wall time in milliseconds and the resource count.
 //! - `flux-bench gen-multi FILE N`: write one file of N Deployment documents.
@@ -40,6 +42,7 @@ fn main() -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .as_slice()
     {
+        ["setup-yaml"] => print!("{}", flux_benches::cluster_setup_yaml()),
         ["gen-repo", dir, n] => {
             let n: usize = n.parse().context("N must be a number")?;
             flux_benches::generate_repo(&PathBuf::from(dir), n)?;
