@@ -4,8 +4,7 @@
 //! ignore annotation (in git and on the cluster), fields another manager
 //! owns (an HPA's replicas), and namespaces outside `--k8s-allow-namespace`.
 
-use flux_api::v9::{Change, GitUpdate};
-use flux_daemon::testing::{Fluxd, TestBed};
+use flux_daemon::testing::TestBed;
 
 use super::*;
 
@@ -33,24 +32,6 @@ spec:
       - name: web
         image: nginx:1.25
 ";
-
-async fn sync_now(bed: &TestBed, fluxd: &Fluxd, revision: &str) {
-    client(fluxd)
-        .notify(&Change::Git(GitUpdate {
-            url: bed.git_url.clone(),
-            branch: "master".into(),
-        }))
-        .await
-        .expect("notify");
-    fluxd
-        .wait_for(&format!("a sync of {revision}"), PATIENCE, |s| {
-            s.default_source()
-                .and_then(|src| src.with_status(|st| st.last_sync.clone()))
-                .is_some_and(|l| l.revision == revision)
-        })
-        .await
-        .expect("synced");
-}
 
 fn exists(bed: &TestBed, kind: &str, name: &str, ns: &str) -> bool {
     bed.kubectl.run(&["get", kind, name, "-n", ns]).ok

@@ -331,19 +331,14 @@ async fn a_release_and_a_policy_change_run_the_updaters_and_are_applied() {
         .await,
         format!("{registry}/demo/app:1.0")
     );
-    fluxd
-        .wait_for("the registry scan", PATIENCE, |s| {
-            use flux_core::registry::RegistryView;
-            let name =
-                flux_core::image::ImageName::parse(&format!("{registry}/demo/app")).expect("name");
-            s.registry.cache.tags(&name).is_some_and(|t| t.len() == 2)
-        })
-        .await
-        .expect("scanned");
+    wait_scanned(&fluxd, &format!("{registry}/demo/app"), 2).await;
 
     // A release through the API: the image updater makes the change.
-    let release = format!(
-        r#"{{"type":"image","cause":{{"Message":"","User":"Jo <jo@example.com>"}},"spec":{{"ServiceSpecs":["default:deployment/app"],"ImageSpec":"{registry}/demo/app:1.1","Kind":"execute","Excludes":null,"Force":false}}}}"#
+    let release = image_release(
+        "default:deployment/app",
+        &format!("{registry}/demo/app:1.1"),
+        "execute",
+        "Jo <jo@example.com>",
     );
     let (code, body) = post(&fluxd, "/v9/update-manifests", &release).await;
     assert_eq!(code, 200, "{body}");

@@ -55,19 +55,14 @@ async fn release_policy_and_sync_jobs_as_flux_v1_sends_them() {
         .await
         .expect("fluxd");
     // Wait for the first scan, so the release can find the image.
-    fluxd
-        .wait_for("the scan", PATIENCE, |s| {
-            use flux_core::registry::RegistryView;
-            let name = flux_core::image::ImageName::parse(&format!("{registry}/team/nginx"))
-                .expect("name");
-            s.registry.cache.tags(&name).is_some_and(|t| t.len() == 2)
-        })
-        .await
-        .expect("scanned");
+    wait_scanned(&fluxd, &format!("{registry}/team/nginx"), 2).await;
 
     // A dry run plans and writes nothing.
-    let plan = format!(
-        r#"{{"type":"image","cause":{{"Message":"","User":"Jo <jo@example.com>"}},"spec":{{"ServiceSpecs":["default:deployment/web"],"ImageSpec":"{registry}/team/nginx:1.1","Kind":"plan","Excludes":null,"Force":false}}}}"#
+    let plan = image_release(
+        "default:deployment/web",
+        &format!("{registry}/team/nginx:1.1"),
+        "plan",
+        "Jo <jo@example.com>",
     );
     let (code, body) = post(&fluxd, "/v9/update-manifests", &plan).await;
     assert_eq!(code, 200, "{body}");

@@ -105,6 +105,50 @@ pub async fn wait_job(fluxd: &Fluxd, id: &str) -> Status {
     }
 }
 
+/// Flux v1's `update-manifests` body for an image release, exactly as its
+/// fluxctl sends it: `kind` is `plan` or `execute`.
+pub fn image_release(workload: &str, image: &str, kind: &str, user: &str) -> String {
+    format!(
+        r#"{{"type":"image","cause":{{"Message":"","User":"{user}"}},"spec":{{"ServiceSpecs":["{workload}"],"ImageSpec":"{image}","Kind":"{kind}","Excludes":null,"Force":false}}}}"#
+    )
+}
+
+/// Waits until fluxd's registry cache holds exactly `tags` tags of
+/// `repository` (`host:port/path`), so a release can find the image.
+pub async fn wait_scanned(fluxd: &Fluxd, repository: &str, tags: usize) {
+    let name = flux_core::image::ImageName::parse(repository).expect("repository name");
+    fluxd
+        .wait_for("the registry scan", PATIENCE, |s| {
+            use flux_core::registry::RegistryView;
+            s.registry
+                .cache
+                .tags(&name)
+                .is_some_and(|t| t.len() == tags)
+        })
+        .await
+        .expect("scanned");
+}
+
+/// Tells fluxd the branch moved (`/v11/notify`) and waits until it has
+/// synced `revision`.
+pub async fn sync_now(bed: &TestBed, fluxd: &Fluxd, revision: &str) {
+    client(fluxd)
+        .notify(&flux_api::v9::Change::Git(flux_api::v9::GitUpdate {
+            url: bed.git_url.clone(),
+            branch: "master".into(),
+        }))
+        .await
+        .expect("notify");
+    fluxd
+        .wait_for(&format!("a sync of {revision}"), PATIENCE, |s| {
+            s.default_source()
+                .and_then(|src| src.with_status(|st| st.last_sync.clone()))
+                .is_some_and(|l| l.revision == revision)
+        })
+        .await
+        .expect("synced");
+}
+
 /// Pushes `tags` (with their creation times) of `repo` to the registry at `addr`.
 pub async fn push(addr: &str, repo: &str, tags: &[(&str, &str)]) {
     let pusher = Pusher::new(addr);

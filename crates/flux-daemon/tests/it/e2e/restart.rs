@@ -84,8 +84,11 @@ async fn killed_mid_job_and_restarted() {
     let before = uids(&bed);
 
     // A release, and fluxd killed while it runs (no graceful stop).
-    let spec = format!(
-        r#"{{"type":"image","cause":{{"Message":"","User":""}},"spec":{{"ServiceSpecs":["default:deployment/web"],"ImageSpec":"{registry}/team/web:1.1","Kind":"execute","Excludes":null,"Force":false}}}}"#
+    let spec = image_release(
+        "default:deployment/web",
+        &format!("{registry}/team/web:1.1"),
+        "execute",
+        "",
     );
     let (code, body) = post(&first, "/v9/update-manifests", &spec).await;
     assert_eq!(code, 200, "{body}");

@@ -13,9 +13,9 @@ mod flux_v1;
 use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
-use flux_api::v9::{Change, GitUpdate};
+use flux_api::v9::Change;
 use flux_core::{Scope, ScopeTable};
-use flux_daemon::testing::{Fluxd, TestBed};
+use flux_daemon::testing::TestBed;
 use serde_json::{Value, json};
 
 use super::*;
@@ -145,24 +145,6 @@ fn managers(v: &Value) -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-async fn sync_now(bed: &TestBed, fluxd: &Fluxd, revision: &str) {
-    client(fluxd)
-        .notify(&Change::Git(GitUpdate {
-            url: bed.git_url.clone(),
-            branch: "master".into(),
-        }))
-        .await
-        .expect("notify");
-    fluxd
-        .wait_for(&format!("a sync of {revision}"), PATIENCE, |s| {
-            s.default_source()
-                .and_then(|src| src.with_status(|st| st.last_sync.clone()))
-                .is_some_and(|l| l.revision == revision)
-        })
-        .await
-        .expect("synced");
 }
 
 fn sync_tag(bed: &TestBed) -> String {
