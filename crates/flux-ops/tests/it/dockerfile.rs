@@ -118,12 +118,17 @@ fn what_it_copies_exists_and_is_all_the_build_reads() {
     );
 
     // The workspace loads from the copied paths alone, with the lock file.
+    // Offline, so only for this machine's platform: the build that ran this
+    // test downloaded those packages, and no others (a fresh machine has no
+    // copy of, say, Android-only crates).
     let ctx = tempfile::tempdir().expect("tempdir");
     for s in &sources {
         copy(&root.join(s), &ctx.path().join(s));
     }
+    let host = host_triple();
     let metadata = cargo()
         .args(["metadata", "--locked", "--offline", "--format-version", "1"])
+        .args(["--filter-platform", &host])
         .current_dir(ctx.path())
         .output()
         .expect("cargo runs");
@@ -373,4 +378,17 @@ fn its_cargo_commands_build_fluxd_and_fluxctl() {
     };
     assert_eq!(version("fluxd", "--version"), env!("CARGO_PKG_VERSION"));
     assert_eq!(version("fluxctl", "version"), env!("CARGO_PKG_VERSION"));
+}
+
+/// The platform rustc builds for here (`host:` of `rustc -vV`).
+fn host_triple() -> String {
+    let out = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("rustc -vV names the host")
+        .to_owned()
 }
