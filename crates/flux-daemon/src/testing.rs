@@ -239,6 +239,19 @@ impl Fluxd {
         Ok(())
     }
 
+    /// Waits until every source's repository is `Ready`: fetched and Flux
+    /// v1's write check passed (which fluxd runs after its first sync), as
+    /// `fluxctl sync` and jobs need.
+    pub async fn wait_git_ready(&self, timeout: Duration) -> Result<(), BedError> {
+        self.wait_for("the repository's write check", timeout, |shared| {
+            shared
+                .sources
+                .iter()
+                .all(|s| s.repo.status().state == flux_git::RepoState::Ready)
+        })
+        .await
+    }
+
     /// Waits until `check` holds, polling.
     pub async fn wait_for(
         &self,

@@ -130,16 +130,7 @@ async fn start_bed(sandbox: &Path) -> Bed {
         .expect("fluxd starts");
     // Synced once is ready for /readyz; jobs wait for the write check too.
     fluxd
-        .wait_for(
-            "the repository's write check",
-            Duration::from_secs(60),
-            |shared| {
-                shared
-                    .sources
-                    .iter()
-                    .all(|s| s.repo.status().state == flux_git::RepoState::Ready)
-            },
-        )
+        .wait_git_ready(Duration::from_secs(60))
         .await
         .expect("repository ready");
     Bed { bed, fluxd }

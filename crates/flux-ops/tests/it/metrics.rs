@@ -76,16 +76,7 @@ async fn every_metric_the_example_rules_use_is_served_by_fluxd() {
         .await
         .expect("fluxd starts");
     fluxd
-        .wait_for(
-            "the repository's write check",
-            Duration::from_secs(60),
-            |shared| {
-                shared
-                    .sources
-                    .iter()
-                    .all(|s| s.repo.status().state == flux_git::RepoState::Ready)
-            },
-        )
+        .wait_git_ready(Duration::from_secs(60))
         .await
         .expect("repository ready");
 

@@ -163,24 +163,10 @@ pub async fn setup(needs: Needs) -> Setup {
         .expect("fluxd");
     // `fluxctl sync` wants the repository `Ready`: fetched and the write
     // check passed, which fluxd does after its first sync.
-    let client =
-        flux_api::client::Client::new(&fluxd.api_url(), flux_api::client::ClientOptions::default())
-            .expect("API client");
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let config = client
-            .git_repo_config(false)
-            .await
-            .expect("git-repo-config");
-        if config.status == flux_api::git::GitRepoStatus::Ready {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the repository never became ready: {config:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    fluxd
+        .wait_git_ready(PATIENCE)
+        .await
+        .expect("repository ready");
     if needs.registry {
         let name = flux_core::image::ImageName::parse(&format!("{registry}/team/web"))
             .expect("image name");
