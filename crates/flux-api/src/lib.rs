@@ -14,6 +14,9 @@
 //! - [`v6`] (workloads, images, git config, legacy `update-images` query),
 //!   [`v9`] (notifications), [`v10`] and [`v11`] (list options, which
 //!   travel as queries).
+//! - [`sources`]: `GET /v11/sources` and the `source=` query key that
+//!   addresses one repository of a fluxd with several (this project's
+//!   addition).
 //! - [`client`]: one async method per route, on reqwest, with errors told
 //!   apart by cause (daemon unreachable, timeout, 401, 404, 410, 5xx).
 //! - [`update`] (the `update-manifests` request and its results), [`job`]
@@ -53,6 +56,7 @@ pub mod image;
 pub mod job;
 pub mod policy;
 pub mod routes;
+pub mod sources;
 pub mod ssh;
 pub mod update;
 pub mod v10;

@@ -51,6 +51,11 @@ pub mod query {
     pub const USER: &str = "user";
     /// `POST /v6/update-images`, `PATCH /v6/policies`: the cause's message.
     pub const MESSAGE: &str = "message";
+    /// Any route: the name of the source (repository) of a fluxd with
+    /// several (`fluxd --config`) the request is for; without it, the
+    /// first source. This project's addition: Flux v1 had one repository
+    /// and ignored the key.
+    pub const SOURCE: &str = "source";
 }
 
 /// A query string is missing a required key or has a bad value.
@@ -111,6 +116,11 @@ pub enum Route {
     GetPublicSshKey,
     /// `POST /v6/identity.pub`: regenerate the deploy key; 204.
     RegeneratePublicSshKey,
+    /// `GET /v11/sources`: the repositories fluxd syncs, a
+    /// [`crate::sources::SourceStatus`] list. This project's addition (not
+    /// in Flux v1, whose fluxd answers it 404), so not in [`Route::ALL`]
+    /// but in [`Route::EXTENSIONS`].
+    ListSources,
 }
 
 impl Route {
@@ -134,6 +144,9 @@ impl Route {
         Route::RegeneratePublicSshKey,
     ];
 
+    /// The routes this project added to Flux v1's.
+    pub const EXTENSIONS: [Route; 1] = [Route::ListSources];
+
     /// The route's name in Flux v1 (its metrics label `route`).
     pub fn name(self) -> &'static str {
         match self {
@@ -153,6 +166,7 @@ impl Route {
             Route::UpdatePolicies => "UpdatePolicies",
             Route::GetPublicSshKey => "GetPublicSSHKey",
             Route::RegeneratePublicSshKey => "RegeneratePublicSSHKey",
+            Route::ListSources => "ListSources",
         }
     }
 
@@ -174,6 +188,7 @@ impl Route {
             Route::UpdateImages => "/v6/update-images",
             Route::UpdatePolicies => "/v6/policies",
             Route::GetPublicSshKey | Route::RegeneratePublicSshKey => "/v6/identity.pub",
+            Route::ListSources => "/v11/sources",
         }
     }
 
@@ -242,7 +257,7 @@ impl Route {
         path: &str,
         query_keys: impl IntoIterator<Item = &'a str> + Clone,
     ) -> Option<Route> {
-        Route::ALL.into_iter().find(|r| {
+        Route::ALL.into_iter().chain(Route::EXTENSIONS).find(|r| {
             r.path() == path
                 && r.methods().contains(method)
                 && r.required_query()
@@ -275,12 +290,12 @@ mod tests {
     #[test]
     fn every_route_has_a_distinct_method_and_path() {
         let mut seen = std::collections::BTreeSet::new();
-        for r in Route::ALL {
+        for r in Route::ALL.into_iter().chain(Route::EXTENSIONS) {
             for m in r.methods() {
                 assert!(seen.insert((m.to_string(), r.path())), "{r} twice");
             }
         }
-        assert_eq!(seen.len(), 17);
+        assert_eq!(seen.len(), 18);
     }
 
     #[test]
@@ -315,6 +330,15 @@ mod tests {
                 ["kind", "service", "image"]
             ),
             Some(Route::UpdateImages)
+        );
+        // Our addition matches too, and `source` is never required.
+        assert_eq!(
+            Route::matching(&Method::GET, "/v11/sources", none),
+            Some(Route::ListSources)
+        );
+        assert_eq!(
+            Route::matching(&Method::GET, "/v6/jobs", ["source", "id"]),
+            Some(Route::JobStatus)
         );
     }
 

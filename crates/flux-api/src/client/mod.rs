@@ -11,6 +11,11 @@
 //! ([`Error`]). [`Client::await_job`] and [`Client::await_sync`] poll as
 //! fluxctl does after a write verb.
 //!
+//! With [`ClientOptions::source`] set, every request carries
+//! `source=NAME` in its query, addressing that repository of a fluxd with
+//! several (this project's addition); without it, requests are Flux v1's
+//! byte for byte.
+//!
 //! reqwest is built without a TLS crypto provider of its own; if the
 //! process has not installed one when a [`Client`] is made, ring's is
 //! installed (the workspace's one provider), so plain `http://` works with
@@ -47,6 +52,7 @@ use crate::export::Export;
 use crate::job;
 use crate::policy::PolicyUpdates;
 use crate::routes::{Route, query};
+use crate::sources::SourceStatus;
 use crate::ssh::PublicKey;
 use crate::update::{self, Cause, ResourceSpec};
 use crate::v6::{self, ControllerStatus, GitConfig, ImageStatus, UpdateImagesQuery};
@@ -97,6 +103,9 @@ pub struct ClientOptions {
     pub token: Option<Token>,
     /// The limit on each whole request (connect, send, read the reply).
     pub timeout: Duration,
+    /// The source (repository) of fluxd every request is for, sent as
+    /// `source=NAME`; `None`: fluxd's first (all a Flux v1 fluxd has).
+    pub source: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -104,6 +113,7 @@ impl Default for ClientOptions {
         ClientOptions {
             token: None,
             timeout: DEFAULT_TIMEOUT,
+            source: None,
         }
     }
 }
@@ -115,6 +125,7 @@ pub struct Client {
     base: Url,
     auth: Option<HeaderValue>,
     timeout: Duration,
+    source: Option<String>,
 }
 
 /// What a route's reply is read as.
@@ -172,6 +183,7 @@ impl Client {
             base,
             auth,
             timeout: options.timeout,
+            source: options.source,
         })
     }
 
@@ -180,12 +192,19 @@ impl Client {
         &self.base
     }
 
-    /// The URL of a route with a query (empty: none).
+    /// The source every request is for, if one was given.
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
+    /// The URL of a route with a query (empty: none), and `source=NAME`
+    /// after it when the client has a source.
     pub fn url(&self, route: Route, query: &str) -> Url {
         let mut url = self.base.clone();
         let path = format!("{}{}", self.base.path().trim_end_matches('/'), route.path());
         url.set_path(&path);
-        url.set_query((!query.is_empty()).then_some(query));
+        let query = crate::sources::with_source(query, self.source.as_deref());
+        url.set_query((!query.is_empty()).then_some(query.as_str()));
         url
     }
 
@@ -312,6 +331,13 @@ impl Client {
         self.call(Route::RegeneratePublicSshKey, "", None, Reply::Empty)
             .await
             .map(drop)
+    }
+
+    /// `GET /v11/sources` (this project's addition): the repositories
+    /// fluxd syncs, or just the client's source when it has one. A Flux v1
+    /// fluxd answers [`Error::NotFound`].
+    pub async fn list_sources(&self) -> Result<Vec<SourceStatus>, Error> {
+        self.json_list(Route::ListSources, "").await
     }
 
     async fn json<T: DeserializeOwned>(
@@ -472,6 +498,23 @@ mod tests {
                 "http://h:3030/api/flux/v11/ping"
             );
         }
+        let apps = Client::new(
+            "http://h/api/flux",
+            ClientOptions {
+                source: Some("apps".into()),
+                ..ClientOptions::default()
+            },
+        )
+        .expect("valid");
+        assert_eq!(apps.source(), Some("apps"));
+        assert_eq!(
+            apps.url(Route::JobStatus, "id=1").as_str(),
+            "http://h/api/flux/v6/jobs?id=1&source=apps"
+        );
+        assert_eq!(
+            apps.url(Route::ListSources, "").as_str(),
+            "http://h/api/flux/v11/sources?source=apps"
+        );
         let root = Client::new("http://h", ClientOptions::default()).expect("valid");
         assert_eq!(
             root.url(Route::Version, "").as_str(),

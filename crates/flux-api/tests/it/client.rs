@@ -306,6 +306,62 @@ async fn tokens_are_sent_as_flux_v1_and_bearer() {
 }
 
 #[tokio::test]
+async fn a_source_is_sent_on_every_request_and_sources_are_listed() {
+    let with_source = || ClientOptions {
+        source: Some("infra".into()),
+        ..ClientOptions::default()
+    };
+    let (result, r) = exchange!(Canned::empty(204), with_source(), |c| c.ping());
+    result.expect("pong");
+    assert_request(&r, Method::GET, "/v11/ping", Some("source=infra"));
+
+    let (result, r) = exchange!(
+        Canned::json(200, r#"{"Result":{},"Err":"","StatusString":"queued"}"#),
+        with_source(),
+        |c| c.job_status(&Id::from("j1"))
+    );
+    result.expect("a status");
+    assert_request(&r, Method::GET, "/v6/jobs", Some("id=j1&source=infra"));
+
+    let (result, r) = exchange!(Canned::json(200, r#""j""#), with_source(), |c| c
+        .update_manifests(&Spec::sync()));
+    result.expect("a job");
+    assert_request(
+        &r,
+        Method::POST,
+        "/v9/update-manifests",
+        Some("source=infra"),
+    );
+
+    let reply = r#"[{"name":"apps","url":"ssh://git@h/apps","branch":"main","paths":[],
+        "readonly":false,"status":"ready","head":"abc","syncState":"git tag flux-sync",
+        "synced":"abc","lastSyncRevision":"abc","lastSync":"2026-12-04T10:00:00Z","error":"","overlaps":0}]"#;
+    let (result, r) = exchange!(Canned::json(200, reply), |c| c.list_sources());
+    let list = result.expect("sources");
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (list[0].name.as_str(), list[0].head.as_str()),
+        ("apps", "abc")
+    );
+    assert!(list[0].last_sync.is_some());
+    assert_request(&r, Method::GET, "/v11/sources", None);
+
+    // A Flux v1 fluxd has no such route.
+    let missing = r#"{"type":"missing","help":"","error":"API endpoint not found"}"#;
+    let (result, _) = exchange!(Canned::json(404, missing), |c| c.list_sources());
+    assert!(
+        matches!(
+            result,
+            Err(Error::NotFound {
+                route: Route::ListSources,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
 async fn one_method_per_route() {
     // Every method once, in Route::ALL's order; the server sees every route.
     let replies = vec![
