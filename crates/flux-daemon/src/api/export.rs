@@ -5,7 +5,10 @@
 use flux_api::ApiError;
 use serde_json::Value;
 
+use std::sync::Arc;
+
 use crate::daemon::Shared;
+use crate::source::Source;
 
 const SERVER_FIELDS: &[&str] = &[
     "uid",
@@ -16,11 +19,13 @@ const SERVER_FIELDS: &[&str] = &[
     "selfLink",
 ];
 
-/// The export's bytes: one YAML document per object.
-pub async fn export(shared: &Shared) -> Result<Vec<u8>, ApiError> {
+/// The export's bytes: one YAML document per object in `source`'s
+/// namespaces (fluxd's without a source).
+pub async fn export(shared: &Shared, source: Option<&Arc<Source>>) -> Result<Vec<u8>, ApiError> {
+    let namespaces = super::workloads::allowed_namespaces(shared, source);
     let live = shared
         .cluster
-        .export_workloads(&shared.config.k8s.namespaces)
+        .export_workloads(namespaces)
         .await
         .map_err(|e| ApiError::server(format!("exporting from the cluster: {e}")))?;
     let mut out = String::new();

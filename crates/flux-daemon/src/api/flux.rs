@@ -1,6 +1,8 @@
 //! Flux v1's API under `/api/flux`: every route of Flux v1's router (the
 //! table is flux-api's [`Route`]), with Flux v1's JSON, status codes and
 //! error bodies; `/v1`–`/v5` answer 410 and anything else a JSON 404.
+//! Every route also takes `source=NAME` ([`super::sources`]), and
+//! `GET /v11/sources` lists the sources (both this project's additions).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,11 +13,13 @@ use axum::response::{IntoResponse, Response};
 use flux_api::error::ErrorFormat;
 use flux_api::routes::{QueryError, is_dead_path};
 use flux_api::update::{ResourceSpec, Spec};
-use flux_api::v6::{GitConfig, GitRemoteConfig, UpdateImagesQuery};
+use flux_api::v6::UpdateImagesQuery;
 use flux_api::{ApiError, Route, v9, v10, v11};
 
+use super::jobs;
+use super::sources::Target;
 use crate::daemon::Shared;
-use crate::job::{JobId, JobSpec, JobStatus};
+use crate::job::JobId;
 use crate::metrics::RequestLabels;
 
 /// The largest request body accepted (update specs and policy changes are
@@ -93,6 +97,13 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// A failed request: status and Flux v1's error body.
 pub struct Failure(StatusCode, ApiError);
 
+impl Failure {
+    /// A failure with this status.
+    pub fn new(status: StatusCode, error: ApiError) -> Self {
+        Failure(status, error)
+    }
+}
+
 impl From<ApiError> for Failure {
     fn from(e: ApiError) -> Self {
         let status =
@@ -101,7 +112,7 @@ impl From<ApiError> for Failure {
     }
 }
 
-fn bad_request(message: impl Into<String>) -> Failure {
+pub(super) fn bad_request(message: impl Into<String>) -> Failure {
     Failure(StatusCode::BAD_REQUEST, ApiError::user(message))
 }
 
@@ -155,18 +166,20 @@ async fn dispatch(
     query: &str,
     body: Bytes,
 ) -> Result<Response, Failure> {
+    let target = Target::resolve(shared, query)?;
     match route {
         Route::Ping => ping(shared),
         Route::Version => ok(&env!("CARGO_PKG_VERSION")),
+        Route::ListSources => ok(&super::sources::list_sources(shared, target)),
         Route::Notify => {
             let change: v9::Change = parse_json(&body, "a change notification")?;
-            notify(shared, change);
+            jobs::notify(shared, target, change);
             Ok(StatusCode::ACCEPTED.into_response())
         }
         Route::ListServices | Route::ListServicesWithOptions => {
             let opts = v11::ListServicesOptions::from_query(query).map_err(query_error)?;
             let ns = (!opts.namespace.is_empty()).then_some(opts.namespace.as_str());
-            ok(&super::workloads::list_services(shared, ns, &opts.services).await?)
+            ok(&super::workloads::list_services(shared, target.source, ns, &opts.services).await?)
         }
         Route::ListImages | Route::ListImagesWithOptions => {
             let opts = v10::ListImagesOptions::from_query(query).map_err(query_error)?;
@@ -177,6 +190,7 @@ async fn dispatch(
             let ns = (!opts.namespace.is_empty()).then_some(opts.namespace.as_str());
             ok(&super::workloads::list_images(
                 shared,
+                target.source,
                 workload,
                 ns,
                 &opts.override_container_fields,
@@ -185,12 +199,12 @@ async fn dispatch(
         }
         Route::UpdateManifests => {
             let spec: Spec = parse_json(&body, "an update spec")?;
-            ok(&update_manifests(shared, spec).await?)
+            ok(&jobs::update_manifests(shared, target, spec).await?)
         }
         Route::UpdateImages => {
             let q = UpdateImagesQuery::from_query(query).map_err(query_error)?;
             let spec = q.to_spec().map_err(query_error)?;
-            ok(&update_manifests(shared, spec).await?)
+            ok(&jobs::update_manifests(shared, target, spec).await?)
         }
         Route::UpdatePolicies => {
             let updates: flux_api::policy::PolicyUpdates = parse_json(&body, "policy updates")?;
@@ -203,18 +217,18 @@ async fn dispatch(
                 }
             }
             let spec = Spec::new(cause, flux_api::update::Update::Policy(updates));
-            ok(&update_manifests(shared, spec).await?)
+            ok(&jobs::update_manifests(shared, target, spec).await?)
         }
         Route::JobStatus => {
             let id = query_value(query, "id");
-            ok(&job_status(shared, &JobId(id)).await?)
+            ok(&jobs::job_status(shared, target, &JobId(id)).await?)
         }
         Route::SyncStatus => {
             let reference = query_value(query, "ref");
-            ok(&sync_status(shared, &reference).await?)
+            ok(&jobs::sync_status(target, &reference).await?)
         }
         Route::Export => {
-            let bytes = super::export::export(shared).await?;
+            let bytes = super::export::export(shared, target.source).await?;
             if method == Method::HEAD {
                 return Ok(StatusCode::OK.into_response());
             }
@@ -226,11 +240,11 @@ async fn dispatch(
             } else {
                 parse_json(&body, "a JSON boolean")?
             };
-            ok(&git_repo_config(shared, regenerate).await?)
+            ok(&super::sources::git_repo_config(shared, target, regenerate).await?)
         }
-        Route::GetPublicSshKey => ok(&public_key(shared)?),
+        Route::GetPublicSshKey => ok(&super::sources::public_key(shared, target)?),
         Route::RegeneratePublicSshKey => {
-            regenerate_key(shared).await?;
+            super::sources::regenerate_key(shared, target).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
     }
@@ -261,26 +275,6 @@ fn ping(shared: &Shared) -> Result<Response, Failure> {
     }
 }
 
-fn notify(shared: &Shared, change: v9::Change) {
-    match change {
-        v9::Change::Git(update) => {
-            for s in &shared.sources {
-                let ours = same_repo(&update.url, &s.repo.config().remote.safe_url());
-                if ours && !update.branch.is_empty() && update.branch != s.repo.config().branch {
-                    tracing::info!(url = %update.url, branch = %update.branch, "notified about another branch; ignored");
-                    continue;
-                }
-                tracing::info!(source = %s.name, "notified of a git change: fetching");
-                s.repo.notify();
-            }
-        }
-        v9::Change::Image(update) => {
-            tracing::info!(image = ?update.name, "notified of an image change: scanning");
-            shared.registry.scan_soon.notify_one();
-        }
-    }
-}
-
 /// Whether two repository URLs name the same repository, loosely (scheme,
 /// user, `.git` suffix and trailing slashes aside), as Flux v1 compared them.
 pub fn same_repo(a: &str, b: &str) -> bool {
@@ -292,119 +286,6 @@ pub fn same_repo(a: &str, b: &str) -> bool {
         u.replacen(':', "/", 1).to_lowercase()
     }
     norm(a) == norm(b)
-}
-
-async fn update_manifests(shared: &Arc<Shared>, spec: Spec) -> Result<JobId, Failure> {
-    let source = shared.default_source().ok_or_else(|| {
-        Failure(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::server("no git repository is configured (--git-url)"),
-        )
-    })?;
-    let job = JobSpec::from_api(spec).map_err(bad_request)?;
-    if job.is_plan() {
-        // A plan writes nothing: run it now, as Flux v1 did.
-        let id = JobId::random();
-        source.jobs.set_status(&id, JobStatus::Running);
-        let cx = crate::job::run::JobContext {
-            source,
-            cluster: &*shared.cluster,
-            registry: crate::run::registry_view(shared),
-        };
-        let status = match crate::job::run::execute(&cx, &id, &job).await {
-            Ok(outcome) => JobStatus::Succeeded(outcome),
-            Err(f) => JobStatus::Failed {
-                error: f.error,
-                outcome: f.outcome,
-            },
-        };
-        source.jobs.set_status(&id, status);
-        return Ok(id);
-    }
-    source.jobs.enqueue(job).map_err(|e| {
-        Failure(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::server(e.to_string()),
-        )
-    })
-}
-
-/// Flux v1's job status for `id`: from the status cache, or else from the
-/// notes of fluxd's commits (so a job that pushed is found after a restart).
-async fn job_status(shared: &Shared, id: &JobId) -> Result<flux_api::job::Status, Failure> {
-    let source = shared
-        .default_source()
-        .ok_or_else(|| ApiError::missing(format!("unknown job {id}")))?;
-    if let Some(status) = source.jobs.status(id) {
-        return Ok(super::convert::job_status(&status));
-    }
-    match super::convert::find_job_in_notes(source, id).await {
-        Some(status) => Ok(status),
-        None => Err(ApiError::missing(format!("unknown job {id}")).into()),
-    }
-}
-
-/// The revisions up to `reference` not yet synced (newest first).
-async fn sync_status(shared: &Shared, reference: &str) -> Result<Vec<String>, Failure> {
-    let source = shared
-        .default_source()
-        .ok_or_else(|| ApiError::server("no git repository is configured (--git-url)"))?;
-    let synced = source.with_status(|s| s.synced.clone());
-    let reference = if reference.is_empty() || reference == "HEAD" {
-        source.repo.head().unwrap_or_default()
-    } else {
-        reference.to_owned()
-    };
-    let commits = source
-        .repo
-        .commits_between(synced.as_deref(), &reference, false, &source.paths)
-        .await
-        .map_err(|e| ApiError::server(e.to_string()))?;
-    Ok(commits.into_iter().map(|c| c.revision).collect())
-}
-
-async fn git_repo_config(shared: &Shared, regenerate: bool) -> Result<GitConfig, Failure> {
-    if regenerate {
-        regenerate_key(shared).await?;
-    }
-    let public_ssh_key = public_key(shared).unwrap_or_default();
-    let Some(source) = shared.default_source() else {
-        return Ok(GitConfig {
-            public_ssh_key,
-            status: flux_api::git::GitRepoStatus::Unconfigured,
-            ..GitConfig::default()
-        });
-    };
-    let config = source.repo.config();
-    let status = source.repo.status();
-    Ok(GitConfig {
-        remote: GitRemoteConfig {
-            url: config.remote.safe_url(),
-            branch: config.branch.clone(),
-            path: config.paths.join(","),
-        },
-        public_ssh_key,
-        status: super::convert::repo_status(&status),
-        error: status.error.unwrap_or_default(),
-    })
-}
-
-fn public_key(shared: &Shared) -> Result<flux_api::ssh::PublicKey, Failure> {
-    let identity = shared.identity.as_ref().ok_or_else(|| {
-        ApiError::missing("fluxd has no deploy key (the git remote is not reached over ssh)")
-    })?;
-    super::convert::public_key(identity).map_err(|e| ApiError::server(e.to_string()).into())
-}
-
-async fn regenerate_key(shared: &Shared) -> Result<(), Failure> {
-    let identity = shared.identity.as_ref().ok_or_else(|| {
-        ApiError::missing("fluxd has no deploy key (the git remote is not reached over ssh)")
-    })?;
-    identity
-        .regenerate()
-        .await
-        .map_err(|e| ApiError::server(e.to_string()))?;
-    Ok(())
 }
 
 /// The axum handler of every path under `/api/flux`.

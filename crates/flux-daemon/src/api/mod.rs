@@ -17,6 +17,8 @@ mod convert;
 mod export;
 pub mod flux;
 pub mod hooks;
+pub mod jobs;
+pub mod sources;
 pub mod status;
 pub mod workloads;
 

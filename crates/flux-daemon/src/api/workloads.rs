@@ -19,14 +19,24 @@ use flux_core::{ResourceId, manifest::Resource};
 use crate::daemon::Shared;
 use crate::source::{Loaded, Source};
 
+/// The namespaces a request about `source` sees: the source's own
+/// (`allowNamespaces`), or fluxd's without a source.
+pub fn allowed_namespaces<'a>(
+    shared: &'a Shared,
+    source: Option<&'a Arc<Source>>,
+) -> &'a Namespaces {
+    source.map_or(&shared.config.k8s.namespaces, |s| &s.sync.namespaces)
+}
+
 /// The workloads in the cluster, within `namespace` when given and the
-/// allowed namespaces, or just those named.
+/// source's allowed namespaces, or just those named.
 async fn cluster_workloads(
     shared: &Shared,
+    source: Option<&Arc<Source>>,
     namespace: Option<&str>,
     only: &[ResourceId],
 ) -> Result<Vec<LiveObject>, ApiError> {
-    let allowed = &shared.config.k8s.namespaces;
+    let allowed = allowed_namespaces(shared, source);
     let scope = match namespace {
         Some(ns) if !allowed.allows(ns) => return Ok(Vec::new()),
         Some(ns) => Namespaces::from_list(&[ns]),
@@ -47,12 +57,12 @@ async fn cluster_workloads(
     Ok(out)
 }
 
-/// The manifests at the branch head, and why a workload missing from them
-/// is read-only.
+/// The manifests at the source's branch head, and why a workload missing
+/// from them is read-only.
 async fn head_manifests(
-    shared: &Shared,
+    source: Option<&Arc<Source>>,
 ) -> Result<(Option<Arc<Loaded>>, ReadOnlyReason), ApiError> {
-    let Some(source) = shared.default_source() else {
+    let Some(source) = source else {
         return Ok((None, ReadOnlyReason::NoRepo));
     };
     let Ok(revision) = crate::sync::target_revision(source).await else {
@@ -84,9 +94,11 @@ fn containers_of(object: &LiveObject) -> Vec<flux_core::workload::Container> {
     cs
 }
 
-/// `ListServices`.
+/// `ListServices`: the cluster's workloads in `source`'s namespaces, with
+/// what `source`'s manifests say of them.
 pub async fn list_services(
     shared: &Shared,
+    source: Option<&Arc<Source>>,
     namespace: Option<&str>,
     services: &[ResourceId],
 ) -> Result<Vec<ControllerStatus>, ApiError> {
@@ -95,9 +107,8 @@ pub async fn list_services(
             "cannot filter by 'namespace' and 'workloads' at the same time",
         ));
     }
-    let live = cluster_workloads(shared, namespace, services).await?;
-    let (loaded, missing) = head_manifests(shared).await?;
-    let source: Option<&Arc<Source>> = shared.default_source();
+    let live = cluster_workloads(shared, source, namespace, services).await?;
+    let (loaded, missing) = head_manifests(source).await?;
     let readonly_repo = source.is_some_and(|s| s.repo.config().readonly);
     let errors = source
         .map(|s| s.with_status(|st| st.resource_errors.clone()))
@@ -169,9 +180,11 @@ fn check_fields(fields: &[String]) -> Result<BTreeSet<&str>, ApiError> {
         .collect()
 }
 
-/// `ListImages`: `workload` is `None` for all workloads.
+/// `ListImages`: `workload` is `None` for all workloads (in `source`'s
+/// namespaces).
 pub async fn list_images(
     shared: &Shared,
+    source: Option<&Arc<Source>>,
     workload: Option<ResourceId>,
     namespace: Option<&str>,
     fields: &[String],
@@ -183,8 +196,8 @@ pub async fn list_images(
     }
     let fields = check_fields(fields)?;
     let only: Vec<ResourceId> = workload.into_iter().collect();
-    let live = cluster_workloads(shared, namespace, &only).await?;
-    let (loaded, _) = head_manifests(shared).await?;
+    let live = cluster_workloads(shared, source, namespace, &only).await?;
+    let (loaded, _) = head_manifests(source).await?;
     let cache: &dyn RegistryView = &*shared.registry.cache;
     let mut out = Vec::with_capacity(live.len());
     for o in &live {

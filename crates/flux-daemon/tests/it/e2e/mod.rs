@@ -12,6 +12,7 @@ mod generation;
 mod generation_failures;
 mod jobs;
 mod restart;
+mod source_api;
 mod sources;
 mod switch;
 mod sync;
