@@ -112,6 +112,36 @@ fn policy_text(w: &Workload) -> String {
     p.join(",")
 }
 
+/// `list-sources`: NAME URL BRANCH HEAD SYNCED ERROR, revisions shortened
+/// to 7 characters; with `-o json`, fluxd's list as it sent it.
+pub fn sources(
+    out: &mut dyn Write,
+    list: &[flux_api::sources::SourceStatus],
+    table: Table,
+) -> anyhow::Result<()> {
+    if table.format == OutputFormat::Json {
+        return write_json(out, list);
+    }
+    let short = |rev: &str| rev.chars().take(7).collect::<String>();
+    let mut rows = Vec::new();
+    if !table.no_headers {
+        rows.push(row(["NAME", "URL", "BRANCH", "HEAD", "SYNCED", "ERROR"]));
+    }
+    for s in list {
+        let error = s.error.lines().next().unwrap_or_default();
+        rows.push(row([
+            &s.name,
+            &s.url,
+            &s.branch,
+            &short(&s.head),
+            &short(&s.synced),
+            error,
+        ]));
+    }
+    write_table(out, &rows)?;
+    Ok(())
+}
+
 /// `list-manifests`: RESOURCE SOURCE.
 pub fn manifests(out: &mut dyn Write, list: &[Manifest], table: Table) -> anyhow::Result<()> {
     if table.format == OutputFormat::Json {

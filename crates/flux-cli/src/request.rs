@@ -66,6 +66,9 @@ pub struct Connection {
     /// The kubeconfig file(s) to read, from `KUBECONFIG` (empty: the
     /// default `~/.kube/config`).
     pub kubeconfig: Vec<PathBuf>,
+    /// The source of fluxd every request is for (`--source`); `None`:
+    /// fluxd's first.
+    pub source: Option<String>,
 }
 
 /// An offline checkout.
@@ -159,6 +162,11 @@ pub enum Request {
     Policy(PolicyChange),
     /// `sync`.
     Sync(Sync),
+    /// `list-sources`.
+    ListSources {
+        /// Output.
+        table: Table,
+    },
     /// `identity`.
     Identity {
         /// Generate a new key first.

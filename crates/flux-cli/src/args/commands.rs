@@ -78,6 +78,14 @@ pub struct ListWorkloadsArgs {
     pub output: OutputFlags,
 }
 
+/// `list-sources`.
+#[derive(Debug, Clone, Args)]
+pub struct ListSourcesArgs {
+    /// Table options.
+    #[command(flatten)]
+    pub output: OutputFlags,
+}
+
 /// `list-manifests`.
 #[derive(Debug, Clone, Args)]
 pub struct ListManifestsArgs {

@@ -82,6 +82,12 @@ pub struct GlobalFlags {
     #[arg(long = "k8s-fwd-labels", global = true, value_name = "LABELS")]
     pub k8s_fwd_labels: Option<String>,
 
+    /// The source (repository) to act on, for a fluxd syncing several
+    /// (fluxd --config): list-sources shows their names [default: fluxd's
+    /// first] [env: FLUX_SOURCE]. This project's addition to Flux v1.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub source: Option<String>,
+
     /// Work offline on this directory (a checkout of the config
     /// repository) instead of asking fluxd; write commands edit its files
     /// in place. This project's addition to Flux v1.
@@ -166,6 +172,9 @@ pub enum Command {
     /// Synchronize the cluster with the git repository now (with --local:
     /// --dry-run shows what a sync would do).
     Sync(SyncArgs),
+    /// List the git repositories fluxd syncs, with their heads and how
+    /// their last sync went (this project's addition).
+    ListSources(ListSourcesArgs),
     /// Show fluxd's SSH public key (its git deploy key).
     Identity(IdentityArgs),
     /// Save the cluster's workload definitions as YAML files, in

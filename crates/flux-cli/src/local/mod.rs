@@ -214,6 +214,7 @@ pub fn run(
         Request::Policy(p) => edit::policy(&checkout, p, out, err),
         Request::Sync(s) => sync::dry_run(local, &checkout, s, out, err),
         Request::Identity { .. }
+        | Request::ListSources { .. }
         | Request::Save { .. }
         | Request::Install(_)
         | Request::Version

@@ -66,6 +66,7 @@ pub fn run(
             ClientOptions {
                 token: conn.token.clone().map(Token::ScopeProbe),
                 timeout: inv.timeout.max(Duration::from_secs(1)),
+                source: conn.source.clone(),
             },
         )
         .map_err(api_error)?;
@@ -156,6 +157,10 @@ impl Remote {
                 let mut list: Vec<_> = list.iter().map(convert::images).collect();
                 list.sort_by(|a, b| a.id.cmp(&b.id));
                 format::images(out, &list, *table, *limit)
+            }
+            Request::ListSources { table } => {
+                let list = self.client.list_sources().await.map_err(api_error)?;
+                format::sources(out, &list, *table)
             }
             Request::Release(r) => self.release(r, out, err).await,
             Request::Policy(p) => self.policy(p, out, err).await,

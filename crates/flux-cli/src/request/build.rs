@@ -188,6 +188,16 @@ pub fn build(cli: &Cli, env: &Env) -> anyhow::Result<Invocation> {
                 format: a.output_format,
             })
         }
+        Command::ListSources(a) => {
+            remote_only(
+                &mode,
+                "list-sources",
+                "it lists the repositories fluxd syncs",
+            )?;
+            Request::ListSources {
+                table: table(&a.output),
+            }
+        }
         Command::Identity(a) => {
             remote_only(&mode, "identity", "it shows the key fluxd holds")?;
             Request::Identity {
@@ -260,6 +270,7 @@ fn local(g: &GlobalFlags, dir: &std::path::Path) -> anyhow::Result<Local> {
         (g.token.is_some(), "--token"),
         (g.k8s_fwd_ns.is_some(), "--k8s-fwd-ns"),
         (g.k8s_fwd_labels.is_some(), "--k8s-fwd-labels"),
+        (g.source.is_some(), "--source"),
     ] {
         if given {
             return Err(usage(format!(
@@ -323,6 +334,11 @@ fn connection(g: &GlobalFlags, env: &Env) -> anyhow::Result<Connection> {
             .unwrap_or_else(|| "default".into()),
         forward_labels,
         kubeconfig: env.kubeconfig_paths(),
+        source: g
+            .source
+            .clone()
+            .or_else(|| env.var("FLUX_SOURCE").map(str::to_owned))
+            .filter(|s| !s.is_empty()),
     })
 }
 

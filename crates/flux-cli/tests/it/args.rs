@@ -240,6 +240,53 @@ fn environment_applies_only_when_the_flag_is_not_given() {
 }
 
 #[test]
+fn source_comes_from_the_flag_else_flux_source() {
+    assert_eq!(connection(&["list-workloads"], &[]).source, None);
+    let env = [("FLUX_SOURCE", "infra")];
+    assert_eq!(connection(&["sync"], &env).source.as_deref(), Some("infra"));
+    // Before or after the command, as every global flag.
+    for args in [
+        &["--source", "apps", "sync"][..],
+        &["sync", "--source=apps"][..],
+    ] {
+        assert_eq!(
+            connection(args, &env).source.as_deref(),
+            Some("apps"),
+            "{args:?}"
+        );
+    }
+    assert_eq!(
+        connection(&["list-workloads"], &[("FLUX_SOURCE", "")]).source,
+        None,
+        "empty is unset"
+    );
+    let Request::ListSources { table } = build(&["list-sources", "-o", "json"], &[])
+        .expect("builds")
+        .request
+    else {
+        panic!("list-sources")
+    };
+    assert_eq!(table.format, flux_cli::args::OutputFormat::Json);
+    // --local reads a checkout: no fluxd, no sources (FLUX_SOURCE is ignored there).
+    let dir = examples();
+    let d = dir.to_str().expect("utf-8");
+    usage(
+        &["--local", d, "--source", "apps", "list-workloads"],
+        "--local and --source cannot be used together",
+    );
+    usage(
+        &["--local", d, "list-sources"],
+        "list-sources has no --local mode",
+    );
+    assert!(matches!(
+        build(&["--local", d, "list-workloads"], &env)
+            .expect("builds")
+            .mode,
+        Mode::Local(_)
+    ));
+}
+
+#[test]
 fn defaults_and_token_rules() {
     let c = connection(&["list-workloads"], &[]);
     assert_eq!(c.url, None, "no URL: port-forward");

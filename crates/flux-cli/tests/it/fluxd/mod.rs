@@ -10,6 +10,7 @@ mod forward;
 mod lists;
 mod policy;
 mod release;
+mod sources;
 mod sync;
 
 use std::path::PathBuf;
