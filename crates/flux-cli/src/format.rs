@@ -315,6 +315,45 @@ mod tests {
     }
 
     #[test]
+    fn sources_show_short_revisions_and_the_first_line_of_errors() {
+        let list = [
+            flux_api::sources::SourceStatus {
+                name: "apps".into(),
+                url: "ssh://git@h/apps".into(),
+                branch: "main".into(),
+                head: "0123456789abcdef".into(),
+                synced: "fedcba9876543210".into(),
+                ..Default::default()
+            },
+            flux_api::sources::SourceStatus {
+                name: "infra".into(),
+                url: "ssh://git@h/infra".into(),
+                branch: "master".into(),
+                error: "git fetch failed\nPermission denied (publickey)".into(),
+                ..Default::default()
+            },
+        ];
+        let table = |no_headers| Table {
+            format: OutputFormat::Tab,
+            no_headers,
+        };
+        let mut out = Vec::new();
+        sources(&mut out, &list, table(false)).expect("write");
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            "NAME   URL                BRANCH  HEAD     SYNCED   ERROR\n\
+             apps   ssh://git@h/apps   main    0123456  fedcba9\n\
+             infra  ssh://git@h/infra  master                    git fetch failed\n"
+        );
+        let mut out = Vec::new();
+        sources(&mut out, &list[..1], table(true)).expect("write");
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            "apps  ssh://git@h/apps  main  0123456  fedcba9\n"
+        );
+    }
+
+    #[test]
     fn tags_split_after_ports() {
         assert_eq!(
             split_tag("localhost:5000/app:1.0"),
