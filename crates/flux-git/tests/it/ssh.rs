@@ -175,3 +175,40 @@ async fn a_users_ssh_config_cannot_turn_host_key_checking_off() {
     assert!(err.contains("Host key verification failed"), "{err}");
     assert_eq!(repo.head(), None);
 }
+
+#[tokio::test]
+async fn fetches_and_pushes_share_one_connection_until_the_server_goes() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let mut sshd = SshServer::start().unwrap();
+    let repo = bed.repo_with(&sshd.url(bed.remote.path()), &ssh_options(&sshd), |_| {});
+    let logins = |sshd: &SshServer| sshd.log().matches("Accepted publickey").count();
+    repo.refresh().await.unwrap();
+    let edit =
+        |_: &flux_core::source::Snapshot| -> Result<flux_git::FileChanges, flux_git::BoxError> {
+            let mut c = flux_git::FileChanges::new();
+            c.write("apps/shared.yaml", b"kind: X\n".to_vec());
+            Ok(c)
+        };
+    repo.commit_and_push(edit, flux_git::CommitRequest::new("one connection"))
+        .await
+        .unwrap();
+    repo.refresh().await.unwrap();
+    assert_eq!(repo.head(), bed.remote.head("master").unwrap());
+    assert_eq!(
+        logins(&sshd),
+        1,
+        "one login for a fetch, a push and a fetch:\n{}",
+        sshd.log()
+    );
+
+    // The server goes away with its connections and comes back: the next
+    // fetch notices the dead master and logs in again.
+    sshd.restart().unwrap();
+    let before = logins(&sshd);
+    bed.remote
+        .commit_files(&[("apps/later.yaml", b"kind: Y\n")], "later")
+        .unwrap();
+    repo.refresh().await.unwrap();
+    assert_eq!(repo.head(), bed.remote.head("master").unwrap());
+    assert_eq!(logins(&sshd), before + 1, "{}", sshd.log());
+}
