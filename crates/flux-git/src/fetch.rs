@@ -173,6 +173,7 @@ impl Repo {
             url: self.url(),
             source: e,
         };
+        self.inner.ssh.prepare();
         {
             let mut snapshot = repo.config_snapshot_mut();
             snapshot
