@@ -173,7 +173,6 @@ impl Repo {
             url: self.url(),
             source: e,
         };
-        self.inner.ssh.prepare();
         {
             let mut snapshot = repo.config_snapshot_mut();
             snapshot

@@ -183,7 +183,6 @@ impl Repo {
     /// How to run the `git` program against the mirror.
     pub(crate) fn git(&self) -> GitRunner {
         let remote = &self.inner.config.remote;
-        self.inner.ssh.prepare();
         GitRunner {
             git_dir: self.inner.dir.clone(),
             ssh_command: Some(self.inner.ssh.command()),

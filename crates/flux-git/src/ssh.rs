@@ -24,14 +24,6 @@
 //! most of a fetch after `/v11/notify` on a quiet remote). The socket lives
 //! in a directory only fluxd's user can open. When the path would be too
 //! long for a Unix socket, every ssh connects on its own, as before.
-//!
-//! A shared connection keeps the authentication it was opened with, so
-//! before each use ([`SshSetup::prepare`]) its socket is removed when the
-//! deploy key, the known hosts or the user's config changed on disk (a
-//! regenerated or rotated key takes effect at once), and when it is older
-//! than [`MULTIPLEX_MAX_AGE`] (a key revoked at the git host stops working
-//! within that time, as it would at Flux v1's next poll). A master whose
-//! socket is gone serves nobody and exits once idle.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -45,9 +37,6 @@ pub const BUNDLED_KNOWN_HOSTS: &str = include_str!("../data/known_hosts");
 
 /// How long a shared ssh connection stays up after its last use.
 pub const MULTIPLEX_PERSIST: Duration = Duration::from_secs(60);
-
-/// How long one shared connection is used before a new one is opened.
-pub const MULTIPLEX_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// The longest socket path ssh can bind: `sun_path` holds 107 bytes, and
 /// ssh binds a temporary name (the path plus 17 bytes) first.
@@ -88,12 +77,6 @@ impl Default for SshOptions {
 pub(crate) struct SshSetup {
     config: PathBuf,
     dir: PathBuf,
-    /// Where shared connections' sockets are, if they are shared.
-    control_dir: Option<PathBuf>,
-    /// The files a connection's authentication depends on.
-    inputs: Vec<PathBuf>,
-    /// Their stamps when last looked at.
-    stamp: std::sync::Arc<std::sync::Mutex<Vec<Option<FileStamp>>>>,
 }
 
 impl SshSetup {
@@ -143,44 +126,10 @@ impl SshSetup {
         )?;
         let config = dir.join("ssh_config");
         fs::write(&config, text).map_err(|e| Error::io(&config, e))?;
-        let inputs: Vec<PathBuf> = identity
-            .into_iter()
-            .chain(known_hosts)
-            .chain(user_config)
-            .collect();
-        let stamp = stamp_of(&inputs);
         Ok(SshSetup {
             config,
             dir: dir.to_owned(),
-            control_dir,
-            inputs,
-            stamp: std::sync::Arc::new(std::sync::Mutex::new(stamp)),
         })
-    }
-
-    /// Call before anything connects: retires the shared connection when
-    /// the files its authentication came from changed, or when it is older
-    /// than [`MULTIPLEX_MAX_AGE`].
-    pub(crate) fn prepare(&self) {
-        let Some(dir) = &self.control_dir else {
-            return;
-        };
-        let now = stamp_of(&self.inputs);
-        let changed = {
-            let mut last = self
-                .stamp
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let changed = *last != now;
-            *last = now;
-            changed
-        };
-        let max_age = if changed {
-            Duration::ZERO
-        } else {
-            MULTIPLEX_MAX_AGE
-        };
-        retire_sockets(dir, std::time::SystemTime::now(), max_age);
     }
 
     /// The command git runs for ssh: `ssh -F '<config>'`.
@@ -223,40 +172,6 @@ fn control_dir(dir: &Path) -> Result<Option<PathBuf>, Error> {
     // An existing directory may have been made with other permissions.
     fs::set_permissions(&abs, fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(&abs, e))?;
     Ok(Some(abs))
-}
-
-/// What tells a file was rewritten: inode, size and modification time.
-type FileStamp = (u64, u64, std::time::SystemTime);
-
-/// The stamp of each file (`None` when unreadable).
-fn stamp_of(paths: &[PathBuf]) -> Vec<Option<FileStamp>> {
-    use std::os::unix::fs::MetadataExt as _;
-    paths
-        .iter()
-        .map(|p| {
-            let m = fs::metadata(p).ok()?;
-            Some((m.ino(), m.len(), m.modified().ok()?))
-        })
-        .collect()
-}
-
-/// Removes the sockets in `dir` made `max_age` or longer before `now`
-/// (all of them for a zero age). Errors are ignored: at worst a connection
-/// is shared a little longer.
-fn retire_sockets(dir: &Path, now: std::time::SystemTime, max_age: Duration) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .map(|t| now.duration_since(t).unwrap_or_default() >= max_age)
-            .unwrap_or(true);
-        if old {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
 }
 
 fn absolute_plain(path: &Path) -> Result<PathBuf, Error> {
@@ -527,25 +442,6 @@ mod tests {
         let long = base.path().join("d".repeat(80));
         assert_eq!(control_dir(&long).unwrap(), None);
         assert!(!long.join("mux").exists());
-    }
-
-    #[test]
-    fn old_sockets_are_retired() {
-        let dir = tempfile::tempdir().unwrap();
-        let (fresh, stale) = (dir.path().join("fresh"), dir.path().join("stale"));
-        fs::write(&fresh, b"").unwrap();
-        fs::write(&stale, b"").unwrap();
-        let now = std::time::SystemTime::now();
-        fs::File::options()
-            .write(true)
-            .open(&stale)
-            .unwrap()
-            .set_modified(now - MULTIPLEX_MAX_AGE - Duration::from_secs(1))
-            .unwrap();
-        retire_sockets(dir.path(), now, MULTIPLEX_MAX_AGE);
-        assert!(fresh.exists() && !stale.exists());
-        retire_sockets(dir.path(), now, Duration::ZERO);
-        assert!(!fresh.exists());
     }
 
     #[test]

@@ -212,25 +212,3 @@ async fn fetches_and_pushes_share_one_connection_until_the_server_goes() {
     assert_eq!(repo.head(), bed.remote.head("master").unwrap());
     assert_eq!(logins(&sshd), before + 1, "{}", sshd.log());
 }
-
-#[tokio::test]
-async fn a_replaced_deploy_key_is_used_at_once_not_the_shared_connection() {
-    let bed = Bed::new(&borrowed(&sample_files()));
-    let sshd = SshServer::start().unwrap();
-    let key = bed.root.path().join("deploy");
-    std::fs::copy(sshd.client_key(), &key).unwrap();
-    let ssh = SshOptions {
-        identity: Some(key.clone()),
-        ..ssh_options(&sshd)
-    };
-    let repo = bed.repo_with(&sshd.url(bed.remote.path()), &ssh, |_| {});
-    repo.refresh().await.unwrap();
-    // The key is rotated to one the server does not know: the next fetch
-    // must use it (and fail), not the connection the old key opened.
-    let stranger = bed.root.path().join("stranger");
-    flux_testbed::git::keygen(&stranger, "stranger").unwrap();
-    std::fs::remove_file(&key).unwrap();
-    std::fs::copy(&stranger, &key).unwrap();
-    let err = repo.refresh().await.unwrap_err();
-    assert!(err.to_string().contains("Permission denied"), "{err}");
-}
