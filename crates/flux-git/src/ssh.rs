@@ -16,14 +16,6 @@
 //! ssh keeps the first value it reads for each option, so it can add hosts,
 //! ports, users and proxies but cannot turn host key checking off, swap the
 //! known hosts files or allow prompts.
-//!
-//! Connections are shared: the first ssh of a repository becomes a master
-//! (`ControlMaster auto`) that stays up for [`MULTIPLEX_PERSIST`] after its
-//! last use, and the fetches and pushes in that time run over it instead of
-//! each opening a connection and authenticating again (the handshake was
-//! most of a fetch after `/v11/notify` on a quiet remote). The socket lives
-//! in a directory only fluxd's user can open. When the path would be too
-//! long for a Unix socket, every ssh connects on its own, as before.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -34,16 +26,6 @@ use crate::error::Error;
 
 /// Host keys of common git hosts, with the sources they were checked against.
 pub const BUNDLED_KNOWN_HOSTS: &str = include_str!("../data/known_hosts");
-
-/// How long a shared ssh connection stays up after its last use.
-pub const MULTIPLEX_PERSIST: Duration = Duration::from_secs(60);
-
-/// The longest socket path ssh can bind: `sun_path` holds 107 bytes, and
-/// ssh binds a temporary name (the path plus 17 bytes) first.
-const MAX_SOCKET_PATH: usize = 107 - 17;
-
-/// Length of ssh's `%C` (a hex SHA-1 of the connection's parameters).
-const CONNECTION_HASH_LEN: usize = 40;
 
 /// ssh settings of a repository.
 #[derive(Debug, Clone)]
@@ -116,13 +98,11 @@ impl SshSetup {
                 reason: "ssh cannot include a path containing a backslash".into(),
             });
         }
-        let control_dir = control_dir(dir)?;
         let text = render_config(
             identity.as_deref(),
             &known_hosts,
             connect_timeout,
             user_config.as_deref(),
-            control_dir.as_deref(),
         )?;
         let config = dir.join("ssh_config");
         fs::write(&config, text).map_err(|e| Error::io(&config, e))?;
@@ -153,39 +133,14 @@ impl SshSetup {
     }
 }
 
-/// Makes `dir/mux` (mode 0700: the socket gives whoever can open it the
-/// deploy key's access) and returns it, or `None` when a socket in it would
-/// be too long for ssh to bind or the path has characters ssh would read as
-/// syntax.
-fn control_dir(dir: &Path) -> Result<Option<PathBuf>, Error> {
-    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
-    let abs = absolute_plain(dir)?.join("mux");
-    let text = abs.to_string_lossy();
-    if text.len() + 1 + CONNECTION_HASH_LEN > MAX_SOCKET_PATH || text.contains(['"', '\n', '\r']) {
-        return Ok(None);
-    }
-    if let Err(e) = fs::DirBuilder::new().mode(0o700).create(&abs)
-        && e.kind() != std::io::ErrorKind::AlreadyExists
-    {
-        return Err(Error::io(&abs, e));
-    }
-    // An existing directory may have been made with other permissions.
-    fs::set_permissions(&abs, fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(&abs, e))?;
-    Ok(Some(abs))
-}
-
-fn absolute_plain(path: &Path) -> Result<PathBuf, Error> {
-    if path.is_absolute() {
-        Ok(path.to_owned())
-    } else {
-        Ok(std::env::current_dir()
-            .map_err(|e| Error::io(path, e))?
-            .join(path))
-    }
-}
-
 fn absolute(flag: &'static str, path: &Path) -> Result<PathBuf, Error> {
-    let abs = absolute_plain(path)?;
+    let abs = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| Error::io(path, e))?
+            .join(path)
+    };
     let text = abs.to_string_lossy();
     if text.contains(['"', '\n', '\r']) {
         return Err(Error::InvalidConfig {
@@ -208,7 +163,6 @@ fn render_config(
     known_hosts: &[PathBuf],
     connect_timeout: Duration,
     user_config: Option<&Path>,
-    control_dir: Option<&Path>,
 ) -> Result<String, Error> {
     let mut s = String::from(
         "# Written by fluxd for its git remote. Host key checking is strict and is\n\
@@ -251,17 +205,6 @@ fn render_config(
             "  IdentitiesOnly yes\n  IdentityFile {}",
             config_path(identity)
         );
-    }
-    match control_dir {
-        Some(dir) => {
-            let _ = writeln!(
-                s,
-                "  ControlMaster auto\n  ControlPath \"{}/%C\"\n  ControlPersist {}",
-                dir.to_string_lossy().replace('%', "%%"),
-                MULTIPLEX_PERSIST.as_secs()
-            );
-        }
-        None => s.push_str("  ControlMaster no\n  ControlPath none\n"),
     }
     if let Some(user) = user_config {
         // Last, and in a block of its own: it only fills in what is unset.
@@ -363,7 +306,6 @@ mod tests {
             ],
             Duration::from_secs(20),
             None,
-            Some(Path::new("/state/ssh/mux")),
         )
         .unwrap();
         for want in [
@@ -374,20 +316,14 @@ mod tests {
             "UserKnownHostsFile \"/state/known_hosts.bundled\" \"/etc/ssh/100%%/known hosts\"",
             "ConnectTimeout 20",
             "GlobalKnownHostsFile /dev/null",
-            "ControlMaster auto",
-            "ControlPath \"/state/ssh/mux/%C\"",
-            "ControlPersist 60",
         ] {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }
         assert!(!text.contains("StrictHostKeyChecking no"));
         // No known hosts at all still means strict checking against nothing.
-        let none = render_config(None, &[], Duration::from_millis(10), None, None).unwrap();
+        let none = render_config(None, &[], Duration::from_millis(10), None).unwrap();
         assert!(!none.contains("Include"));
         assert!(none.contains("UserKnownHostsFile /dev/null") && none.contains("ConnectTimeout 1"));
-        // Without a usable socket directory, no ssh shares a connection (a
-        // user's config cannot turn it on either: the first value counts).
-        assert!(none.contains("ControlMaster no") && none.contains("ControlPath none"));
     }
 
     #[test]
@@ -397,7 +333,6 @@ mod tests {
             &[],
             Duration::from_secs(5),
             Some(Path::new("/root/.ssh/config")),
-            None,
         )
         .unwrap();
         let strict = text.find("StrictHostKeyChecking yes").unwrap();
@@ -422,26 +357,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--ssh-config"), "{err}");
-    }
-
-    #[test]
-    fn the_socket_directory_is_private_or_absent() {
-        use std::os::unix::fs::PermissionsExt as _;
-        let base = tempfile::tempdir().unwrap();
-        let dir = control_dir(base.path()).unwrap().expect("a short path");
-        let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o700);
-        // Again, after someone widened it: narrowed again.
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-        control_dir(base.path()).unwrap().unwrap();
-        assert_eq!(
-            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
-        // Too long for a Unix socket: no directory, no sharing.
-        let long = base.path().join("d".repeat(80));
-        assert_eq!(control_dir(&long).unwrap(), None);
-        assert!(!long.join("mux").exists());
     }
 
     #[test]
