@@ -2,9 +2,10 @@
 # What sharing one ssh connection saves a fetch: `git fetch` of a small
 # repository over Debian's sshd on loopback (strict host key checking, a
 # deploy key, batch mode: the options flux-git writes), each connecting on
-# its own vs over one ControlMaster connection kept up as flux-git does
-# (ControlMaster auto, ControlPersist 60). This is the transport step of
-# every poll and of every /v11/notify; fluxd.sh measures fluxd as a whole.
+# its own (what flux-git does) vs over one ControlMaster connection
+# (ControlMaster auto, ControlPersist 60; tried in flux-git and taken out:
+# see the README). This is the transport step of every poll and of every
+# /v11/notify; fluxd.sh measures fluxd as a whole.
 #
 #   benches/compare/ssh.sh [RUNS]   (default 21; the first of each round is
 #                                    dropped: it opens the shared connection)
