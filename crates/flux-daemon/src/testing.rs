@@ -178,6 +178,14 @@ impl TestBed {
         Ok(self.repo.commit_files(files, message)?)
     }
 
+    /// Writes `yaml` as the scratch directory's `fluxd.yaml` (a sources
+    /// file) and returns the `--config` flag naming it.
+    pub fn sources_flag(&self, yaml: &str) -> Result<String, BedError> {
+        let file = self.path("fluxd.yaml");
+        std::fs::write(&file, yaml)?;
+        Ok(format!("--config={}", file.display()))
+    }
+
     /// A path in the scratch directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)

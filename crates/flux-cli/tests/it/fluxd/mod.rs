@@ -179,6 +179,17 @@ pub async fn setup(needs: Needs) -> Setup {
             .await
             .expect("scanned");
     }
+    let home = fluxctl_home(&bed);
+    Setup {
+        bed,
+        fluxd,
+        registry,
+        home,
+    }
+}
+
+/// A HOME for fluxctl with a git identity (`--local` commits need one).
+pub fn fluxctl_home(bed: &TestBed) -> PathBuf {
     let home = bed.path("home");
     std::fs::create_dir_all(&home).expect("home");
     std::fs::write(
@@ -186,12 +197,7 @@ pub async fn setup(needs: Needs) -> Setup {
         "[user]\n\tname = Jo Ops\n\temail = jo@example.com\n",
     )
     .expect("gitconfig");
-    Setup {
-        bed,
-        fluxd,
-        registry,
-        home,
-    }
+    home
 }
 
 /// The tags each image of the manifests has in the registry.

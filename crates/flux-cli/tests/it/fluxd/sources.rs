@@ -31,18 +31,13 @@ async fn two_sources() -> (Setup, BareRepo, String) {
     team.commit_files(&[("b.yaml", &deployment("team", "b"))], "team's b")
         .expect("commit");
     let team_url = bed.sshd.url(team.path());
-    let file = bed.path("fluxd.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "sources:\n\
-             - name: apps\n  url: {}\n  allowNamespaces: [apps]\n\
-             - name: team\n  url: {team_url}\n  allowNamespaces: [team]\n",
-            bed.git_url
-        ),
-    )
-    .expect("write the sources file");
-    let config = format!("--config={}", file.display());
+    let yaml = format!(
+        "sources:\n\
+         - name: apps\n  url: {}\n  allowNamespaces: [apps]\n\
+         - name: team\n  url: {team_url}\n  allowNamespaces: [team]\n",
+        bed.git_url
+    );
+    let config = bed.sources_flag(&yaml).expect("write the sources file");
     let fluxd = bed
         .start_fluxd(
             "fluxd",
@@ -54,13 +49,7 @@ async fn two_sources() -> (Setup, BareRepo, String) {
         .wait_git_ready(PATIENCE)
         .await
         .expect("repositories ready");
-    let home = bed.path("home");
-    std::fs::create_dir_all(&home).expect("home");
-    std::fs::write(
-        home.join(".gitconfig"),
-        "[user]\n\tname = Jo Ops\n\temail = jo@example.com\n",
-    )
-    .expect("gitconfig");
+    let home = super::fluxctl_home(&bed);
     let s = Setup {
         bed,
         fluxd,

@@ -68,18 +68,13 @@ async fn each_route_answers_for_the_source_named() {
     )
     .expect("commit");
     let team_url = bed.sshd.url(team.path());
-    let file = bed.path("fluxd.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "sources:\n\
-             - name: apps\n  url: {}\n  allowNamespaces: [apps]\n\
-             - name: team\n  url: {team_url}\n  allowNamespaces: [team]\n",
-            bed.git_url
-        ),
-    )
-    .expect("write the sources file");
-    let config = format!("--config={}", file.display());
+    let yaml = format!(
+        "sources:\n\
+         - name: apps\n  url: {}\n  allowNamespaces: [apps]\n\
+         - name: team\n  url: {team_url}\n  allowNamespaces: [team]\n",
+        bed.git_url
+    );
+    let config = bed.sources_flag(&yaml).expect("write the sources file");
     let fluxd = bed
         .start_fluxd(
             "fluxd",

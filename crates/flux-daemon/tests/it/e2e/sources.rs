@@ -114,19 +114,14 @@ async fn three_sources_with_overlapping_namespaces_keep_their_own_sets() {
         .expect("commit");
     let infra_url = bed.sshd.url(infra.path());
     let team_url = bed.sshd.url(team.path());
-    let file = bed.path("fluxd.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "sources:\n\
-             - name: apps\n  url: {}\n  allowNamespaces: [apps, shared]\n  garbageCollection: true\n\
-             - name: infra\n  url: {infra_url}\n  allowNamespaces: [shared]\n  garbageCollection: true\n\
-             - name: team\n  url: {team_url}\n  allowNamespaces: [shared]\n  garbageCollection: true\n",
-            bed.git_url
-        ),
-    )
-    .expect("write the sources file");
-    let config = format!("--config={}", file.display());
+    let yaml = format!(
+        "sources:\n\
+         - name: apps\n  url: {}\n  allowNamespaces: [apps, shared]\n  garbageCollection: true\n\
+         - name: infra\n  url: {infra_url}\n  allowNamespaces: [shared]\n  garbageCollection: true\n\
+         - name: team\n  url: {team_url}\n  allowNamespaces: [shared]\n  garbageCollection: true\n",
+        bed.git_url
+    );
+    let config = bed.sources_flag(&yaml).expect("write the sources file");
     let fluxd = bed
         .start_fluxd(
             "fluxd",
@@ -284,17 +279,12 @@ async fn a_resource_both_define_from_the_start_is_applied_by_neither() {
             "other",
         )
         .expect("commit");
-    let file = bed.path("fluxd.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "sources:\n- name: one\n  url: {}\n- name: two\n  url: {}\n",
-            bed.git_url,
-            bed.sshd.url(other.path())
-        ),
-    )
-    .expect("write");
-    let config = format!("--config={}", file.display());
+    let yaml = format!(
+        "sources:\n- name: one\n  url: {}\n- name: two\n  url: {}\n",
+        bed.git_url,
+        bed.sshd.url(other.path())
+    );
+    let config = bed.sources_flag(&yaml).expect("write");
     let fluxd = bed
         .start_fluxd("fluxd", &[&config, "--sync-interval=1h"])
         .await
