@@ -3,8 +3,8 @@
 //! raises.
 //!
 //! Objects are kept without `managedFields` other than the Apply entry of
-//! Flux's field manager (what the unchanged check reads), which is most of
-//! what an object weighs. A re-list replaces the store at once when it is
+//! Flux's field manager (what the unchanged check reads), frozen into a
+//! compact form ([`Cached`]). A re-list replaces the store at once when it is
 //! complete (kube-runtime's reflector does this); the objects it finds
 //! changed or gone are reported, as the watch events missed in between
 //! would have been.
@@ -16,10 +16,11 @@ use std::sync::{Arc, Mutex};
 use flux_core::ResourceId;
 use futures::StreamExt as _;
 use kube::api::{Api, DynamicObject};
-use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
+use kube::runtime::reflector::{Lookup as _, ObjectRef, Store, store::Writer};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use tokio::sync::{Notify, broadcast};
 
+use super::cached::{self, Cached};
 use super::notice::{Change, Notice};
 use super::own::Own;
 use super::scope::{Scope, Selector, Spec};
@@ -139,7 +140,7 @@ pub struct Collection {
     /// What is watched.
     pub spec: Spec,
     /// The cache.
-    pub store: Store<DynamicObject>,
+    pub store: Store<Cached>,
     state: Arc<Mutex<State>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -174,7 +175,7 @@ impl Collection {
         if streaming {
             config = config.streaming_lists();
         }
-        let writer = Writer::new(ar);
+        let writer = Writer::new(());
         let store = writer.as_reader();
         let state = Arc::new(Mutex::new(State {
             phase: Phase::Listing,
@@ -247,12 +248,9 @@ impl Collection {
     }
 
     /// The object named `name` in `namespace`, if cached.
-    pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<DynamicObject>> {
-        let mut key = ObjectRef::new_with(name, self.spec.served.ar.clone());
-        if let Some(ns) = namespace.filter(|_| self.spec.served.namespaced) {
-            key = key.within(ns);
-        }
-        self.store.get(&key)
+    pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<Cached>> {
+        let namespace = namespace.filter(|_| self.spec.served.namespaced);
+        self.store.get(&cached::key(namespace, name))
     }
 }
 
@@ -265,64 +263,14 @@ fn refused(e: &watcher::Error) -> bool {
     }
 }
 
-/// Keeps only Flux's Apply entry of managedFields, and fills in the kind
-/// (list items of built-in kinds come without it).
-fn trim(obj: &mut DynamicObject, spec: &Spec, manager: &str) {
-    if let Some(fields) = obj.metadata.managed_fields.as_mut() {
-        fields.retain(|f| {
-            f.manager.as_deref() == Some(manager)
-                && f.operation.as_deref() == Some("Apply")
-                && f.subresource.as_deref().is_none_or(str::is_empty)
-        });
-        if fields.is_empty() {
-            obj.metadata.managed_fields = None;
-        }
-    }
-    if obj.types.is_none() {
-        obj.types = Some(kube::api::TypeMeta {
-            api_version: spec.served.ar.api_version.clone(),
-            kind: spec.served.ar.kind.clone(),
-        });
-    }
-}
-
-/// Whether two versions of an object differ in more than status and
-/// bookkeeping metadata.
-fn same_content(a: &DynamicObject, b: &DynamicObject) -> bool {
-    let meta = |o: &DynamicObject| {
-        let mut m = o.metadata.clone();
-        m.resource_version = None;
-        m.managed_fields = None;
-        m.generation = None;
-        m
-    };
-    let data = |o: &DynamicObject| match &o.data {
-        serde_json::Value::Object(m) => m
-            .iter()
-            .filter(|(k, _)| k.as_str() != "status")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect::<serde_json::Map<_, _>>(),
-        _ => serde_json::Map::new(),
-    };
-    a.types == b.types && meta(a) == meta(b) && data(a) == data(b)
-}
-
-fn notice(obj: &DynamicObject, spec: &Spec, change: Change, label: &str) -> Option<Notice> {
-    let marked = obj
-        .metadata
-        .labels
-        .as_ref()
-        .is_some_and(|l| l.contains_key(label));
+fn notice(obj: &Cached, spec: &Spec, change: Change, label: &str) -> Option<Notice> {
+    let marked = obj.has_label(label);
     if !marked && !spec.notify_all {
         return None;
     }
-    let name = obj.metadata.name.as_deref()?;
+    let name = obj.name();
     let id = if spec.served.namespaced {
-        ResourceId::new(
-            obj.metadata.namespace.as_deref()?,
-            &spec.served.ar.kind,
-            name,
-        )
+        ResourceId::new(obj.namespace()?, &spec.served.ar.kind, name)
     } else {
         ResourceId::cluster(&spec.served.ar.kind, name)
     };
@@ -330,28 +278,34 @@ fn notice(obj: &DynamicObject, spec: &Spec, change: Change, label: &str) -> Opti
         id,
         change,
         marked,
-        resource_version: obj.metadata.resource_version.clone(),
+        resource_version: obj.resource_version().map(str::to_owned),
     })
 }
 
 async fn run(
     api: Api<DynamicObject>,
     config: watcher::Config,
-    mut writer: Writer<DynamicObject>,
+    mut writer: Writer<Cached>,
     spec: Spec,
     state: Arc<Mutex<State>>,
     hub: Arc<Hub>,
 ) {
     let ar = spec.served.ar.clone();
     let store = writer.as_reader();
-    let key = |o: &DynamicObject| ObjectRef::from_obj_with(o, ar.clone());
+    let key = |o: &Cached| o.to_object_ref(());
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
     let mut ever_listed = false;
     // During a re-list, what the store held before it.
-    let mut before: Option<HashMap<ObjectRef<DynamicObject>, Arc<DynamicObject>>> = None;
+    let mut before: Option<HashMap<ObjectRef<Cached>, Arc<Cached>>> = None;
     while let Some(event) = stream.next().await {
         let event = match event {
-            Ok(e) => e.modify(|o| trim(o, &spec, &hub.field_manager)),
+            Ok(e) => match cached::freeze_event(e, &spec, &hub.field_manager) {
+                Some(e) => e,
+                None => {
+                    tracing::warn!(kind = %ar.kind, scope = ?spec.scope, "a watch event without an object name; left out of the cache");
+                    continue;
+                }
+            },
             Err(e) => {
                 tracing::warn!(kind = %ar.kind, api_version = %ar.api_version, scope = ?spec.scope, error = %e, "watch failed; retrying after a backoff");
                 let mut st = lock(&state);
@@ -382,7 +336,7 @@ async fn run(
                 if let Some(before) = before.as_mut() {
                     let changed = before
                         .remove(&key(o))
-                        .is_none_or(|old| !same_content(&old, o));
+                        .is_none_or(|old| !old.same_content(o));
                     if changed {
                         notices.extend(notice(o, &spec, Change::Changed, &hub.label));
                     }
@@ -400,7 +354,7 @@ async fn run(
             }
             watcher::Event::Apply(o) => {
                 lock(&state).events += 1;
-                if store.get(&key(o)).is_none_or(|old| !same_content(&old, o)) {
+                if store.get(&key(o)).is_none_or(|old| !old.same_content(o)) {
                     notices.extend(notice(o, &spec, Change::Changed, &hub.label));
                     crds = true;
                 }
@@ -433,29 +387,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn obj(v: serde_json::Value) -> DynamicObject {
-        serde_json::from_value(v).expect("an object")
-    }
-
     #[test]
-    fn status_and_bookkeeping_are_not_changes() {
-        let a = obj(json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "w", "namespace": "n", "resourceVersion": "1", "generation": 1},
-            "spec": {"replicas": 1}, "status": {"readyReplicas": 0}}));
-        let mut b = obj(json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "w", "namespace": "n", "resourceVersion": "2", "generation": 2},
-            "spec": {"replicas": 1}, "status": {"readyReplicas": 1}}));
-        assert!(same_content(&a, &b));
-        b.data["spec"]["replicas"] = json!(2);
-        assert!(!same_content(&a, &b));
-        let mut c = a.clone();
-        c.metadata.labels = Some([("x".to_owned(), "y".to_owned())].into());
-        assert!(!same_content(&a, &c));
-    }
-
-    #[test]
-    fn only_flux_apply_entry_of_managed_fields_is_kept() {
-        let spec = Spec {
+    fn notices_name_the_object_and_its_mark() {
+        let mut spec = Spec {
             served: crate::discovery::Served {
                 ar: kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
                 namespaced: true,
@@ -466,25 +400,22 @@ mod tests {
             selector: Selector::Everything,
             notify_all: false,
         };
-        let mut o = obj(
-            json!({"metadata": {"name": "c", "namespace": "n", "managedFields": [
-            {"manager": "flux", "operation": "Apply", "fieldsV1": {"f:data": {}}},
-            {"manager": "flux", "operation": "Update"},
-            {"manager": "flux", "operation": "Apply", "subresource": "status"},
-            {"manager": "kubectl", "operation": "Apply"}]}}),
-        );
-        trim(&mut o, &spec, "flux");
-        let kept = o.metadata.managed_fields.as_ref().expect("one kept");
-        assert_eq!(kept.len(), 1);
-        assert_eq!(kept[0].operation.as_deref(), Some("Apply"));
-        assert!(kept[0].subresource.is_none());
-        assert_eq!(o.types.as_ref().map(|t| t.kind.as_str()), Some("ConfigMap"));
-        let mut p = obj(
-            json!({"metadata": {"name": "c", "managedFields": [{"manager": "kubectl", "operation": "Update"}]}}),
-        );
-        trim(&mut p, &spec, "flux");
-        assert!(p.metadata.managed_fields.is_none());
+        let obj = |v: serde_json::Value| {
+            Cached::new(&serde_json::from_value::<DynamicObject>(v).expect("an object"))
+                .expect("named")
+        };
+        let unmarked = obj(json!({"metadata": {"name": "c", "namespace": "n"}}));
         // Unmarked objects of a label-less collection raise no notice.
-        assert!(notice(&p, &spec, Change::Changed, "mark").is_none());
+        assert!(notice(&unmarked, &spec, Change::Changed, "mark").is_none());
+        let marked = obj(
+            json!({"metadata": {"name": "c", "namespace": "n", "resourceVersion": "5", "labels": {"mark": "x"}}}),
+        );
+        let n = notice(&marked, &spec, Change::Deleted, "mark").expect("marked");
+        assert_eq!(n.id.to_string(), "n:configmap/c");
+        assert!(n.marked && n.change == Change::Deleted);
+        assert_eq!(n.resource_version.as_deref(), Some("5"));
+        spec.notify_all = true;
+        let n = notice(&unmarked, &spec, Change::Changed, "mark").expect("notify_all");
+        assert!(!n.marked && n.resource_version.is_none());
     }
 }

@@ -52,7 +52,9 @@ use crate::KubeCluster;
 use crate::discovery::Snapshot;
 use crate::error::cluster_error;
 
+mod cached;
 mod collection;
+mod frozen;
 mod notice;
 mod own;
 mod read;
@@ -352,7 +354,7 @@ impl crate::apply::Known for Known<'_> {
                 *av == ar.api_version && *plural == ar.plural && c.usable()
             })
             .find_map(|(_, c)| c.get(namespace, name))
-            .map(|o| read::to_value(&o, true))
+            .map(|o| o.to_value())
     }
 }
 
@@ -572,9 +574,8 @@ impl Cluster for WatchedCluster {
                         holders.peek().is_none()
                             || holders.any(|c| {
                                 !c.usable()
-                                    || c.get(id.namespace(), id.name()).is_some_and(|o| {
-                                        caught_up(o.metadata.resource_version.as_deref(), rv)
-                                    })
+                                    || c.get(id.namespace(), id.name())
+                                        .is_some_and(|o| caught_up(o.resource_version(), rv))
                             })
                     })
                 })

@@ -7,45 +7,35 @@ use std::sync::Arc;
 
 use flux_core::ResourceId;
 use flux_core::cluster::{LiveObject, Namespaces};
-use kube::api::DynamicObject;
 use serde_json::Value;
 
+use super::cached::Cached;
 use super::collection::Collection;
 use super::scope::{Key, Scope, workload_kinds};
+use crate::allowed;
 use crate::discovery::{Served, Snapshot};
-use crate::export::{collected, id_of, is_addon, owned};
-use crate::{allowed, reuse};
+use crate::export::{collected, id_of, is_addon};
 
 /// The collections, by key.
 pub type Collections = BTreeMap<Key, Arc<Collection>>;
 
-/// An object as JSON, with or without its (trimmed) managedFields.
-pub fn to_value(obj: &DynamicObject, managed_fields: bool) -> Value {
-    let mut v = serde_json::to_value(obj).unwrap_or(Value::Null);
-    if !managed_fields && let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("managedFields");
-    }
-    v
-}
-
-/// The objects of a kind, over all its collections, ordered by namespace
-/// and name (as a list returns them).
-fn objects_of(collections: &Collections, served: &Served) -> Vec<Value> {
-    let mut out: Vec<(Option<String>, String, Value)> = Vec::new();
+/// The objects of a kind that `keep` keeps, over all its collections,
+/// ordered by namespace and name (as a list returns them), as JSON without
+/// managedFields.
+fn objects_of(
+    collections: &Collections,
+    served: &Served,
+    keep: impl Fn(&Cached) -> bool,
+) -> Vec<Value> {
+    let mut out: Vec<Arc<Cached>> = Vec::new();
     for ((av, plural, _), c) in collections {
         if *av != served.ar.api_version || *plural != served.ar.plural {
             continue;
         }
-        for o in c.store.state() {
-            out.push((
-                o.metadata.namespace.clone(),
-                o.metadata.name.clone().unwrap_or_default(),
-                to_value(&o, false),
-            ));
-        }
+        out.extend(c.store.state().into_iter().filter(|o| keep(o)));
     }
-    out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    out.into_iter().map(|(_, _, v)| v).collect()
+    out.sort_by(|a, b| (a.namespace(), a.name()).cmp(&(b.namespace(), b.name())));
+    out.iter().map(|o| o.to_lean_value()).collect()
 }
 
 /// Namespaces and workloads, as `crate::export::export_workloads` returns
@@ -53,7 +43,7 @@ fn objects_of(collections: &Collections, served: &Served) -> Vec<Value> {
 pub fn export(collections: &Collections, snap: &Snapshot, ns: &Namespaces) -> Vec<LiveObject> {
     let mut out = Vec::new();
     if let Some(ns_kind) = snap.get("", "v1", "Namespace") {
-        for n in objects_of(collections, ns_kind) {
+        for n in objects_of(collections, ns_kind, |_| true) {
             let Some(name) = n.pointer("/metadata/name").and_then(Value::as_str) else {
                 continue;
             };
@@ -66,7 +56,7 @@ pub fn export(collections: &Collections, snap: &Snapshot, ns: &Namespaces) -> Ve
         }
     }
     for served in workload_kinds(snap) {
-        for obj in objects_of(collections, &served) {
+        for obj in objects_of(collections, &served, |_| true) {
             if is_addon(&obj) {
                 continue;
             }
@@ -94,10 +84,8 @@ pub fn managed(
         if !collected(served) || !served.watchable {
             continue;
         }
-        for obj in objects_of(collections, served) {
-            if !reuse::has_label(&obj, label) || owned(&obj) {
-                continue;
-            }
+        // Unmarked and owned objects are left frozen.
+        for obj in objects_of(collections, served, |o| o.has_label(label) && !o.owned()) {
             let Some(id) = id_of(&obj, served) else {
                 continue;
             };

@@ -1,0 +1,382 @@
+//! What a watch cache holds for one object: [`Cached`], the object as the
+//! watch decoded it, trimmed and frozen ([`super::frozen`]).
+//!
+//! The caches answer the export and the GC listing with the objects the
+//! listing adapter would return (every field but managedFields), and the
+//! apply's unchanged check with Flux's Apply entry of managedFields too, so
+//! they keep every field but the other managedFields entries; a frozen
+//! object keeps them in a fraction of the memory a decoded one takes and
+//! turns back into the same JSON. Name, namespace, resourceVersion, labels
+//! and owners are read without thawing it.
+
+use std::borrow::Cow;
+
+use kube::api::DynamicObject;
+use kube::runtime::reflector::{Lookup, ObjectRef};
+use kube::runtime::watcher;
+use serde_json::Value;
+
+use super::frozen::Frozen;
+use super::scope::Spec;
+
+/// One cached object.
+#[derive(Debug, Clone)]
+pub struct Cached(Body);
+
+#[derive(Debug, Clone)]
+enum Body {
+    Frozen(Frozen),
+    /// A document too large to freeze (4 GiB: never, in practice).
+    Plain(Box<Value>),
+}
+
+/// Fields that change without the object changing: left out when telling
+/// whether it did.
+const BOOKKEEPING: &[&[&str]] = &[
+    &["metadata", "resourceVersion"],
+    &["metadata", "managedFields"],
+    &["metadata", "generation"],
+    &["status"],
+];
+
+const MANAGED_FIELDS: &[&str] = &["metadata", "managedFields"];
+
+/// Keeps only Flux's Apply entry of managedFields, and fills in the kind
+/// (list items of built-in kinds come without it).
+pub fn trim(obj: &mut DynamicObject, spec: &Spec, manager: &str) {
+    if let Some(fields) = obj.metadata.managed_fields.as_mut() {
+        fields.retain(|f| {
+            f.manager.as_deref() == Some(manager)
+                && f.operation.as_deref() == Some("Apply")
+                && f.subresource.as_deref().is_none_or(str::is_empty)
+        });
+        if fields.is_empty() {
+            obj.metadata.managed_fields = None;
+        }
+    }
+    if obj.types.is_none() {
+        obj.types = Some(kube::api::TypeMeta {
+            api_version: spec.served.ar.api_version.clone(),
+            kind: spec.served.ar.kind.clone(),
+        });
+    }
+}
+
+/// A watch event of decoded objects as one of cached objects (trimmed);
+/// `None` when an object cannot be cached (it has no name).
+pub fn freeze_event(
+    event: watcher::Event<DynamicObject>,
+    spec: &Spec,
+    manager: &str,
+) -> Option<watcher::Event<Cached>> {
+    let cache = |mut o: DynamicObject| {
+        trim(&mut o, spec, manager);
+        Cached::new(&o)
+    };
+    Some(match event {
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitDone => watcher::Event::InitDone,
+        watcher::Event::InitApply(o) => watcher::Event::InitApply(cache(o)?),
+        watcher::Event::Apply(o) => watcher::Event::Apply(cache(o)?),
+        watcher::Event::Delete(o) => watcher::Event::Delete(cache(o)?),
+    })
+}
+
+impl Cached {
+    /// `obj` as cached: its JSON, frozen; `None` without a name.
+    pub fn new(obj: &DynamicObject) -> Option<Cached> {
+        obj.metadata.name.as_ref()?;
+        let v = serde_json::to_value(obj).ok()?;
+        Some(Cached(match Frozen::new(&v) {
+            Some(f) => Body::Frozen(f),
+            None => Body::Plain(Box::new(v)),
+        }))
+    }
+
+    fn str_at(&self, path: &[&str]) -> Option<&str> {
+        match &self.0 {
+            Body::Frozen(f) => f.str_at(path),
+            Body::Plain(v) => path
+                .iter()
+                .try_fold(&**v, |v, k| v.get(k))
+                .and_then(Value::as_str),
+        }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        self.str_at(&["metadata", "name"]).unwrap_or_default()
+    }
+
+    /// Its namespace, if it has one.
+    pub fn namespace(&self) -> Option<&str> {
+        self.str_at(&["metadata", "namespace"])
+    }
+
+    /// Its resourceVersion.
+    pub fn resource_version(&self) -> Option<&str> {
+        self.str_at(&["metadata", "resourceVersion"])
+    }
+
+    /// Whether it carries the label `key` (any value).
+    pub fn has_label(&self, key: &str) -> bool {
+        match &self.0 {
+            Body::Frozen(f) => f.map_has_key(&["metadata", "labels"], key),
+            Body::Plain(v) => crate::reuse::has_label(v, key),
+        }
+    }
+
+    /// Whether another object owns it (`ownerReferences` not empty).
+    pub fn owned(&self) -> bool {
+        match &self.0 {
+            Body::Frozen(f) => f.non_empty_list_at(&["metadata", "ownerReferences"]),
+            Body::Plain(v) => crate::export::owned(v),
+        }
+    }
+
+    /// The object as JSON, with Flux's Apply entry of managedFields if it
+    /// has one (for the unchanged check).
+    pub fn to_value(&self) -> Value {
+        match &self.0 {
+            Body::Frozen(f) => f.to_value(),
+            Body::Plain(v) => (**v).clone(),
+        }
+    }
+
+    /// The object as JSON without managedFields, as the listing adapter
+    /// returns it.
+    pub fn to_lean_value(&self) -> Value {
+        match &self.0 {
+            Body::Frozen(f) => f.to_value_without(MANAGED_FIELDS),
+            Body::Plain(v) => without(v, MANAGED_FIELDS),
+        }
+    }
+
+    /// Whether `other` is this object with at most its status and
+    /// bookkeeping metadata (resourceVersion, generation, managedFields)
+    /// changed.
+    pub fn same_content(&self, other: &Cached) -> bool {
+        match (&self.0, &other.0) {
+            (Body::Frozen(a), Body::Frozen(b)) => a.same_except(b, BOOKKEEPING),
+            _ => {
+                let strip = |c: &Cached| {
+                    BOOKKEEPING
+                        .iter()
+                        .fold(c.to_value(), |v, path| without(&v, path))
+                };
+                strip(self) == strip(other)
+            }
+        }
+    }
+}
+
+/// `v` without the entry at `path` (mapping keys).
+fn without(v: &Value, path: &[&str]) -> Value {
+    let mut v = v.clone();
+    if let Some((last, parents)) = path.split_last() {
+        let parent = parents.iter().try_fold(&mut v, |v, k| v.get_mut(k));
+        if let Some(Value::Object(m)) = parent {
+            m.remove(*last);
+        }
+    }
+    v
+}
+
+/// Keyed by namespace and name alone: each collection has its own store of
+/// one kind.
+impl Lookup for Cached {
+    type DynamicType = ();
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("")
+    }
+
+    fn group(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("")
+    }
+
+    fn version(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("")
+    }
+
+    fn plural(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("")
+    }
+
+    fn name(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(Cached::name(self)))
+    }
+
+    fn namespace(&self) -> Option<Cow<'_, str>> {
+        Cached::namespace(self).map(Cow::Borrowed)
+    }
+
+    fn resource_version(&self) -> Option<Cow<'_, str>> {
+        Cached::resource_version(self).map(Cow::Borrowed)
+    }
+
+    fn uid(&self) -> Option<Cow<'_, str>> {
+        self.str_at(&["metadata", "uid"]).map(Cow::Borrowed)
+    }
+
+    /// Without the resourceVersion and UID a reference may carry (nothing
+    /// reads them, and every key would hold two more strings).
+    fn to_object_ref(&self, (): ()) -> ObjectRef<Self> {
+        key(Cached::namespace(self), Cached::name(self))
+    }
+}
+
+/// The store key of the object `name` in `namespace`.
+pub fn key(namespace: Option<&str>, name: &str) -> ObjectRef<Cached> {
+    let r = ObjectRef::new_with(name, ());
+    match namespace {
+        Some(ns) => r.within(ns),
+        None => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::watch::scope::{Scope, Selector};
+    use serde_json::json;
+
+    fn obj(v: Value) -> DynamicObject {
+        serde_json::from_value(v).expect("an object")
+    }
+
+    fn cached(v: Value) -> Cached {
+        Cached::new(&obj(v)).expect("named")
+    }
+
+    fn spec() -> Spec {
+        Spec {
+            served: crate::discovery::Served {
+                ar: kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
+                namespaced: true,
+                listable: true,
+                watchable: true,
+            },
+            scope: Scope::All,
+            selector: Selector::Everything,
+            notify_all: false,
+        }
+    }
+
+    #[test]
+    fn status_and_bookkeeping_are_not_changes() {
+        let a = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "w", "namespace": "n", "resourceVersion": "1", "generation": 1},
+            "spec": {"replicas": 1}, "status": {"readyReplicas": 0}});
+        let mut b = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "w", "namespace": "n", "resourceVersion": "2", "generation": 2,
+                         "managedFields": [{"manager": "flux", "operation": "Apply"}]},
+            "spec": {"replicas": 1}, "status": {"readyReplicas": 1}});
+        assert!(cached(a.clone()).same_content(&cached(b.clone())));
+        b["spec"]["replicas"] = json!(2);
+        assert!(!cached(a.clone()).same_content(&cached(b)));
+        let mut c = a.clone();
+        c["metadata"]["labels"] = json!({"x": "y"});
+        assert!(!cached(a.clone()).same_content(&cached(c)));
+        let mut d = a.clone();
+        d["kind"] = json!("StatefulSet");
+        assert!(!cached(a).same_content(&cached(d)));
+    }
+
+    #[test]
+    fn only_flux_apply_entry_of_managed_fields_is_kept() {
+        let spec = spec();
+        let mut o = obj(
+            json!({"metadata": {"name": "c", "namespace": "n", "managedFields": [
+            {"manager": "flux", "operation": "Apply", "fieldsV1": {"f:data": {}}},
+            {"manager": "flux", "operation": "Update"},
+            {"manager": "flux", "operation": "Apply", "subresource": "status"},
+            {"manager": "kubectl", "operation": "Apply"}]}}),
+        );
+        trim(&mut o, &spec, "flux");
+        let kept = o.metadata.managed_fields.as_ref().expect("one kept");
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].operation.as_deref(), Some("Apply"));
+        assert!(kept[0].subresource.is_none());
+        assert_eq!(o.types.as_ref().map(|t| t.kind.as_str()), Some("ConfigMap"));
+        let mut p = obj(
+            json!({"metadata": {"name": "c", "managedFields": [{"manager": "kubectl", "operation": "Update"}]}}),
+        );
+        trim(&mut p, &spec, "flux");
+        assert!(p.metadata.managed_fields.is_none());
+    }
+
+    #[test]
+    fn reads_what_the_decoded_object_says() {
+        let o = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "n", "resourceVersion": "12", "uid": "u-1",
+                         "labels": {"fluxcd.io/sync-gc-mark": "sha256.x"},
+                         "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": "u-2"}],
+                         "managedFields": [{"manager": "flux", "operation": "Apply", "fieldsV1": {"f:data": {}}}]},
+            "data": {"k": "v", "n": "1"}}));
+        let c = Cached::new(&o).unwrap();
+        assert_eq!(c.to_value(), serde_json::to_value(&o).unwrap());
+        let mut lean = serde_json::to_value(&o).unwrap();
+        lean["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        assert_eq!(c.to_lean_value(), lean);
+        assert_eq!(
+            (c.name(), c.namespace(), c.resource_version()),
+            ("c", Some("n"), Some("12"))
+        );
+        assert_eq!(Lookup::uid(&c).as_deref(), Some("u-1"));
+        assert!(c.has_label("fluxcd.io/sync-gc-mark") && !c.has_label("app"));
+        assert!(c.owned());
+        assert_eq!(c.to_object_ref(()), key(Some("n"), "c"));
+        assert_ne!(c.to_object_ref(()), key(None, "c"));
+        let bare = cached(json!({"metadata": {"name": "x"}}));
+        assert!(!bare.owned() && !bare.has_label("a") && bare.namespace().is_none());
+        assert!(Cached::new(&obj(json!({"metadata": {}}))).is_none());
+    }
+
+    #[test]
+    fn events_are_frozen_trimmed() {
+        let spec = spec();
+        let o = obj(json!({"metadata": {"name": "c", "namespace": "n",
+            "managedFields": [{"manager": "kubectl", "operation": "Update"}]}}));
+        let Some(watcher::Event::Apply(c)) =
+            freeze_event(watcher::Event::Apply(o.clone()), &spec, "flux")
+        else {
+            panic!("an apply event");
+        };
+        assert_eq!(c.to_value()["kind"], "ConfigMap");
+        assert!(c.to_value()["metadata"].get("managedFields").is_none());
+        assert!(matches!(
+            freeze_event(watcher::Event::InitDone, &spec, "flux"),
+            Some(watcher::Event::InitDone)
+        ));
+        let nameless = obj(json!({"metadata": {"namespace": "n"}}));
+        assert!(freeze_event(watcher::Event::Delete(nameless), &spec, "flux").is_none());
+    }
+
+    #[test]
+    fn plain_bodies_answer_alike() {
+        let v = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "n", "resourceVersion": "3",
+                         "labels": {"m": "1"}, "ownerReferences": [],
+                         "managedFields": [{"manager": "flux"}]},
+            "status": {"x": 1}});
+        let frozen = cached(v.clone());
+        let plain = Cached(Body::Plain(Box::new(frozen.to_value())));
+        assert_eq!(plain.to_lean_value(), frozen.to_lean_value());
+        assert_eq!(
+            (plain.name(), plain.namespace(), plain.resource_version()),
+            (frozen.name(), frozen.namespace(), frozen.resource_version())
+        );
+        assert_eq!(plain.has_label("m"), frozen.has_label("m"));
+        assert_eq!(plain.owned(), frozen.owned());
+        let mut changed = v.clone();
+        changed["status"]["x"] = json!(2);
+        changed["metadata"]["resourceVersion"] = json!("4");
+        assert!(plain.same_content(&cached(changed.clone())));
+        changed["metadata"]["labels"]["m"] = json!("2");
+        assert!(!plain.same_content(&cached(changed)));
+    }
+}
