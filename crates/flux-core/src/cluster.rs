@@ -120,6 +120,16 @@ impl ClusterError {
 /// the order they were given.
 pub type PerObject<T> = Vec<(ResourceId, Result<T, ClusterError>)>;
 
+/// The live objects a sync plans from (see [`Cluster::read_live`]).
+#[derive(Debug, Clone, Default)]
+pub struct LiveRead {
+    /// As [`Cluster::export_workloads`] returns them.
+    pub exported: Vec<LiveObject>,
+    /// As [`Cluster::list_managed`] returns them, possibly without the
+    /// objects `exported` holds.
+    pub managed: Vec<LiveObject>,
+}
+
 /// A Kubernetes cluster, as far as Flux needs one.
 #[async_trait::async_trait]
 pub trait Cluster: Send + Sync {
@@ -138,6 +148,21 @@ pub trait Cluster: Send + Sync {
         label: &str,
         namespaces: &Namespaces,
     ) -> Result<Vec<LiveObject>, ClusterError>;
+
+    /// What a sync reads before planning: [`Cluster::export_workloads`]
+    /// and [`Cluster::list_managed`] for `label`. The default makes both
+    /// calls. A cluster that reads both from one snapshot (a watch cache)
+    /// may leave out of `managed` the objects `exported` already holds, so
+    /// each is converted once; the planner reads copies of one object alike.
+    async fn read_live(
+        &self,
+        label: &str,
+        namespaces: &Namespaces,
+    ) -> Result<LiveRead, ClusterError> {
+        let exported = self.export_workloads(namespaces).await?;
+        let managed = self.list_managed(label, namespaces).await?;
+        Ok(LiveRead { exported, managed })
+    }
 
     /// Applies objects (server-side apply, Flux's field manager), in order.
     async fn apply(&self, objects: &[ApplyObject]) -> PerObject<Applied>;

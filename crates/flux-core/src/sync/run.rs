@@ -12,7 +12,9 @@ use super::live::{LiveView, checksum_of};
 use super::mark::{CHECKSUM_ANNOTATION, GC_MARK_LABEL};
 use super::plan::{SyncPlan, plan_sync};
 use super::{GcMode, SyncOptions};
-use crate::cluster::{Applied, Cluster, ClusterError, ClusterErrorKind, LiveObject, PerObject};
+use crate::cluster::{
+    Applied, Cluster, ClusterError, ClusterErrorKind, LiveObject, LiveRead, PerObject,
+};
 use crate::manifest::{FileSet, LoadErrors, LoadOptions, Manifests, parse_files};
 use crate::resource::{ResourceId, ScopeTable};
 
@@ -87,12 +89,13 @@ pub async fn read_live<C: Cluster + ?Sized>(
     cluster: &C,
     options: &SyncOptions,
 ) -> Result<Vec<LiveObject>, ClusterError> {
-    let mut live = cluster.export_workloads(&options.namespaces).await?;
-    live.extend(
-        cluster
-            .list_managed(GC_MARK_LABEL, &options.namespaces)
-            .await?,
-    );
+    let LiveRead {
+        exported: mut live,
+        managed,
+    } = cluster
+        .read_live(GC_MARK_LABEL, &options.namespaces)
+        .await?;
+    live.extend(managed);
     Ok(live)
 }
 
@@ -121,15 +124,13 @@ pub async fn run<C: Cluster + ?Sized>(
     desired: &Manifests,
     options: &SyncOptions,
 ) -> Result<SyncReport, SyncError> {
-    let exported = cluster
-        .export_workloads(&options.namespaces)
+    let LiveRead {
+        exported: mut live,
+        managed,
+    } = cluster
+        .read_live(GC_MARK_LABEL, &options.namespaces)
         .await
         .map_err(SyncError::ReadCluster)?;
-    let managed = cluster
-        .list_managed(GC_MARK_LABEL, &options.namespaces)
-        .await
-        .map_err(SyncError::ReadCluster)?;
-    let mut live = exported;
     let exported_len = live.len();
     live.extend(managed);
     let plan = plan_sync(desired, &live, options);

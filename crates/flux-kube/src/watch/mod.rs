@@ -32,15 +32,15 @@
 //! adapter's allow-list. Kinds that can be listed but not watched (metrics)
 //! are left out of `list_managed`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use flux_core::ResourceId;
 use flux_core::cluster::{
-    Applied, ApplyObject, Cluster, ClusterError, ClusterErrorKind, LiveObject, Namespaces,
-    PerObject,
+    Applied, ApplyObject, Cluster, ClusterError, ClusterErrorKind, LiveObject, LiveRead,
+    Namespaces, PerObject,
 };
 use flux_core::registry::Credentials;
 use kube::discovery::ApiResource;
@@ -531,10 +531,36 @@ impl Cluster for WatchedCluster {
             return self.inner.kube.list_managed(label, namespaces).await;
         }
         let (snap, cols) = self.before_read().await?;
-        Ok(read::managed(&cols, &snap, label, namespaces)
+        Ok(
+            read::managed(&cols, &snap, label, namespaces, &HashSet::new())
+                .into_iter()
+                .map(|(o, _)| o)
+                .collect(),
+        )
+    }
+
+    /// Both lists from the stores, each object converted to JSON once: a
+    /// marked workload or namespace is in `exported` only.
+    async fn read_live(
+        &self,
+        label: &str,
+        namespaces: &Namespaces,
+    ) -> Result<LiveRead, ClusterError> {
+        if label != self.inner.options.label
+            || !covers(&self.inner.kube.options.namespaces, namespaces)
+        {
+            let exported = self.export_workloads(namespaces).await?;
+            let managed = self.list_managed(label, namespaces).await?;
+            return Ok(LiveRead { exported, managed });
+        }
+        let (snap, cols) = self.before_read().await?;
+        let exported = read::export(&cols, &snap, namespaces);
+        let have: HashSet<&ResourceId> = exported.iter().map(|o| &o.id).collect();
+        let managed = read::managed(&cols, &snap, label, namespaces, &have)
             .into_iter()
             .map(|(o, _)| o)
-            .collect())
+            .collect();
+        Ok(LiveRead { exported, managed })
     }
 
     async fn apply(&self, objects: &[ApplyObject]) -> PerObject<Applied> {

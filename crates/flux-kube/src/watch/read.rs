@@ -70,13 +70,24 @@ pub fn export(collections: &Collections, snap: &Snapshot, ns: &Namespaces) -> Ve
     out
 }
 
-/// Marked objects, as `crate::export::list_managed` returns them; with the
-/// kinds of each object, for deletes by ID.
+/// The ID of a cached object of kind `served`, as [`id_of`] gives it.
+fn cached_id(o: &Cached, served: &Served) -> Option<ResourceId> {
+    Some(if served.namespaced {
+        ResourceId::new(o.namespace()?, &served.ar.kind, o.name())
+    } else {
+        ResourceId::cluster(&served.ar.kind, o.name())
+    })
+}
+
+/// Marked objects, as `crate::export::list_managed` returns them, but for
+/// those whose ID is in `except` (left frozen); with the kinds of each
+/// object, for deletes by ID.
 pub fn managed(
     collections: &Collections,
     snap: &Snapshot,
     label: &str,
     ns: &Namespaces,
+    except: &HashSet<&ResourceId>,
 ) -> Vec<(LiveObject, Served)> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
@@ -85,7 +96,13 @@ pub fn managed(
             continue;
         }
         // Unmarked and owned objects are left frozen.
-        for obj in objects_of(collections, served, |o| o.has_label(label) && !o.owned()) {
+        let keep = |o: &Cached| {
+            o.has_label(label)
+                && !o.owned()
+                && (except.is_empty()
+                    || cached_id(o, served).is_none_or(|id| !except.contains(&id)))
+        };
+        for obj in objects_of(collections, served, keep) {
             let Some(id) = id_of(&obj, served) else {
                 continue;
             };
