@@ -238,7 +238,6 @@ pub fn key(namespace: Option<&str>, name: &str) -> ObjectRef<Cached> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::watch::scope::{Scope, Selector};
     use serde_json::json;
 
     fn obj(v: Value) -> DynamicObject {
@@ -250,17 +249,7 @@ mod tests {
     }
 
     fn spec() -> Spec {
-        Spec {
-            served: crate::discovery::Served {
-                ar: kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
-                namespaced: true,
-                listable: true,
-                watchable: true,
-            },
-            scope: Scope::All,
-            selector: Selector::Everything,
-            notify_all: false,
-        }
+        crate::watch::scope::configmaps()
     }
 
     #[test]

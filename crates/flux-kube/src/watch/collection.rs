@@ -389,17 +389,7 @@ mod tests {
 
     #[test]
     fn notices_name_the_object_and_its_mark() {
-        let mut spec = Spec {
-            served: crate::discovery::Served {
-                ar: kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
-                namespaced: true,
-                listable: true,
-                watchable: true,
-            },
-            scope: Scope::All,
-            selector: Selector::Everything,
-            notify_all: false,
-        };
+        let mut spec = crate::watch::scope::configmaps();
         let obj = |v: serde_json::Value| {
             Cached::new(&serde_json::from_value::<DynamicObject>(v).expect("an object"))
                 .expect("named")

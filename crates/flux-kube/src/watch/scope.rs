@@ -142,6 +142,22 @@ pub fn plan(snap: &Snapshot, namespaces: &Namespaces, label: &str) -> Vec<Spec> 
     out
 }
 
+/// A spec watching every ConfigMap, for unit tests.
+#[cfg(test)]
+pub(crate) fn configmaps() -> Spec {
+    Spec {
+        served: crate::discovery::Served {
+            ar: kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
+            namespaced: true,
+            listable: true,
+            watchable: true,
+        },
+        scope: Scope::All,
+        selector: Selector::Everything,
+        notify_all: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
