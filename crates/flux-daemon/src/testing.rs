@@ -186,6 +186,35 @@ impl TestBed {
         Ok(format!("--config={}", file.display()))
     }
 
+    /// fluxd with two sources: the bed's repository as `apps` (namespace
+    /// `apps` allowed) and a new repository `team.git` holding
+    /// `team_files` as `team` (namespace `team`), git polling and periodic
+    /// syncs off; returned once both mirrors are ready, with the second
+    /// repository and its URL.
+    pub async fn start_apps_and_team(
+        &self,
+        team_files: &[(&str, &[u8])],
+        patience: Duration,
+    ) -> Result<(Fluxd, BareRepo, String), BedError> {
+        let team = BareRepo::create(self.dir.path(), "team.git")?;
+        team.commit_files(team_files, "team's files")?;
+        let team_url = self.sshd.url(team.path());
+        let config = self.sources_flag(&format!(
+            "sources:\n\
+             - name: apps\n  url: {}\n  allowNamespaces: [apps]\n\
+             - name: team\n  url: {team_url}\n  allowNamespaces: [team]\n",
+            self.git_url
+        ))?;
+        let fluxd = self
+            .start_fluxd(
+                "fluxd",
+                &[&config, "--git-poll-interval=1h", "--sync-interval=1h"],
+            )
+            .await?;
+        fluxd.wait_git_ready(patience).await?;
+        Ok((fluxd, team, team_url))
+    }
+
     /// A path in the scratch directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)

@@ -27,28 +27,10 @@ async fn two_sources() -> (Setup, BareRepo, String) {
             .run(&["create", "namespace", ns])
             .expect_ok("create namespace");
     }
-    let team = BareRepo::create(bed.dir.path(), "team.git").expect("team repo");
-    team.commit_files(&[("b.yaml", &deployment("team", "b"))], "team's b")
-        .expect("commit");
-    let team_url = bed.sshd.url(team.path());
-    let yaml = format!(
-        "sources:\n\
-         - name: apps\n  url: {}\n  allowNamespaces: [apps]\n\
-         - name: team\n  url: {team_url}\n  allowNamespaces: [team]\n",
-        bed.git_url
-    );
-    let config = bed.sources_flag(&yaml).expect("write the sources file");
-    let fluxd = bed
-        .start_fluxd(
-            "fluxd",
-            &[&config, "--git-poll-interval=1h", "--sync-interval=1h"],
-        )
+    let (fluxd, team, team_url) = bed
+        .start_apps_and_team(&[("b.yaml", &deployment("team", "b"))], PATIENCE)
         .await
-        .expect("fluxd");
-    fluxd
-        .wait_git_ready(PATIENCE)
-        .await
-        .expect("repositories ready");
+        .expect("fluxd with sources apps and team");
     let home = super::fluxctl_home(&bed);
     let s = Setup {
         bed,

@@ -7,7 +7,6 @@ use flux_api::client::{Client, ClientOptions, Error};
 use flux_api::job::{Id, StatusString};
 use flux_api::update::Spec;
 use flux_api::v11::ListServicesOptions;
-use flux_testbed::git::BareRepo;
 
 use super::*;
 
@@ -61,28 +60,11 @@ async fn each_route_answers_for_the_source_named() {
     for ns in ["apps", "team"] {
         kubectl(&bed, &["create", "namespace", ns]);
     }
-    let team = BareRepo::create(bed.dir.path(), "team.git").expect("team repo");
-    team.commit_files(
-        &[("b.yaml", deployment_in("team", "b").as_bytes())],
-        "team's b",
-    )
-    .expect("commit");
-    let team_url = bed.sshd.url(team.path());
-    let yaml = format!(
-        "sources:\n\
-         - name: apps\n  url: {}\n  allowNamespaces: [apps]\n\
-         - name: team\n  url: {team_url}\n  allowNamespaces: [team]\n",
-        bed.git_url
-    );
-    let config = bed.sources_flag(&yaml).expect("write the sources file");
-    let fluxd = bed
-        .start_fluxd(
-            "fluxd",
-            &[&config, "--git-poll-interval=1h", "--sync-interval=1h"],
-        )
+    let b = deployment_in("team", "b");
+    let (fluxd, team, team_url) = bed
+        .start_apps_and_team(&[("b.yaml", b.as_bytes())], PATIENCE)
         .await
-        .expect("fluxd");
-    fluxd.wait_git_ready(PATIENCE).await.expect("both ready");
+        .expect("fluxd with sources apps and team");
 
     // Workloads: each source's own; no name is the first source's.
     let (apps, team_api) = (client_of(&fluxd, "apps"), client_of(&fluxd, "team"));
