@@ -97,6 +97,9 @@ pub enum StartError {
         "--sync-state=secret needs the deploy key Secret, but fluxd has no cluster access to it"
     )]
     NoSecret,
+    /// `--ha` without a cluster client to keep Leases with.
+    #[error("invalid --ha: fluxd has no cluster client to keep Leases with")]
+    HaWithoutCluster,
     /// A listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -157,6 +160,7 @@ impl Shared {
 pub struct Daemon {
     shared: Arc<Shared>,
     listeners: Option<crate::api::Listeners>,
+    ownership: Option<crate::ha::Ownership>,
 }
 
 impl Daemon {
@@ -260,6 +264,13 @@ impl Daemon {
             source.sync_interval = settings.sync_interval;
             source.automation_interval = settings.automation_interval;
             source.identity = identity;
+            if let Some(ha) = &config.ha {
+                source.fence = Some(Arc::new(crate::ha::Fence::new(
+                    name,
+                    &ha.replica_id,
+                    ha.renew_deadline,
+                )));
+            }
             if config.manifest_generation {
                 source.generator = Some(crate::generation::generator(
                     &state_dir.join("generate").join(name),
@@ -270,6 +281,23 @@ impl Daemon {
             sources.push(Arc::new(source));
         }
         let identity = sources.first().and_then(|s| s.identity.clone());
+        let ownership = match &config.ha {
+            None => None,
+            Some(ha) => {
+                let client = parts.client.clone().ok_or(StartError::HaWithoutCluster)?;
+                let leases = crate::ha::lease::Leases::new(
+                    client,
+                    &parts.namespace,
+                    &ha.replica_id,
+                    ha.lease_duration,
+                );
+                let fences = sources
+                    .iter()
+                    .filter_map(|s| Some((s.name.clone(), s.fence.clone()?)))
+                    .collect();
+                Some(crate::ha::Ownership::new(leases, ha.clone(), fences))
+            }
+        };
         crate::registry::check_required(&config.registry).await?;
         let cache_path = state_dir.join("registry-cache.json");
         let registry = Arc::new(Registry::new(
@@ -291,6 +319,7 @@ impl Daemon {
                 stopping,
             }),
             listeners: Some(listeners),
+            ownership,
         })
     }
 
@@ -330,6 +359,16 @@ impl Daemon {
                 shared.clone(),
                 stopped(),
             ));
+        }
+        if let Some(ownership) = self.ownership.take() {
+            let sh = shared.clone();
+            let taken = move |name: &str| {
+                if let Some(s) = sh.source(name) {
+                    s.ask_sync();
+                    s.ask_automation();
+                }
+            };
+            tasks.spawn(ownership.run(taken, stopped()));
         }
         tasks.spawn(crate::run::scan_loop(shared.clone(), stopped()));
         if let Some(watch) = &shared.watch

@@ -47,6 +47,7 @@ pub mod connect;
 pub mod daemon;
 pub mod deploykey;
 pub mod generation;
+pub mod ha;
 pub mod job;
 pub mod metrics;
 pub mod registry;

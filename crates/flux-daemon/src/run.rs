@@ -65,8 +65,22 @@ pub async fn source_loop(source: Arc<Source>, shared: Arc<Shared>, stop: impl Fu
             () = source.automation_soon.notified(), if automation_on => Step::Automate,
             () = tokio::time::sleep_until(next_automation), if automation_on => Step::Automate,
         };
+        // With --ha, a source whose Lease this replica does not hold is
+        // fetched (reads are answered) but not synced, automated or
+        // written to; its jobs are refused.
+        let owned = source.may_write();
         match step {
             Step::Stop => break,
+            Step::Job(job) if owned.is_err() => {
+                refuse_job(&source, *job, owned.err());
+            }
+            Step::Sync(_) | Step::Automate if owned.is_err() => {
+                if matches!(step, Step::Automate) {
+                    next_automation = tokio::time::Instant::now() + source.automation_interval;
+                } else {
+                    next_sync = tokio::time::Instant::now() + source.sync_interval;
+                }
+            }
             Step::Head => {
                 let head = heads.borrow_and_update().as_ref().map(|r| r.head.clone());
                 if !mark_read && head.is_some() {
@@ -80,6 +94,10 @@ pub async fn source_loop(source: Arc<Source>, shared: Arc<Shared>, stop: impl Fu
                             tracing::warn!(source = %source.name, error = %e, "cannot read the sync high-water mark")
                         }
                     }
+                }
+                if owned.is_err() {
+                    // Synced once this replica takes the Lease (it asks).
+                    continue;
                 }
                 if head.is_some() && head != last_head {
                     last_head = head.clone();
@@ -129,6 +147,19 @@ pub async fn source_loop(source: Arc<Source>, shared: Arc<Shared>, stop: impl Fu
             }
         }
     }
+}
+
+/// Fails a job of a source this replica does not own, naming the owner.
+fn refuse_job(source: &Source, job: Queued, why: Option<crate::ha::FenceError>) {
+    let error = why.map_or_else(|| "not owned by this replica".to_owned(), |e| e.to_string());
+    tracing::info!(source = %source.name, job = %job.id, %error, "job refused");
+    source.jobs.set_status(
+        &job.id,
+        JobStatus::Failed {
+            error,
+            outcome: Default::default(),
+        },
+    );
 }
 
 async fn do_sync(source: &Source, shared: &Shared, why: &str) {

@@ -100,6 +100,9 @@ pub struct Source {
     /// Runs `.flux.yaml` commands (`--manifest-generation`); `None`
     /// without the flag, when `.flux.yaml` files are ignored.
     pub generator: Option<flux_generate::Generator>,
+    /// With `--ha`: whether this replica may write for the source now
+    /// (it holds the source's Lease); `None` without `--ha`.
+    pub fence: Option<Arc<crate::ha::Fence>>,
     status: Mutex<SourceStatus>,
 }
 
@@ -138,6 +141,7 @@ impl Source {
             automation_interval: Duration::from_secs(300),
             identity: None,
             generator: None,
+            fence: None,
             status: Mutex::new(SourceStatus::default()),
         }
     }
@@ -169,6 +173,12 @@ impl Source {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .extend(served);
+    }
+
+    /// Whether this replica may write for the source now: always without
+    /// `--ha`; with it, while it holds the source's Lease.
+    pub fn may_write(&self) -> Result<(), crate::ha::FenceError> {
+        self.fence.as_ref().map_or(Ok(()), |f| f.check())
     }
 
     /// Asks for a sync soon.

@@ -475,6 +475,33 @@ pub struct Flags {
     )]
     pub ssh_known_hosts: Vec<PathBuf>,
 
+    // ---- High availability ----
+    /// Run as one of several replicas sharing the sources through
+    /// Kubernetes Leases (one Lease per source, `fluxd-<source>` in fluxd's
+    /// namespace): a replica syncs, automates and runs jobs only for the
+    /// sources it holds. Off: one replica does everything, as before.
+    #[arg(long, env = "FLUXD_HA", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, help_heading = "High availability")]
+    pub ha: bool,
+    /// This replica's name in Leases (holderIdentity); default the POD_NAME
+    /// environment variable, else the host name.
+    #[arg(
+        long,
+        env = "FLUXD_HA_REPLICA_ID",
+        default_value = "",
+        help_heading = "High availability"
+    )]
+    pub ha_replica_id: String,
+    /// How long a Lease holds without renewal before another replica may take it.
+    #[arg(long, env = "FLUXD_HA_LEASE_DURATION", default_value = "15s", value_parser = parse_duration, help_heading = "High availability")]
+    pub ha_lease_duration: Duration,
+    /// How often held Leases are renewed.
+    #[arg(long, env = "FLUXD_HA_RENEW_INTERVAL", default_value = "2s", value_parser = parse_duration, help_heading = "High availability")]
+    pub ha_renew_interval: Duration,
+    /// A replica stops writing for a source once this long has passed since
+    /// it sent its last successful renewal (must be below --ha-lease-duration).
+    #[arg(long, env = "FLUXD_HA_RENEW_DEADLINE", default_value = "10s", value_parser = parse_duration, help_heading = "High availability")]
+    pub ha_renew_deadline: Duration,
+
     // ---- Other ----
     /// Generate manifests with .flux.yaml files.
     #[arg(long, env = "FLUXD_MANIFEST_GENERATION", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = ArgAction::Set, help_heading = "Other")]

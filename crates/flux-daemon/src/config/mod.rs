@@ -22,7 +22,7 @@ pub use duration::{format_duration, parse_duration};
 pub use file::{DEFAULT_SOURCE, KeySettings, SourceDefaults, SourceSettings};
 pub use flags::Flags;
 pub use settings::{
-    GitSettings, KubeSettings, LogFormat, RegistrySettings, SshSettings, SyncSettings,
+    GitSettings, HaSettings, KubeSettings, LogFormat, RegistrySettings, SshSettings, SyncSettings,
     SyncStateMode,
 };
 pub(crate) use validate::check_dns_label;
@@ -61,6 +61,8 @@ pub struct Config {
     pub ssh: SshSettings,
     /// `--manifest-generation`.
     pub manifest_generation: bool,
+    /// `--ha` and its settings; `None` without `--ha`.
+    pub ha: Option<HaSettings>,
     /// Warnings about deprecated, ignored or overridden flags, to log once
     /// logging is set up.
     pub warnings: Vec<String>,
@@ -324,6 +326,7 @@ impl Config {
             k8s,
             ssh,
             manifest_generation: flags.manifest_generation,
+            ha: validate::ha_settings(flags)?,
             warnings,
         })
     }

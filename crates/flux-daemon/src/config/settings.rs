@@ -124,3 +124,16 @@ pub struct SshSettings {
     /// A user's ssh config to include (`~/.ssh/config` when present).
     pub ssh_config: Option<PathBuf>,
 }
+
+/// `--ha`: several replicas sharing the sources through Leases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaSettings {
+    /// `--ha-replica-id` (or POD_NAME, or the host name).
+    pub replica_id: String,
+    /// `--ha-lease-duration`.
+    pub lease_duration: Duration,
+    /// `--ha-renew-interval`.
+    pub renew_interval: Duration,
+    /// `--ha-renew-deadline`.
+    pub renew_deadline: Duration,
+}

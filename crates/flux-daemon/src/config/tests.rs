@@ -500,3 +500,24 @@ fn single_repository_flags_are_a_sources_file_of_one_source() {
     );
     assert_eq!(from_flags.k8s.namespaces, from_file.k8s.namespaces);
 }
+
+#[test]
+fn ha_is_off_by_default_and_checks_its_timings() {
+    assert!(parse(&[]).expect("defaults").ha.is_none());
+    let ha = parse(&["--ha", "--ha-replica-id", "fluxd-0"])
+        .expect("--ha")
+        .ha
+        .expect("settings");
+    assert_eq!(ha.replica_id, "fluxd-0");
+    assert_eq!(ha.lease_duration, Duration::from_secs(15));
+    assert_eq!(ha.renew_interval, Duration::from_secs(2));
+    assert_eq!(ha.renew_deadline, Duration::from_secs(10));
+    let bad = |args: &[&str]| invalid_flag(&[&["--ha", "--ha-replica-id", "r1"], args].concat());
+    assert_eq!(bad(&["--ha-renew-deadline", "15s"]), "ha-renew-deadline");
+    assert_eq!(bad(&["--ha-renew-interval", "10s"]), "ha-renew-interval");
+    assert_eq!(bad(&["--ha-lease-duration", "1500ms"]), "ha-lease-duration");
+    assert_eq!(
+        invalid_flag(&["--ha", "--ha-replica-id", "Not_A_Name"]),
+        "ha-replica-id"
+    );
+}

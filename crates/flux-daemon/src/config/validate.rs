@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use flux_core::Namespaces;
 use flux_git::{GitConfig, GitFlags};
 
-use super::{ConfigError, Flags, GitSettings, KubeSettings, RegistrySettings, SshSettings};
+use super::{
+    ConfigError, Flags, GitSettings, HaSettings, KubeSettings, RegistrySettings, SshSettings,
+};
 
 /// Flags of Flux v1 whose feature is not here: refused rather than
 /// silently doing something else.
@@ -381,6 +383,87 @@ pub(crate) fn check_dns_label(flag: &str, name: &str) -> Result<(), ConfigError>
             format!("{name:?} is not a namespace name (lower-case letters, digits and '-')"),
         ))
     }
+}
+
+/// `--ha` and its settings, checked: renewals come before the deadline and
+/// the deadline before the Lease expires, so a replica has stopped writing
+/// before another may take its Lease.
+pub(super) fn ha_settings(flags: &Flags) -> Result<Option<HaSettings>, ConfigError> {
+    if !flags.ha {
+        return Ok(None);
+    }
+    let replica_id = match flags.ha_replica_id.trim() {
+        "" => std::env::var("POD_NAME")
+            .ok()
+            .filter(|n| !n.trim().is_empty())
+            .or_else(host_name)
+            .unwrap_or_default(),
+        id => id.to_owned(),
+    };
+    let ok = !replica_id.is_empty()
+        && replica_id.len() <= 63
+        && replica_id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && replica_id
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && replica_id
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
+    if !ok {
+        return Err(ConfigError::invalid(
+            "ha-replica-id",
+            format!(
+                "{replica_id:?} cannot name a Lease (1-63 lower-case letters, digits, '-' and '.'); set --ha-replica-id or POD_NAME"
+            ),
+        ));
+    }
+    let (duration, interval, deadline) = (
+        flags.ha_lease_duration,
+        flags.ha_renew_interval,
+        flags.ha_renew_deadline,
+    );
+    if duration < std::time::Duration::from_secs(1) {
+        return Err(ConfigError::invalid(
+            "ha-lease-duration",
+            "must be at least 1s (Leases count whole seconds)",
+        ));
+    }
+    if duration.subsec_nanos() != 0 {
+        return Err(ConfigError::invalid(
+            "ha-lease-duration",
+            "must be whole seconds (Leases count whole seconds)",
+        ));
+    }
+    if deadline >= duration {
+        return Err(ConfigError::invalid(
+            "ha-renew-deadline",
+            "must be shorter than --ha-lease-duration, so a replica stops writing before another may take its Lease",
+        ));
+    }
+    if interval.is_zero() || interval >= deadline {
+        return Err(ConfigError::invalid(
+            "ha-renew-interval",
+            "must be above zero and shorter than --ha-renew-deadline, so a renewal can land before the deadline",
+        ));
+    }
+    Ok(Some(HaSettings {
+        replica_id,
+        lease_duration: duration,
+        renew_interval: interval,
+        renew_deadline: deadline,
+    }))
+}
+
+fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
 }
 
 fn non_empty(list: &[String]) -> Vec<String> {

@@ -2,4 +2,5 @@
 //! fluxd itself running against real servers (`e2e`).
 
 mod e2e;
+mod ha;
 mod pipeline;
