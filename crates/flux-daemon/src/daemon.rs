@@ -145,14 +145,19 @@ impl Shared {
     }
 
     /// Whether fluxd is ready to serve: every repository fetched and synced
-    /// at least once (successfully or not), and the cluster side ready.
+    /// at least once (successfully or not; with `--ha`, only those this
+    /// replica owns), and the cluster side ready.
     pub fn is_ready(&self) -> bool {
         let cluster = self.watch.as_ref().is_none_or(|w| w.is_ready());
         cluster
             && self
                 .sources
                 .iter()
-                .all(|s| s.repo.head().is_some() && s.with_status(|st| st.tried))
+                // With --ha, a source another replica owns is not synced here.
+                .all(|s| {
+                    s.repo.head().is_some()
+                        && (s.with_status(|st| st.tried) || s.may_write().is_err())
+                })
     }
 }
 

@@ -78,6 +78,21 @@ pub async fn update_manifests(
         source.jobs.set_status(&id, status);
         return Ok(id);
     }
+    // With --ha, only the replica holding the source's Lease takes jobs
+    // that write; the others say which replica to ask.
+    if let Err(e) = source.may_write() {
+        return Err(Failure::new(
+            StatusCode::CONFLICT,
+            ApiError::user(format!(
+                "{e}; this is replica {}: send the job to the owner",
+                shared
+                    .config
+                    .ha
+                    .as_ref()
+                    .map_or("", |h| h.replica_id.as_str())
+            )),
+        ));
+    }
     source.jobs.enqueue(job).map_err(|e| {
         Failure::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -141,8 +141,10 @@ async fn three_replicas_spread_four_sources_and_take_over_a_stopped_one() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     eprintln!("sources of the stopped replica taken over in {took:?}");
+    // A crashed replica's Leases expire after the lease duration (3 s);
+    // then a round or two (0.3 s each, slower on a loaded machine).
     assert!(
-        took < Duration::from_secs(3) + Duration::from_secs(2),
+        took < Duration::from_secs(3) + Duration::from_secs(4),
         "handover took {took:?}"
     );
 

@@ -10,6 +10,7 @@ mod faults;
 mod gc;
 mod generation;
 mod generation_failures;
+mod ha;
 mod jobs;
 mod restart;
 mod source_api;

@@ -1,0 +1,100 @@
+//! Three fluxd replicas with `--ha` on one repository and one emulator:
+//! one owns the source and syncs it, the others refuse jobs naming the
+//! owner, and when the owner stops another takes the source over within the
+//! lease duration and applies a new commit.
+
+use super::*;
+
+const HA: [&str; 4] = [
+    "--ha",
+    "--ha-lease-duration=3s",
+    "--ha-renew-interval=300ms",
+    "--ha-renew-deadline=2s",
+];
+
+fn owns(fluxd: &Fluxd) -> bool {
+    fluxd
+        .shared()
+        .default_source()
+        .is_some_and(|s| s.may_write().is_ok())
+}
+
+async fn one_owner(replicas: &[(&str, &Fluxd)]) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let owners: Vec<&str> = replicas
+            .iter()
+            .filter(|(_, f)| owns(f))
+            .map(|(id, _)| *id)
+            .collect();
+        assert!(owners.len() <= 1, "owned twice: {owners:?}");
+        if let [one] = owners.as_slice() {
+            return (*one).to_owned();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no owner");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_syncs_the_others_refuse_jobs_and_take_over_when_it_stops() {
+    let files = [(
+        "a.yaml",
+        deployment("a", "registry.example.com/team/app:1.0", ""),
+    )];
+    let bed = TestBed::start(&[(files[0].0, files[0].1.as_bytes())])
+        .await
+        .expect("bed");
+    let mut replicas = Vec::new();
+    for id in ["fluxd-a", "fluxd-b", "fluxd-c"] {
+        let flag = format!("--ha-replica-id={id}");
+        let mut args: Vec<&str> = HA.to_vec();
+        args.extend([flag.as_str(), "--git-poll-interval=500ms"]);
+        let fluxd = bed.spawn_fluxd(id, &args).await.expect("fluxd");
+        replicas.push((id, fluxd));
+    }
+    let view: Vec<(&str, &Fluxd)> = replicas.iter().map(|(i, f)| (*i, f)).collect();
+    let owner = one_owner(&view).await;
+    let (_, owner_fluxd) = view.iter().find(|(i, _)| *i == owner).expect("owner");
+    owner_fluxd
+        .wait_for("the owner's first sync", PATIENCE, |s| {
+            s.default_source()
+                .is_some_and(|s| s.with_status(|st| st.tried))
+        })
+        .await
+        .expect("synced");
+    eventually(&bed, &["get", "deployment", "a", "-o", "name"], |o| {
+        o.contains("deployment")
+    })
+    .await;
+
+    // A non-owner refuses a sync job with a 409 naming the owner.
+    let (_, other) = view.iter().find(|(i, _)| *i != owner).expect("another");
+    let sync = serde_json::to_string(&flux_api::update::Spec::sync()).expect("json");
+    let (code, body) = post(other, "/v9/update-manifests", &sync).await;
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains(&owner), "{body}");
+
+    // The owner stops; another replica takes the source within the lease
+    // duration and applies a new commit.
+    let owner_index = replicas
+        .iter()
+        .position(|(i, _)| *i == owner)
+        .expect("index");
+    let (_, stopped) = replicas.remove(owner_index);
+    let cut = std::time::Instant::now();
+    stopped.stop().await;
+    let rest: Vec<(&str, &Fluxd)> = replicas.iter().map(|(i, f)| (*i, f)).collect();
+    let next = one_owner(&rest).await;
+    let handover = cut.elapsed();
+    eprintln!("{owner} stopped; {next} took the source in {handover:?}");
+    assert!(handover < Duration::from_secs(3), "{handover:?}");
+    let b = deployment("b", "registry.example.com/team/app:1.0", "");
+    bed.commit(&[("b.yaml", b.as_bytes())], "Add b")
+        .expect("commit");
+    eventually(&bed, &["get", "deployment", "b", "-o", "name"], |o| {
+        o.contains("deployment")
+    })
+    .await;
+    assert_eq!(rest.iter().filter(|(_, f)| owns(f)).count(), 1);
+}
