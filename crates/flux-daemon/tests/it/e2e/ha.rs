@@ -88,7 +88,9 @@ async fn one_replica_syncs_the_others_refuse_jobs_and_take_over_when_it_stops() 
     let next = one_owner(&rest).await;
     let handover = cut.elapsed();
     eprintln!("{owner} stopped; {next} took the source in {handover:?}");
-    assert!(handover < Duration::from_secs(3), "{handover:?}");
+    // From the stop signal: the owner finishes its running step, then gives
+    // the Lease back; 6.9 s was seen on a loaded 2-core machine.
+    assert!(handover < Duration::from_secs(10), "{handover:?}");
     let b = deployment("b", "registry.example.com/team/app:1.0", "");
     bed.commit(&[("b.yaml", b.as_bytes())], "Add b")
         .expect("commit");
