@@ -45,6 +45,10 @@ pub struct SourceStatus {
     pub error: String,
     /// Objects this source and another both define, left alone by both.
     pub overlaps: usize,
+    /// With `fluxd --ha`: the replica holding the source's Lease, the one
+    /// that syncs it and takes its jobs (empty without `--ha`, or when no
+    /// replica holds it).
+    pub owner: String,
 }
 
 /// The query (without `?`) that addresses source `name`: `source=NAME`.
@@ -102,12 +106,14 @@ mod tests {
             last_sync_revision: "abc".into(),
             last_sync: wire::parse_time("2026-12-04T10:00:00Z").ok(),
             overlaps: 2,
+            owner: "fluxd-0".into(),
             ..SourceStatus::default()
         };
         let json = serde_json::to_value(&s).expect("serialises");
         assert_eq!(json["lastSync"], "2026-12-04T10:00:00Z");
         assert_eq!(json["syncState"], "git tag flux-sync");
         assert_eq!(json["status"], "ready");
+        assert_eq!(json["owner"], "fluxd-0");
         let back: SourceStatus = serde_json::from_value(json).expect("reads");
         assert_eq!(back, s);
         // Fields a fluxd leaves out read as empty.

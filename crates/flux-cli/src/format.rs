@@ -113,7 +113,8 @@ fn policy_text(w: &Workload) -> String {
 }
 
 /// `list-sources`: NAME URL BRANCH HEAD SYNCED ERROR, revisions shortened
-/// to 7 characters; with `-o json`, fluxd's list as it sent it.
+/// to 7 characters, and OWNER before ERROR when fluxd runs replicas
+/// (`--ha`) and names one; with `-o json`, fluxd's list as it sent it.
 pub fn sources(
     out: &mut dyn Write,
     list: &[flux_api::sources::SourceStatus],
@@ -123,20 +124,30 @@ pub fn sources(
         return write_json(out, list);
     }
     let short = |rev: &str| rev.chars().take(7).collect::<String>();
+    let owners = list.iter().any(|s| !s.owner.is_empty());
     let mut rows = Vec::new();
     if !table.no_headers {
-        rows.push(row(["NAME", "URL", "BRANCH", "HEAD", "SYNCED", "ERROR"]));
+        let mut header = row(["NAME", "URL", "BRANCH", "HEAD", "SYNCED"]);
+        if owners {
+            header.push("OWNER".into());
+        }
+        header.push("ERROR".into());
+        rows.push(header);
     }
     for s in list {
         let error = s.error.lines().next().unwrap_or_default();
-        rows.push(row([
+        let mut r = row([
             &s.name,
             &s.url,
             &s.branch,
             &short(&s.head),
             &short(&s.synced),
-            error,
-        ]));
+        ]);
+        if owners {
+            r.push(s.owner.clone());
+        }
+        r.push(error.to_owned());
+        rows.push(r);
     }
     write_table(out, &rows)?;
     Ok(())
@@ -350,6 +361,34 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).expect("utf-8"),
             "apps  ssh://git@h/apps  main  0123456  fedcba9\n"
+        );
+    }
+
+    #[test]
+    fn sources_show_the_owner_when_fluxd_runs_replicas() {
+        let list = [
+            flux_api::sources::SourceStatus {
+                name: "apps".into(),
+                owner: "fluxd-1".into(),
+                ..Default::default()
+            },
+            flux_api::sources::SourceStatus {
+                name: "infra".into(),
+                error: "no replica holds it yet".into(),
+                ..Default::default()
+            },
+        ];
+        let mut out = Vec::new();
+        let table = Table {
+            format: OutputFormat::Tab,
+            no_headers: false,
+        };
+        sources(&mut out, &list, table).expect("write");
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            "NAME   URL  BRANCH  HEAD  SYNCED  OWNER    ERROR\n\
+             apps                              fluxd-1\n\
+             infra                                      no replica holds it yet\n"
         );
     }
 

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+use crate::fence::WriteGate;
 use crate::registry::Credentials;
 use crate::resource::ResourceId;
 
@@ -85,6 +86,9 @@ pub enum ClusterErrorKind {
     Invalid,
     /// The API server could not be reached or kept failing.
     Unavailable,
+    /// A write gate refused the write before it was sent
+    /// ([`crate::fence::WriteGate`]): this process may no longer write.
+    Fenced,
     /// Anything else.
     Other,
 }
@@ -119,6 +123,21 @@ impl ClusterError {
 /// The result of an operation on several objects, one entry per object, in
 /// the order they were given.
 pub type PerObject<T> = Vec<(ResourceId, Result<T, ClusterError>)>;
+
+/// Every one of `ids` refused by a write gate, saying `why`.
+pub fn fenced<'a, T>(ids: impl Iterator<Item = &'a ResourceId>, why: &str) -> PerObject<T> {
+    ids.map(|id| (id.clone(), Err(fenced_error(id, why))))
+        .collect()
+}
+
+/// The error of one write a gate refused.
+pub fn fenced_error(id: &ResourceId, why: &str) -> ClusterError {
+    ClusterError::new(
+        ClusterErrorKind::Fenced,
+        Some(id.clone()),
+        format!("not written: {why}"),
+    )
+}
 
 /// The live objects a sync plans from (see [`Cluster::read_live`]).
 #[derive(Debug, Clone, Default)]
@@ -169,6 +188,29 @@ pub trait Cluster: Send + Sync {
 
     /// Deletes objects; an object already gone counts as deleted.
     async fn delete(&self, ids: &[ResourceId]) -> PerObject<()>;
+
+    /// [`Cluster::apply`], asking `gate` before each write: the objects
+    /// not yet written once it refuses fail as
+    /// [`ClusterErrorKind::Fenced`]. The default asks once, before the
+    /// whole call; an adapter that writes object by object asks before each.
+    async fn apply_gated(
+        &self,
+        objects: &[ApplyObject],
+        gate: &dyn WriteGate,
+    ) -> PerObject<Applied> {
+        match gate.check() {
+            Ok(()) => self.apply(objects).await,
+            Err(why) => fenced(objects.iter().map(|o| &o.id), &why),
+        }
+    }
+
+    /// [`Cluster::delete`], asking `gate` as [`Cluster::apply_gated`] does.
+    async fn delete_gated(&self, ids: &[ResourceId], gate: &dyn WriteGate) -> PerObject<()> {
+        match gate.check() {
+            Ok(()) => self.delete(ids).await,
+            Err(why) => fenced(ids.iter(), &why),
+        }
+    }
 
     /// Registry credentials from the pull secrets of a workload and of its
     /// service account.

@@ -42,6 +42,7 @@
 
 pub mod automation;
 pub mod cluster;
+pub mod fence;
 pub mod generation;
 pub mod image;
 pub mod manifest;

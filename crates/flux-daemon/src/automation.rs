@@ -121,7 +121,10 @@ pub async fn automate(
                     ))
                 },
             );
-            source.repo.commit_and_push(edit, request).await
+            source
+                .repo
+                .commit_and_push_gated(edit, request, source.gate())
+                .await
         }
         None => {
             let edit_calc = calc.clone();
@@ -133,7 +136,10 @@ pub async fn automate(
                 }
                 Ok(changes)
             };
-            source.repo.commit_and_push(edit, request).await
+            source
+                .repo
+                .commit_and_push_gated(edit, request, source.gate())
+                .await
         }
     };
     match pushed {

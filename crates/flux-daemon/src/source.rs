@@ -181,6 +181,15 @@ impl Source {
         self.fence.as_ref().map_or(Ok(()), |f| f.check())
     }
 
+    /// What git pushes and cluster writes for the source ask right before
+    /// each request: the fence with `--ha`, else always open.
+    pub fn gate(&self) -> &dyn flux_core::fence::WriteGate {
+        match &self.fence {
+            Some(f) => f.as_ref(),
+            None => &flux_core::fence::Open,
+        }
+    }
+
     /// Asks for a sync soon.
     pub fn ask_sync(&self) {
         self.sync_soon.notify_one();

@@ -287,15 +287,24 @@ async fn run(
             source: source.name.clone(),
         })
         .set(sync_options.overlaps.len() as i64);
-    let report = flux_core::sync::run(cluster, &loaded.manifests, sync_options)
-        .await
-        .map_err(|e| SyncFailure::Cluster(format!("{e}: {}", error_chain(&e))))?;
+    let report =
+        flux_core::sync::run_gated(cluster, &loaded.manifests, sync_options, source.gate())
+            .await
+            .map_err(|e| SyncFailure::Cluster(format!("{e}: {}", error_chain(&e))))?;
     let summary = summarise(source, &revision, &report, metrics);
     log_report(source, &revision, &report);
     if summary.clean {
         let previous = source.with_status(|s| s.synced.clone());
         if previous.as_deref() != Some(revision.as_str()) {
-            match source.state.record(&revision).await {
+            let recorded = match source.gate().check() {
+                Ok(()) => source
+                    .state
+                    .record(&revision)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(why) => Err(format!("not recorded: {why}")),
+            };
+            match recorded {
                 Ok(()) => {
                     tracing::info!(source = %source.name, state = %source.state.describe(), old = ?previous, new = %revision, "moved the sync high-water mark")
                 }

@@ -169,6 +169,15 @@ pub enum Error {
         /// Why it is refused.
         reason: String,
     },
+    /// A write gate refused a write ([`flux_core::fence::WriteGate`]):
+    /// this process may no longer write for the repository.
+    #[error("{operation} refused: {reason}")]
+    Fenced {
+        /// What was refused.
+        operation: &'static str,
+        /// Why the gate refused.
+        reason: String,
+    },
     /// A write was asked of a read-only repository.
     #[error("{operation} refused: the git repository is read-only (--git-readonly)")]
     ReadOnly {

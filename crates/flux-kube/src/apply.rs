@@ -16,7 +16,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use flux_core::cluster::{Applied, ApplyObject, ClusterError, ClusterErrorKind, PerObject};
+use flux_core::cluster::{
+    Applied, ApplyObject, ClusterError, ClusterErrorKind, PerObject, fenced_error,
+};
+use flux_core::fence::WriteGate;
 use futures::StreamExt as _;
 use kube::api::{GetParams, ListParams, Patch, PatchParams};
 use kube::core::Request;
@@ -89,19 +92,25 @@ pub(crate) trait Known: Sync {
 /// after a write (`None` when nothing was written or it failed).
 pub(crate) type Outcome = (Result<Applied, ClusterError>, Option<String>);
 
-pub(crate) async fn apply(cluster: &KubeCluster, objects: &[ApplyObject]) -> PerObject<Applied> {
-    apply_with(cluster, objects, None)
+pub(crate) async fn apply(
+    cluster: &KubeCluster,
+    objects: &[ApplyObject],
+    gate: &dyn WriteGate,
+) -> PerObject<Applied> {
+    apply_with(cluster, objects, None, gate)
         .await
         .into_iter()
         .map(|(id, (r, _))| (id, r))
         .collect()
 }
 
-/// [`apply`], reading live objects from `known` where it has them.
+/// [`apply`], reading live objects from `known` where it has them and
+/// asking `gate` before each write request.
 pub(crate) async fn apply_with(
     cluster: &KubeCluster,
     objects: &[ApplyObject],
     known: Option<&dyn Known>,
+    gate: &dyn WriteGate,
 ) -> Vec<(flux_core::ResourceId, Outcome)> {
     let _writing = cluster.recent.writing();
     let mut results: Vec<Option<Outcome>> = objects.iter().map(|_| None).collect();
@@ -110,7 +119,7 @@ pub(crate) async fn apply_with(
         tiers.entry(rank(o.id.kind())).or_default().push(i);
     }
     for indices in tiers.values() {
-        for (i, r) in apply_tier(cluster, objects, indices, known).await {
+        for (i, r) in apply_tier(cluster, objects, indices, known, gate).await {
             results[i] = Some(r);
         }
     }
@@ -133,6 +142,7 @@ async fn apply_tier(
     objects: &[ApplyObject],
     indices: &[usize],
     known: Option<&dyn Known>,
+    gate: &dyn WriteGate,
 ) -> Vec<(usize, Outcome)> {
     let mut out = Vec::with_capacity(indices.len());
     let mut ready = Vec::with_capacity(indices.len());
@@ -158,6 +168,9 @@ async fn apply_tier(
     let done: Vec<(usize, Outcome)> = futures::stream::iter(to_apply)
         .map(|(r, l)| async move {
             let id = &objects[r.index].id;
+            if let Err(why) = gate.check() {
+                return (r.index, (Err(fenced_error(id, &why)), None));
+            }
             let res = patch_one(cluster, &r, &l)
                 .await
                 .map_err(|e| cluster_error(Some(id), &format!("apply {}", describe(&r)), e));

@@ -11,7 +11,8 @@
 use std::collections::BTreeMap;
 
 use flux_core::ResourceId;
-use flux_core::cluster::{ClusterError, ClusterErrorKind, PerObject};
+use flux_core::cluster::{ClusterError, ClusterErrorKind, PerObject, fenced_error};
+use flux_core::fence::WriteGate;
 use futures::StreamExt as _;
 use kube::api::DeleteParams;
 use kube::core::Request;
@@ -20,7 +21,12 @@ use kube::discovery::ApiResource;
 use crate::error::cluster_error;
 use crate::{KubeCluster, allowed, collection_path, not_allowed, rank};
 
-pub(crate) async fn delete(cluster: &KubeCluster, ids: &[ResourceId]) -> PerObject<()> {
+/// Deletes `ids`, asking `gate` before each request.
+pub(crate) async fn delete(
+    cluster: &KubeCluster,
+    ids: &[ResourceId],
+    gate: &dyn WriteGate,
+) -> PerObject<()> {
     let _writing = cluster.recent.writing();
     let mut results: Vec<Option<Result<(), ClusterError>>> = ids.iter().map(|_| None).collect();
     let mut tiers: BTreeMap<std::cmp::Reverse<u8>, Vec<usize>> = BTreeMap::new();
@@ -33,7 +39,12 @@ pub(crate) async fn delete(cluster: &KubeCluster, ids: &[ResourceId]) -> PerObje
     for indices in tiers.values() {
         let done: Vec<(usize, Result<(), ClusterError>)> =
             futures::stream::iter(indices.iter().copied())
-                .map(|i| async move { (i, delete_one(cluster, &ids[i]).await) })
+                .map(|i| async move {
+                    if let Err(why) = gate.check() {
+                        return (i, Err(fenced_error(&ids[i], &why)));
+                    }
+                    (i, delete_one(cluster, &ids[i]).await)
+                })
                 .buffer_unordered(cluster.options.concurrency.max(1))
                 .collect()
                 .await;

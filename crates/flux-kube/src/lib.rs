@@ -50,6 +50,7 @@ use flux_core::cluster::{
     Applied, ApplyObject, Cluster, ClusterError, ClusterErrorKind, LiveObject, Namespaces,
     PerObject,
 };
+use flux_core::fence::{Open, WriteGate};
 use flux_core::registry::Credentials;
 use kube::Client;
 use kube::Resource as _;
@@ -262,11 +263,25 @@ impl Cluster for KubeCluster {
     }
 
     async fn apply(&self, objects: &[ApplyObject]) -> PerObject<Applied> {
-        apply::apply(self, objects).await
+        apply::apply(self, objects, &Open).await
     }
 
     async fn delete(&self, ids: &[ResourceId]) -> PerObject<()> {
-        delete::delete(self, ids).await
+        delete::delete(self, ids, &Open).await
+    }
+
+    /// Asks `gate` before each object's request.
+    async fn apply_gated(
+        &self,
+        objects: &[ApplyObject],
+        gate: &dyn WriteGate,
+    ) -> PerObject<Applied> {
+        apply::apply(self, objects, gate).await
+    }
+
+    /// Asks `gate` before each object's request.
+    async fn delete_gated(&self, ids: &[ResourceId], gate: &dyn WriteGate) -> PerObject<()> {
+        delete::delete(self, ids, gate).await
     }
 
     async fn image_pull_secrets(&self, workload: &ResourceId) -> Result<Credentials, ClusterError> {

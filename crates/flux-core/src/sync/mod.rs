@@ -102,7 +102,7 @@ pub use overlap::{Overlaps, SetView, find_overlaps};
 pub use plan::{
     ApplyBatch, PlanWarning, SkipReason, Skipped, Stage, SyncPlan, plan_sync, rank_of_kind,
 };
-pub use run::{GcReport, SyncError, SyncReport, load_and_run, read_live, run};
+pub use run::{GcReport, SyncError, SyncReport, load_and_run, read_live, run, run_gated};
 
 /// Whether and how garbage collection runs (`--sync-garbage-collection`,
 /// `--sync-garbage-collection-dry`).
@@ -217,5 +217,75 @@ mod tests {
         for id in ["a:configmap/x", "<cluster>:namespace/x", "<cluster>:node/n"] {
             assert!(allows(&Namespaces::All, &id.parse().unwrap()), "{id}");
         }
+    }
+
+    /// A gate that allows its first `n` checks, then refuses.
+    struct Allows(std::sync::atomic::AtomicUsize);
+
+    impl crate::fence::WriteGate for Allows {
+        fn check(&self) -> Result<(), String> {
+            let left = self.0.load(std::sync::atomic::Ordering::SeqCst);
+            if left == 0 {
+                return Err("lease lost".into());
+            }
+            self.0.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_gate_that_closes_stops_the_writes_after_it_and_every_deletion() {
+        use crate::manifest::{FileSet, LoadOptions, parse_files};
+        use crate::testing::{MemoryCluster, block_on};
+        let mut files = FileSet::new();
+        files.insert(
+            "a.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: a}\n",
+        );
+        files.insert(
+            "b.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: old, namespace: a}\n",
+        );
+        let parse = |files: &FileSet| {
+            parse_files(
+                files,
+                &["".into()],
+                &crate::ScopeTable::builtin(),
+                &LoadOptions::default(),
+            )
+            .unwrap()
+        };
+        let mut options = SyncOptions::new(SyncSetName::new("t"));
+        options.gc = GcMode::On;
+        let cluster = MemoryCluster::new();
+        // Open: the namespace's batch and the ConfigMap's are both written.
+        let report = block_on(run(&cluster, &parse(&files), &options)).unwrap();
+        assert!(report.is_clean());
+
+        // Only the first batch (the namespace) may be written now: the
+        // ConfigMap's change fails as fenced and the GC of old (whose file
+        // is gone) is held back.
+        let mut files = FileSet::new();
+        files.insert(
+            "a.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {v: \"2\"}}\n---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: a}\ndata: {k: v}\n",
+        );
+        let gate = Allows(std::sync::atomic::AtomicUsize::new(1));
+        let report = block_on(run_gated(&cluster, &parse(&files), &options, &gate)).unwrap();
+        let fenced: Vec<String> = report
+            .apply_errors()
+            .filter(|(_, e)| e.kind == crate::cluster::ClusterErrorKind::Fenced)
+            .map(|(id, e)| format!("{id} {e}"))
+            .collect();
+        assert_eq!(
+            fenced,
+            ["a:configmap/x a:configmap/x: not written: lease lost"]
+        );
+        assert!(report.gc.deleted.is_empty());
+        assert!(!report.gc.blocked.is_empty());
+        let ids: Vec<String> = cluster.ids().iter().map(ToString::to_string).collect();
+        assert!(ids.contains(&"a:configmap/old".to_owned()), "{ids:?}");
     }
 }

@@ -15,6 +15,7 @@ use super::{GcMode, SyncOptions};
 use crate::cluster::{
     Applied, Cluster, ClusterError, ClusterErrorKind, LiveObject, LiveRead, PerObject,
 };
+use crate::fence::{Open, WriteGate};
 use crate::manifest::{FileSet, LoadErrors, LoadOptions, Manifests, parse_files};
 use crate::resource::{ResourceId, ScopeTable};
 
@@ -124,6 +125,18 @@ pub async fn run<C: Cluster + ?Sized>(
     desired: &Manifests,
     options: &SyncOptions,
 ) -> Result<SyncReport, SyncError> {
+    run_gated(cluster, desired, options, &Open).await
+}
+
+/// [`run`], asking `gate` before each write (see
+/// [`Cluster::apply_gated`]); once it refuses, the objects not yet written
+/// fail and, as with any failure, nothing is deleted.
+pub async fn run_gated<C: Cluster + ?Sized>(
+    cluster: &C,
+    desired: &Manifests,
+    options: &SyncOptions,
+    gate: &dyn WriteGate,
+) -> Result<SyncReport, SyncError> {
     let LiveRead {
         exported: mut live,
         managed,
@@ -139,7 +152,7 @@ pub async fn run<C: Cluster + ?Sized>(
 
     let mut applied: PerObject<Applied> = Vec::with_capacity(plan.apply_count());
     for batch in &plan.batches {
-        let results = cluster.apply(&batch.objects).await;
+        let results = cluster.apply_gated(&batch.objects, gate).await;
         applied.extend(complete(
             batch.objects.iter().map(|o| &o.id),
             results,
@@ -185,7 +198,7 @@ pub async fn run<C: Cluster + ?Sized>(
     let gc_plan = gc::plan_with(desired, &view, options, Vec::new());
     let to_delete = gc_plan.to_delete();
     if !to_delete.is_empty() {
-        let results = cluster.delete(to_delete).await;
+        let results = cluster.delete_gated(to_delete, gate).await;
         report.gc.deleted = complete(to_delete.iter(), results, "delete");
     }
     report.gc.plan = Some(gc_plan);

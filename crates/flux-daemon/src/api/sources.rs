@@ -118,6 +118,11 @@ pub fn source_status(source: &Source) -> SourceStatus {
         last_sync: last_sync.map(|l| chrono::DateTime::<chrono::Utc>::from(l.finished)),
         error,
         overlaps,
+        owner: source
+            .fence
+            .as_ref()
+            .and_then(|f| f.owner())
+            .unwrap_or_default(),
     }
 }
 

@@ -5,7 +5,9 @@
 //! `lease_duration` after the renewal was written, which is later, so with
 //! clocks running at about the same rate the fence closes before anyone else
 //! may take the Lease. It exists apart from the Lease loop so that the
-//! source's loop, its jobs and the API read the same answer.
+//! source's loop, its jobs and the API read the same answer, and it is the
+//! [`flux_core::fence::WriteGate`] flux-git and flux-kube ask right before
+//! each push, apply and delete request.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -106,6 +108,13 @@ impl Fence {
             Some(until) if Instant::now() >= until => None,
             _ => s.owner.clone(),
         }
+    }
+}
+
+/// Asked before each push, apply and delete of the source's steps.
+impl flux_core::fence::WriteGate for Fence {
+    fn check(&self) -> Result<(), String> {
+        Fence::check(self).map_err(|e| e.to_string())
     }
 }
 

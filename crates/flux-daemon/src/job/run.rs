@@ -340,7 +340,10 @@ impl Calc {
                     self.load.clone(),
                     move |view| calc.on_view(view),
                 );
-                let pushed = source.repo.commit_and_push(edit, request).await;
+                let pushed = source
+                    .repo
+                    .commit_and_push_gated(edit, request, source.gate())
+                    .await;
                 (pushed, slot.take())
             }
             None => {
@@ -357,7 +360,10 @@ impl Calc {
                         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
                     Ok(changes)
                 };
-                let pushed = source.repo.commit_and_push(edit, request).await;
+                let pushed = source
+                    .repo
+                    .commit_and_push_gated(edit, request, source.gate())
+                    .await;
                 let result = last
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)

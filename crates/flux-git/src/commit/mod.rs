@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use flux_core::fence::{Open, WriteGate};
 use flux_core::source::Snapshot;
 use gix::ObjectId;
 
@@ -170,6 +171,21 @@ impl Repo {
     where
         F: Fn(&Snapshot) -> Result<FileChanges, BoxError> + Send + Sync + 'static,
     {
+        self.commit_and_push_gated(edit, request, &Open).await
+    }
+
+    /// [`Repo::commit_and_push`], asking `gate` right before each push:
+    /// once it refuses, nothing more is pushed and the job fails with
+    /// [`Error::Fenced`] (the commit built stays in the mirror only).
+    pub async fn commit_and_push_gated<F>(
+        &self,
+        edit: F,
+        request: CommitRequest,
+        gate: &dyn WriteGate,
+    ) -> Result<CommitOutcome, Error>
+    where
+        F: Fn(&Snapshot) -> Result<FileChanges, BoxError> + Send + Sync + 'static,
+    {
         let config = &self.inner.config;
         if config.readonly {
             return Err(Error::ReadOnly {
@@ -217,6 +233,10 @@ impl Repo {
                 Some(key) => self.sign_commit(commit, key, &author, &committer).await?,
                 None => commit,
             };
+            gate.check().map_err(|reason| Error::Fenced {
+                operation: "push",
+                reason,
+            })?;
             let outcome = match &request.note {
                 None => {
                     self.push_ref(&commit.to_string(), &config.branch_ref(), false)

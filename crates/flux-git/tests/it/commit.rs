@@ -172,6 +172,45 @@ async fn a_failing_edit_fails_the_job_and_pushes_nothing() {
     assert_eq!(bed.head(), before);
 }
 
+/// A write gate that has closed.
+struct Closed;
+
+impl flux_core::fence::WriteGate for Closed {
+    fn check(&self) -> Result<(), String> {
+        Err("source \"apps\" is owned by fluxd-b".into())
+    }
+}
+
+#[tokio::test]
+async fn a_closed_write_gate_pushes_nothing_and_says_why() {
+    let bed = Bed::new(&borrowed(&sample_files()));
+    let before = bed.head();
+    let repo = bed.repo();
+    let err = repo
+        .commit_and_push_gated(
+            bump("apps/web.yaml", "nginx:1.25", "nginx:1.26"),
+            CommitRequest::new("bump"),
+            &Closed,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Fenced {
+                operation: "push",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "push refused: source \"apps\" is owned by fluxd-b"
+    );
+    assert_eq!(bed.head(), before, "nothing reached the remote");
+}
+
 #[tokio::test]
 async fn changes_that_cannot_be_made_are_refused_before_anything_is_pushed() {
     let bed = Bed::new(&borrowed(&sample_files()));

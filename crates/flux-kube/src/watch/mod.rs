@@ -42,6 +42,7 @@ use flux_core::cluster::{
     Applied, ApplyObject, Cluster, ClusterError, ClusterErrorKind, LiveObject, LiveRead,
     Namespaces, PerObject,
 };
+use flux_core::fence::{Open, WriteGate};
 use flux_core::registry::Credentials;
 use kube::discovery::ApiResource;
 use serde_json::Value;
@@ -564,12 +565,22 @@ impl Cluster for WatchedCluster {
     }
 
     async fn apply(&self, objects: &[ApplyObject]) -> PerObject<Applied> {
+        self.apply_gated(objects, &Open).await
+    }
+
+    /// Asks `gate` before each object's request.
+    async fn apply_gated(
+        &self,
+        objects: &[ApplyObject],
+        gate: &dyn WriteGate,
+    ) -> PerObject<Applied> {
         let inner = &self.inner;
         inner
             .hub
             .with_own(|o| o.begin(objects.iter().map(|o| &o.id)));
         let cols = inner.read_collections().clone();
-        let results = crate::apply::apply_with(&inner.kube, objects, Some(&Known(&cols))).await;
+        let results =
+            crate::apply::apply_with(&inner.kube, objects, Some(&Known(&cols)), gate).await;
         drop(cols);
         let mut written: Vec<(ResourceId, String, bool)> = Vec::new();
         let mut crds = false;
@@ -611,6 +622,11 @@ impl Cluster for WatchedCluster {
     }
 
     async fn delete(&self, ids: &[ResourceId]) -> PerObject<()> {
+        self.delete_gated(ids, &Open).await
+    }
+
+    /// Asks `gate` before each object's request.
+    async fn delete_gated(&self, ids: &[ResourceId], gate: &dyn WriteGate) -> PerObject<()> {
         let inner = &self.inner;
         {
             let cols = inner.read_collections();
@@ -623,7 +639,7 @@ impl Cluster for WatchedCluster {
             }
         }
         inner.hub.with_own(|o| o.begin(ids));
-        let results = inner.kube.delete(ids).await;
+        let results = inner.kube.delete_gated(ids, gate).await;
         for (id, r) in &results {
             let released = inner.hub.with_own(|o| o.deleted(id, r.is_ok()));
             inner.hub.release(released);

@@ -387,3 +387,54 @@ async fn fields_client_side_apply_owned_go_when_git_drops_them() {
     );
     assert_eq!(bed.server.stats().writes(), before.writes());
 }
+
+/// A write gate that allows its first `n` checks.
+struct Allows(std::sync::atomic::AtomicUsize);
+
+impl flux_core::fence::WriteGate for Allows {
+    fn check(&self) -> Result<(), String> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.0
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .map(|_| ())
+            .map_err(|_| "lease lost".to_owned())
+    }
+}
+
+#[tokio::test]
+async fn a_write_gate_is_asked_before_each_request() {
+    let bed = Bed::new().await;
+    let objs = objects(APP);
+    assert!(objs.len() > 2);
+    let before = bed.server.stats();
+    let gate = Allows(2.into());
+    let r = bed.cluster.apply_gated(&objs, &gate).await;
+    let written = r.iter().filter(|(_, r)| r.is_ok()).count();
+    let fenced: Vec<_> = r
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().err())
+        .filter(|e| e.kind == ClusterErrorKind::Fenced)
+        .collect();
+    assert_eq!(written, 2, "{:#?}", outcomes(&r));
+    assert_eq!(fenced.len(), objs.len() - 2, "{:#?}", outcomes(&r));
+    assert!(fenced[0].to_string().ends_with("not written: lease lost"));
+    let after = bed.server.stats();
+    assert_eq!(
+        after.writes() - before.writes(),
+        2,
+        "one request per allowed check"
+    );
+
+    // Deleting through a closed gate sends no request at all.
+    let ids: Vec<_> = r
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(id, _)| id.clone())
+        .collect();
+    let d = bed.cluster.delete_gated(&ids, &Allows(0.into())).await;
+    assert!(d.iter().all(|(_, r)| {
+        r.as_ref()
+            .is_err_and(|e| e.kind == ClusterErrorKind::Fenced)
+    }));
+    assert_eq!(bed.server.stats().writes(), after.writes());
+}
