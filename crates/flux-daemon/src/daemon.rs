@@ -368,6 +368,12 @@ impl Daemon {
         if let Some(ownership) = self.ownership.take() {
             let sh = shared.clone();
             let taken = move |name: &str| {
+                sh.metrics
+                    .source_acquisitions
+                    .get_or_create(&crate::metrics::SourceLabel {
+                        source: name.to_owned(),
+                    })
+                    .inc();
                 if let Some(s) = sh.source(name) {
                     s.ask_sync();
                     s.ask_automation();

@@ -117,6 +117,12 @@ pub struct Metrics {
     /// `flux_daemon_source_overlaps`: resources of a source that another
     /// source also defines (left alone by both).
     pub overlaps: Family<SourceLabel, Gauge>,
+    /// `flux_daemon_source_owned` (with `--ha`): 1 while this replica
+    /// holds the source's Lease and may write for it (set when scraped).
+    pub source_owned: Family<SourceLabel, Gauge>,
+    /// `flux_daemon_source_acquisitions` (with `--ha`): times this replica
+    /// took the source's Lease.
+    pub source_acquisitions: Family<SourceLabel, Counter>,
     /// `flux_kube_watch_*`: the watch caches (set when scraped).
     pub watch: WatchGauges,
     /// The registry scanner's counters.
@@ -167,6 +173,8 @@ impl Default for Metrics {
             automation_commits: Family::default(),
             git_ready: Family::default(),
             overlaps: Family::default(),
+            source_owned: Family::default(),
+            source_acquisitions: Family::default(),
             request_duration: Family::new_with_constructor(|| {
                 Histogram::new(buckets(HTTP_BUCKETS))
             }),
@@ -232,6 +240,16 @@ impl Metrics {
                 "source_overlaps",
                 "Resources of the source that another source also defines (applied by neither).",
                 self.overlaps.clone(),
+            );
+            daemon.register(
+                "source_owned",
+                "1 while this replica holds the source's Lease and may write for it (--ha).",
+                self.source_owned.clone(),
+            );
+            daemon.register(
+                "source_acquisitions",
+                "Times this replica took the source's Lease (--ha).",
+                self.source_acquisitions.clone(),
             );
             daemon.register(
                 "automation_commits",

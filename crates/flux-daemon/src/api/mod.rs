@@ -182,6 +182,13 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
             source: s.name.clone(),
         };
         let ready = status.head.is_some() && status.error.is_none();
+        if let Some(fence) = &s.fence {
+            shared
+                .metrics
+                .source_owned
+                .get_or_create(&label)
+                .set(i64::from(fence.is_open()));
+        }
         shared
             .metrics
             .git_ready

@@ -11,6 +11,7 @@ mod gc;
 mod generation;
 mod generation_failures;
 mod ha;
+mod ha_sources;
 mod jobs;
 mod restart;
 mod source_api;
