@@ -215,8 +215,8 @@ async fn four_sources_spread_and_a_replica_cut_from_its_leases_stops_writing_bef
         })
     };
     // The victim applies some of them while it holds its Leases.
-    tokio::time::sleep(Duration::from_secs(3)).await;
     let start = bed.emulator.request_log().len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
 
     // Cut: every Lease request of the victim is dropped; it keeps every
     // other access (it could still write, were it not fenced).
@@ -284,8 +284,9 @@ async fn four_sources_spread_and_a_replica_cut_from_its_leases_stops_writing_bef
     );
     let victim_last = victim_writes.iter().map(|r| r.time).max().expect("some");
     eprintln!(
-        "victim: {} writes, last {} ms after its last renewal (lease {} ms)",
+        "victim: {} writes ({} after the cut), last {} ms after its last renewal (lease {} ms)",
         victim_writes.len(),
+        victim_writes.iter().filter(|r| r.time > cut_at).count(),
         (victim_last - last_renewal).num_milliseconds(),
         LEASE.as_millis()
     );
