@@ -22,6 +22,11 @@ use crate::util::*;
 
 /// The namespaced component over the base.
 const NAMESPACED: &str = "resources: [{deploy}]\ncomponents: [{deploy}/namespaced]\n";
+/// The HA component over the base.
+const HA: &str = "resources: [{deploy}]\ncomponents: [{deploy}/ha]\n";
+/// Both components over the base.
+const HA_NAMESPACED: &str =
+    "resources: [{deploy}]\ncomponents: [{deploy}/namespaced, {deploy}/ha]\n";
 
 fn by_key(objects: &[Value]) -> Vec<String> {
     objects.iter().map(key).collect()
@@ -65,13 +70,16 @@ fn every_manifest_loads_with_flux_core() {
         "flux:rolebinding/flux-git-deploy",
         "<cluster>:clusterrole/flux-namespaces",
         "<cluster>:clusterrolebinding/flux-namespaces",
+        "flux:role/flux-leases",
+        "flux:rolebinding/flux-leases",
+        "flux:poddisruptionbudget/flux",
     ]
     .into_iter()
     .map(str::to_owned)
     .collect();
     assert_eq!(ids, want);
-    // The two kustomization files are kustomize's, not objects.
-    assert_eq!(manifests.skipped.len(), 2, "{:?}", manifests.skipped);
+    // The three kustomization files are kustomize's, not objects.
+    assert_eq!(manifests.skipped.len(), 3, "{:?}", manifests.skipped);
     assert!(manifests.unscoped.is_empty());
     let fluxd = &manifests.resources[&"flux:deployment/flux".parse().expect("id")];
     assert_eq!(fluxd.containers().expect("containers").len(), 1);
@@ -128,6 +136,45 @@ fn kustomize_renders_the_namespaced_component() {
     );
 }
 
+#[test]
+fn kustomize_renders_the_ha_component() {
+    let rendered = kustomize(overlay(HA).path());
+    let fluxd = find(&rendered, "Deployment", "flux");
+    assert_eq!(fluxd["spec"]["replicas"], 3);
+    assert_eq!(fluxd["spec"]["strategy"]["type"], "RollingUpdate");
+    assert_eq!(
+        container_args(fluxd).last().map(String::as_str),
+        Some("--ha")
+    );
+    // The replica id fluxd takes by default: the pod's name.
+    let env = &fluxd["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert!(
+        env.as_array()
+            .expect("env")
+            .iter()
+            .any(|e| e["name"] == "POD_NAME"
+                && e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"),
+        "{env}"
+    );
+    let role = find(&rendered, "Role", "flux-leases");
+    assert_eq!(role["metadata"]["namespace"], "flux");
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "list", "create", "update"]}])
+    );
+    find(&rendered, "RoleBinding", "flux-leases");
+    find(&rendered, "PodDisruptionBudget", "flux");
+    // With the namespaced component too, both patches hold.
+    let both = kustomize(overlay(HA_NAMESPACED).path());
+    let args = container_args(find(&both, "Deployment", "flux"));
+    assert!(args.contains(&"--ha".to_owned()), "{args:?}");
+    assert!(
+        args.contains(&"--k8s-allow-namespace=apps".to_owned()),
+        "{args:?}"
+    );
+    find(&both, "Role", "flux-leases");
+}
+
 fn container_args(deployment: &Value) -> Vec<String> {
     deployment["spec"]["template"]["spec"]["containers"][0]["args"]
         .as_array()
@@ -142,6 +189,11 @@ async fn both_variants_apply_cleanly_with_server_side_apply() {
     for (what, rendered) in [
         ("base", kustomize_text(&deploy_dir())),
         ("namespaced", kustomize_text(overlay(NAMESPACED).path())),
+        ("ha", kustomize_text(overlay(HA).path())),
+        (
+            "ha+namespaced",
+            kustomize_text(overlay(HA_NAMESPACED).path()),
+        ),
     ] {
         let server = kube_emulator::Emulator::new()
             .start()
@@ -180,7 +232,7 @@ async fn both_variants_apply_cleanly_with_server_side_apply() {
         // Applying again changes nothing.
         let before = kubectl.run(&[
             "get",
-            "all,cm,secret,sa,role,rolebinding,clusterrole,clusterrolebinding",
+            "all,cm,secret,sa,role,rolebinding,clusterrole,clusterrolebinding,pdb",
             "-A",
             "-o",
             "jsonpath={range .items[*]}{.metadata.resourceVersion} {end}",
@@ -189,7 +241,7 @@ async fn both_variants_apply_cleanly_with_server_side_apply() {
         assert!(again.ok, "{what}: {again:?}");
         let after = kubectl.run(&[
             "get",
-            "all,cm,secret,sa,role,rolebinding,clusterrole,clusterrolebinding",
+            "all,cm,secret,sa,role,rolebinding,clusterrole,clusterrolebinding,pdb",
             "-A",
             "-o",
             "jsonpath={range .items[*]}{.metadata.resourceVersion} {end}",
@@ -479,6 +531,30 @@ const ADMIN_TOKEN: &str = "admin-token";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespaced_rbac_allows_every_request_fluxd_makes_with_that_access() {
+    let kinds = requests_within_rbac(NAMESPACED, &[]).await;
+    assert!(!kinds.contains("leases"), "{kinds:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaced_ha_rbac_allows_every_request_fluxd_ha_makes() {
+    let kinds = requests_within_rbac(
+        HA_NAMESPACED,
+        &[
+            "--ha",
+            "--ha-replica-id=flux-0",
+            "--ha-renew-interval=500ms",
+        ],
+    )
+    .await;
+    assert!(kinds.contains("leases"), "{kinds:?}");
+}
+
+/// Runs fluxd (with `extra` flags) against an emulator where its token
+/// reaches only `apps` and `flux`, as `overlay`'s bindings allow; checks it
+/// syncs, collects and stores its key and high-water mark, and that the
+/// overlay's RBAC allows every request it made. Returns the resources it
+/// wrote.
+async fn requests_within_rbac(overlay_text: &str, extra: &[&str]) -> BTreeSet<String> {
     flux_daemon::testing::init_logs();
     let app = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  colour: blue\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n  - port: 80\n";
     let bed = TestBed::start(&[("apps/web.yaml", app.as_slice())])
@@ -504,7 +580,7 @@ async fn namespaced_rbac_allows_every_request_fluxd_makes_with_that_access() {
         .await
         .expect("emulator");
     let admin = server.kubectl(Some(ADMIN_TOKEN)).expect("kubectl");
-    let rendered = kustomize_text(overlay(NAMESPACED).path());
+    let rendered = kustomize_text(overlay(overlay_text).path());
     let applied = admin.run_stdin(&["apply", "--server-side", "-f", "-"], &rendered);
     assert!(applied.ok, "{applied:?}");
     // No Secret yet: fluxd makes the deploy key and creates it.
@@ -540,6 +616,10 @@ async fn namespaced_rbac_allows_every_request_fluxd_makes_with_that_access() {
         "--sync-state=secret".to_owned(),
         "--git-poll-interval=1s".to_owned(),
     ];
+    let args: Vec<String> = args
+        .into_iter()
+        .chain(extra.iter().map(|a| (*a).to_owned()))
+        .collect();
     let config = Config::from_args(&args).expect("flags");
     let parts = flux_daemon::connect::parts(&config).await.expect("parts");
     let daemon = Daemon::new(config, parts).await.expect("fluxd starts");
@@ -630,8 +710,12 @@ async fn namespaced_rbac_allows_every_request_fluxd_makes_with_that_access() {
     assert!(log.len() > 10, "{log:?}");
     let mut secret_verbs = BTreeSet::new();
     let mut refused_reads = 0;
+    let mut written = BTreeSet::new();
     for r in &log {
         let a = Attributes::from_request(&r.verb, &r.path, &r.query);
+        if r.is_write() {
+            written.insert(a.resource.clone());
+        }
         let allowed = rbac.allows(&a);
         if r.status == 403 {
             // The emulator refused it, and so would the RBAC: only reads of
@@ -670,6 +754,7 @@ async fn namespaced_rbac_allows_every_request_fluxd_makes_with_that_access() {
             .map(str::to_owned)
             .collect::<BTreeSet<_>>()
     );
+    written
 }
 
 async fn wait(timeout: Duration, what: &str, check: impl Fn() -> bool) {
