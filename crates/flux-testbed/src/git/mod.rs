@@ -304,6 +304,14 @@ impl GitDaemon {
 /// host key, a generated client key authorised to log in as the current
 /// user, and a config of its own (no PAM, public keys only).
 ///
+/// Its sessions start with `SHLVL=1`, so the login shell running a git
+/// command does not read the user's `~/.bashrc` (Debian's bash reads it
+/// for ssh commands only at shell level 1). On these machines root's runs
+/// `pyenv rehash`, which takes a lock: concurrent logins queued behind it
+/// (about 0.2 s each, seconds when several fetch at once), and a login
+/// killed while holding it left it behind for 60 s. A git host runs no
+/// such thing.
+///
 /// Repositories are addressed by absolute path: `ssh://USER@127.0.0.1:PORT/abs/path`.
 #[derive(Debug)]
 pub struct SshServer {
@@ -343,6 +351,7 @@ impl SshServer {
                      UsePAM no\n\
                      StrictModes no\n\
                      AcceptEnv GIT_PROTOCOL\n\
+                     SetEnv SHLVL=1\n\
                      MaxStartups 100:30:200\n\
                      MaxSessions 100\n\
                      LogLevel VERBOSE\n",

@@ -52,6 +52,32 @@ fn sshd_serves_known_clients_and_refuses_unknown_host_keys() {
 }
 
 #[test]
+fn sshd_sessions_do_not_read_the_users_bashrc() {
+    let sshd = SshServer::start().unwrap();
+    let ssh = sshd.git_ssh_command().unwrap();
+    let port = sshd.port();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{ssh} -p {port} 127.0.0.1 'echo $SHLVL ${{BASH_VERSION:+bash}}'"
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}\n{}", sshd.log());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut words = stdout.split_whitespace();
+    let level: u32 = words.next().unwrap_or("").parse().unwrap_or(0);
+    if words.next() == Some("bash") {
+        // Debian's bash reads ~/.bashrc for an ssh command only when it
+        // starts at level 1; it started from the session's SHLVL=1.
+        assert!(level >= 2, "{out:?}");
+    } else {
+        // Other shells leave the session's value as it is.
+        assert_eq!(level, 1, "{out:?}");
+    }
+}
+
+#[test]
 fn sshd_restarts_on_the_same_port_with_the_same_host_key() {
     let root = tempfile::tempdir().unwrap();
     let repo = BareRepo::create(root.path(), "r.git").unwrap();
