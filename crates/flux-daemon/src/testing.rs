@@ -313,6 +313,18 @@ impl Fluxd {
             .with_status(|s| s.synced.clone())
     }
 
+    /// Kills it as SIGKILL would: its tasks are cancelled where they
+    /// stand and nothing is given back (with `--ha`, its Leases stay held
+    /// until they expire). Child processes it started (git) may finish.
+    pub async fn kill(mut self) {
+        if let Some(task) = self.task.take() {
+            // The stop sender lives until the task is gone: dropping it
+            // would ask for a clean stop.
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
     /// Stops it (SIGTERM's path) and waits for it to finish.
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);

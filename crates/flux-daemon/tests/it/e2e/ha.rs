@@ -1,7 +1,8 @@
-//! Three fluxd replicas with `--ha` on one repository and one emulator:
-//! one owns the source and syncs it, the others refuse jobs naming the
-//! owner, and when the owner stops another takes the source over within the
-//! lease duration and applies a new commit.
+//! fluxd replicas with `--ha` on one repository and one emulator: one owns
+//! the source and syncs it, the others refuse jobs naming the owner; when
+//! the owner stops another takes the source over and applies a new commit;
+//! when the owner is killed in the middle of automating a new tag, another
+//! takes over once the Lease expires and the tag is committed exactly once.
 
 use super::*;
 
@@ -99,4 +100,90 @@ async fn one_replica_syncs_the_others_refuse_jobs_and_take_over_when_it_stops() 
     })
     .await;
     assert_eq!(rest.iter().filter(|(_, f)| owns(f)).count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_killed_while_automating_leaves_exactly_one_commit() {
+    let bed = TestBed::start(&[])
+        .await
+        .expect("bed")
+        .with_registry()
+        .expect("registry");
+    let registry = bed.registry_addr().expect("registry").to_owned();
+    push(&registry, "demo/app", &[("1.0.0", "2024-01-01T00:00:00Z")]).await;
+    let app = deployment(
+        "app",
+        &format!("{registry}/demo/app:1.0.0"),
+        "    fluxcd.io/automated: \"true\"\n",
+    );
+    bed.commit(&[("app.yaml", app.as_bytes())], "App")
+        .expect("commit");
+    let mut replicas = Vec::new();
+    for id in ["fluxd-a", "fluxd-b"] {
+        let flag = format!("--ha-replica-id={id}");
+        let mut args: Vec<&str> = HA.to_vec();
+        args.extend([
+            flag.as_str(),
+            "--git-poll-interval=500ms",
+            "--automation-interval=1h",
+        ]);
+        replicas.push((id, bed.spawn_fluxd(id, &args).await.expect("fluxd")));
+    }
+    let view: Vec<(&str, &Fluxd)> = replicas.iter().map(|(i, f)| (*i, f)).collect();
+    let owner = one_owner(&view).await;
+    eventually(&bed, &["get", "deployment", "app", "-o", "name"], |o| {
+        o.contains("deployment")
+    })
+    .await;
+
+    // A new tag; both replicas hear of it; the owner is killed at once,
+    // before, during or after its automation commit.
+    push(&registry, "demo/app", &[("1.1.0", "2024-01-02T00:00:00Z")]).await;
+    let change = flux_api::v9::Change::Image(flux_api::v9::ImageUpdate {
+        name: flux_api::image::ImageName::from_repository(&format!("{registry}/demo/app")),
+    });
+    for (_, f) in &replicas {
+        client(f).notify(&change).await.expect("notify");
+    }
+    let index = replicas
+        .iter()
+        .position(|(i, _)| *i == owner)
+        .expect("owner");
+    let (_, killed) = replicas.remove(index);
+    let kill = std::time::Instant::now();
+    killed.kill().await;
+    let rest: Vec<(&str, &Fluxd)> = replicas.iter().map(|(i, f)| (*i, f)).collect();
+    one_owner(&rest).await;
+    let handover = kill.elapsed();
+    eprintln!("{owner} killed; the other took the source in {handover:?}");
+    // The Lease (3 s) had to expire, then one renewal round (0.3 s);
+    // 3 s more for a loaded machine.
+    assert!(handover < Duration::from_secs(6), "{handover:?}");
+    for (_, f) in &replicas {
+        client(f).notify(&change).await.expect("notify");
+    }
+    let want = format!("{registry}/demo/app:1.1.0");
+    eventually(
+        &bed,
+        &[
+            "get",
+            "deployment",
+            "app",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ],
+        |s| s == want,
+    )
+    .await;
+    // Let a second commit show itself, if any were coming.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let subjects = bed.repo.subjects("master").expect("log");
+    assert_eq!(
+        subjects,
+        [format!("Auto-release {want}"), "App".to_owned()],
+        "exactly one automation commit"
+    );
+    for (_, f) in replicas {
+        f.stop().await;
+    }
 }
