@@ -101,7 +101,7 @@ async fn http_get(addr: &str, path: &str) -> anyhow::Result<String> {
 
 /// The sum and count of fluxd's `flux_daemon_sync_duration_seconds`
 /// (every outcome).
-async fn sync_metric(addr: &str) -> anyhow::Result<(f64, u64)> {
+pub(crate) async fn sync_metric(addr: &str) -> anyhow::Result<(f64, u64)> {
     let text = http_get(addr, "/metrics").await?;
     let (mut sum, mut count) = (0.0, 0);
     for line in text.lines() {
@@ -134,7 +134,7 @@ async fn wait_syncs(addr: &str, count: u64, patience: Duration) -> anyhow::Resul
 }
 
 /// Requests other than watches, and watches opened, between two snapshots.
-fn window(before: &StatsSnapshot, after: &StatsSnapshot) -> Value {
+pub(crate) fn window(before: &StatsSnapshot, after: &StatsSnapshot) -> Value {
     json!({
         "requests_not_watch": (after.requests - after.watches) - (before.requests - before.watches),
         "watches_opened": after.watches - before.watches,

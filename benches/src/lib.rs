@@ -8,6 +8,7 @@
 pub mod fluxd;
 pub mod kube;
 pub mod soak;
+pub mod sources;
 pub mod sync;
 pub mod watch;
 
