@@ -14,8 +14,9 @@
 #   (each source allowed only its namespace);
 # - many: one `fluxd --git-url` per repository (its own state directory,
 #   API port, --k8s-secret-name and --k8s-allow-namespace).
-# Every fluxd of a mode starts at once; when every source's sync tag is at
-# its branch head (GET /api/flux/v11/sources), INTERVAL seconds of no-op
+# Every fluxd of a mode starts at once; when every source is ready (its
+# write check done) and its sync tag is at its branch head (GET
+# /api/flux/v11/sources), INTERVAL seconds of no-op
 # periodic syncs (every SYNC_INTERVAL seconds; git polling every POLL
 # seconds, an hour by default, so none) are measured from /proc, summed
 # over processes: RSS (VmRSS) at the end, peak (VmHWM, each process's own

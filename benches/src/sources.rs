@@ -15,8 +15,9 @@
 //! - [`Mode::Many`]: one `fluxd --git-url` per repository (its own state
 //!   directory, API port, `--k8s-secret-name` and `--k8s-allow-namespace`).
 //!
-//! In both, every fluxd is started at once; once every source's sync tag
-//! is at its branch head (`GET /api/flux/v11/sources`) the no-op interval
+//! In both, every fluxd is started at once; once every source is ready
+//! (write check done) and its sync tag is at its branch head
+//! (`GET /api/flux/v11/sources`) the no-op interval
 //! starts: periodic syncs with nothing new, git polling off by default.
 //! Measured per process from `/proc`: `VmRSS` at the start and end of the
 //! interval, `VmHWM` (its peak since start) at the end, and the CPU time
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use flux_api::client::{Client, ClientOptions};
+use flux_api::git::GitRepoStatus;
 use flux_daemon::testing::TestBed;
 use flux_testbed::git::{BareRepo, WorkClone};
 use serde_json::{Value, json};
@@ -287,7 +289,8 @@ fn tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(5)..].join("\n")
 }
 
-/// Whether every source `p` lists has synced its branch head; an error if
+/// Whether every source `p` lists is ready and has synced its branch
+/// head; an error if
 /// it lists other sources than `repos` (the repositories' directory names,
 /// which end their URLs).
 async fn synced(p: &Proc, repos: &[String]) -> anyhow::Result<bool> {
@@ -309,9 +312,14 @@ async fn synced(p: &Proc, repos: &[String]) -> anyhow::Result<bool> {
             bail!("source {} has URL {}, not one ending {repo}", s.name, s.url);
         }
     }
-    Ok(sources
-        .iter()
-        .all(|s| !s.head.is_empty() && s.synced == s.head && s.last_sync.is_some()))
+    // Ready: the write check (a tag pushed and deleted, in its own task)
+    // is over too, so its ssh processes are not counted in the interval.
+    Ok(sources.iter().all(|s| {
+        s.status == GitRepoStatus::Ready
+            && !s.head.is_empty()
+            && s.synced == s.head
+            && s.last_sync.is_some()
+    }))
 }
 
 /// Waits until every process has its API address and every source has
