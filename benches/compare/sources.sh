@@ -22,7 +22,11 @@
 # over processes: RSS (VmRSS) at the end, peak (VmHWM, each process's own
 # since its start), and CPU time (utime + stime) used in the interval;
 # "(children)" is the CPU time of fluxd's child processes (git, ssh) that
-# ended in the interval (cutime + cstime), not included in "CPU s".
+# ended in the interval (cutime + cstime), not included in "CPU s". Also
+# shown: the time from start to every source synced and ready, the
+# periodic syncs finished in the interval and their mean duration (fluxd's
+# flux_daemon_sync_duration_seconds), and the API requests other than
+# watches and the writes the emulator received in the interval.
 # Every fluxd runs with MALLOC_ARENA_MAX=1, as the Docker image sets it
 # (ARENAS; empty: not set).
 #
@@ -47,11 +51,11 @@ out=$(FLUXD_MALLOC_ARENA_MAX=${ARENAS-1} "$bench" "$fluxd" "$SOURCES" "$RESOURCE
 echo "$out" >>"${SOURCES_BENCH_JSON:-/dev/null}"
 echo "load average after $(cut -d' ' -f1-3 /proc/loadavg)"
 jq -r '"\(.sources) sources x \(.resources_per_source) resources, no-op interval \(.interval_s) s, sync every \(.sync_interval_s) s, MALLOC_ARENA_MAX=\(.malloc_arena_max // "unset")"' <<<"$out"
-printf '%-5s %9s %8s %8s %9s %10s | %8s %7s %8s %8s\n' \
-  mode processes "RSS MB" "peak MB" "CPU s" "(children)" "ready s" syncs requests writes
+printf '%-5s %9s %8s %8s %9s %10s | %8s %7s %9s %8s %8s\n' \
+  mode processes "RSS MB" "peak MB" "CPU s" "(children)" "ready s" syncs "sync ms" requests writes
 for m in one many; do
   jq -r --arg m "$m" '.[$m] | [$m, .processes, .rss_mb, .peak_mb, .cpu_s, .children_cpu_s, .ready_s,
-      .syncs_in_interval, .emulator.requests_not_watch, .emulator.writes] | @tsv' <<<"$out" |
-    awk -F'\t' '{printf "%-5s %9s %8s %8s %9s %10s | %8s %7s %8s %8s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10}'
+      .syncs_in_interval, .sync_ms_mean, .emulator.requests_not_watch, .emulator.writes] | @tsv' <<<"$out" |
+    awk -F'\t' '{printf "%-5s %9s %8s %8s %9s %10s | %8s %7s %9s %8s %8s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11}'
 done
 jq -r '.ratio_one_to_many | "one/many: RSS \(.rss), peak \(.peak), CPU \(.cpu)"' <<<"$out"

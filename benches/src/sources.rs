@@ -357,16 +357,17 @@ async fn wait_all_synced(
     Ok(())
 }
 
-/// Syncs finished so far, summed over processes (fluxd's
-/// `flux_daemon_sync_duration_seconds` count, every source and outcome).
-async fn syncs(procs: &[Proc]) -> anyhow::Result<u64> {
-    let mut n = 0;
+/// Seconds spent in syncs and syncs finished so far, summed over
+/// processes (fluxd's `flux_daemon_sync_duration_seconds`, every source
+/// and outcome).
+async fn syncs(procs: &[Proc]) -> anyhow::Result<(f64, u64)> {
+    let (mut sum, mut n) = (0.0, 0);
     for p in procs {
-        n += sync_metric(p.addr.as_deref().context("no API address")?)
-            .await?
-            .1;
+        let (s, c) = sync_metric(p.addr.as_deref().context("no API address")?).await?;
+        sum += s;
+        n += c;
     }
-    Ok(n)
+    Ok((sum, n))
 }
 
 fn mb(bytes: u64) -> f64 {
@@ -454,7 +455,11 @@ pub async fn run_mode(options: &Options, mode: Mode) -> anyhow::Result<Value> {
         "ready_s": (ready.as_secs_f64() * 10.0).round() / 10.0,
         "cpu_s_to_ready": seconds(start.cpu_ticks),
         "interval_s": options.interval.as_secs_f64(),
-        "syncs_in_interval": syncs_end - syncs_start,
+        "syncs_in_interval": syncs_end.1 - syncs_start.1,
+        "sync_ms_mean": ((syncs_end.0 - syncs_start.0) * 1e4
+            / (syncs_end.1 - syncs_start.1).max(1) as f64)
+            .round()
+            / 10.0,
         "rss_mb_at_start": mb(start.rss),
         "rss_mb": mb(end.rss),
         "peak_mb": mb(end.hwm),
