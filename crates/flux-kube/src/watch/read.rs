@@ -38,12 +38,23 @@ fn objects_of(
     out.iter().map(|o| o.to_lean_value()).collect()
 }
 
+/// Whether [`allowed`] would allow a cached object of kind `served`,
+/// decided before it is converted to JSON: one fluxd holding many sources
+/// reads the same caches once per source, each allowed a few namespaces.
+fn allowed_cached(o: &Cached, served: &Served, ns: &Namespaces) -> bool {
+    match o.namespace() {
+        Some(n) => ns.allows(n),
+        None if served.ar.kind.eq_ignore_ascii_case("namespace") => ns.allows(o.name()),
+        None => true,
+    }
+}
+
 /// Namespaces and workloads, as `crate::export::export_workloads` returns
 /// them.
 pub fn export(collections: &Collections, snap: &Snapshot, ns: &Namespaces) -> Vec<LiveObject> {
     let mut out = Vec::new();
     if let Some(ns_kind) = snap.get("", "v1", "Namespace") {
-        for n in objects_of(collections, ns_kind, |_| true) {
+        for n in objects_of(collections, ns_kind, |o| allowed_cached(o, ns_kind, ns)) {
             let Some(name) = n.pointer("/metadata/name").and_then(Value::as_str) else {
                 continue;
             };
@@ -56,7 +67,7 @@ pub fn export(collections: &Collections, snap: &Snapshot, ns: &Namespaces) -> Ve
         }
     }
     for served in workload_kinds(snap) {
-        for obj in objects_of(collections, &served, |_| true) {
+        for obj in objects_of(collections, &served, |o| allowed_cached(o, &served, ns)) {
             if is_addon(&obj) {
                 continue;
             }
@@ -99,6 +110,7 @@ pub fn managed(
         let keep = |o: &Cached| {
             o.has_label(label)
                 && !o.owned()
+                && allowed_cached(o, served, ns)
                 && (except.is_empty()
                     || cached_id(o, served).is_none_or(|id| !except.contains(&id)))
         };
