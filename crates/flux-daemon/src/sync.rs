@@ -18,7 +18,7 @@ use flux_core::ResourceId;
 use flux_core::cluster::Applied;
 use flux_core::manifest::parse_files;
 use flux_core::source::Snapshot;
-use flux_core::sync::{GcMode, SetView, SyncReport, find_overlaps};
+use flux_core::sync::{GcMode, SetView, SyncReport, overlaps_of};
 use std::collections::BTreeMap;
 
 use crate::metrics::{Metrics, ObjectLabels, Outcome, SourceLabel};
@@ -201,19 +201,20 @@ pub fn overlaps(
         .filter(|o| o.name != source.name)
         .filter_map(|o| o.loaded().map(|l| (o.clone(), l)))
         .collect();
-    let mut views = vec![SetView {
+    let this = SetView {
         name: &source.name,
         manifests: &loaded.manifests,
         namespaces: &source.sync.namespaces,
-    }];
-    views.extend(others.iter().map(|(o, l)| SetView {
-        name: &o.name,
-        manifests: &l.manifests,
-        namespaces: &o.sync.namespaces,
-    }));
-    let found = find_overlaps(&views)
-        .remove(&source.name)
-        .unwrap_or_default();
+    };
+    let views: Vec<SetView<'_>> = others
+        .iter()
+        .map(|(o, l)| SetView {
+            name: &o.name,
+            manifests: &l.manifests,
+            namespaces: &o.sync.namespaces,
+        })
+        .collect();
+    let found = overlaps_of(&this, &views);
     let before = source.with_status(|s| std::mem::replace(&mut s.overlaps, found.clone()));
     if before != found {
         let mut involved: Vec<&String> = before.values().chain(found.values()).flatten().collect();

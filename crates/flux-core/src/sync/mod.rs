@@ -98,7 +98,7 @@ pub use gc::{GcBlocked, GcPlan, Kept, KeptReason, plan_gc};
 pub use legacy::LAST_APPLIED_ANNOTATION;
 pub use live::as_stored;
 pub use mark::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, SyncSetName, checksum};
-pub use overlap::{Overlaps, SetView, find_overlaps};
+pub use overlap::{Overlaps, SetView, find_overlaps, overlaps_of};
 pub use plan::{
     ApplyBatch, PlanWarning, SkipReason, Skipped, Stage, SyncPlan, plan_sync, rank_of_kind,
 };

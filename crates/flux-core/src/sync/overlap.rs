@@ -82,6 +82,33 @@ pub fn find_overlaps(sets: &[SetView<'_>]) -> Overlaps {
     out
 }
 
+/// The overlaps of one source only: each resource `set` defines (within
+/// its namespaces) that one of `others` defines too (within theirs), with
+/// those sources' names, sorted. The same as `set`'s entry of
+/// [`find_overlaps`] over `set` and `others`, but it looks up only `set`'s
+/// resources in each other set instead of indexing every set: a daemon
+/// with many sources runs it at each source's sync.
+pub fn overlaps_of(set: &SetView<'_>, others: &[SetView<'_>]) -> BTreeMap<ResourceId, Vec<String>> {
+    let mut out: BTreeMap<ResourceId, Vec<String>> = BTreeMap::new();
+    for id in set.manifests.resources.keys() {
+        if !super::allows(set.namespaces, id) {
+            continue;
+        }
+        for other in others.iter().filter(|o| o.name != set.name) {
+            if other.manifests.resources.contains_key(id) && super::allows(other.namespaces, id) {
+                out.entry(id.clone())
+                    .or_default()
+                    .push(other.name.to_owned());
+            }
+        }
+    }
+    for names in out.values_mut() {
+        names.sort();
+        names.dedup();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +171,21 @@ mod tests {
         assert_eq!(found["c"][&bc], ["d"]);
         assert_eq!(found["d"][&bc], ["c"]);
         assert_eq!(found["d"].len(), 1);
+        // Each source's own view agrees.
+        let views = [("a", &a), ("b", &b), ("c", &c), ("d", &b2)].map(|(name, m)| SetView {
+            name,
+            manifests: m,
+            namespaces: &all,
+        });
+        for (k, set) in views.iter().enumerate() {
+            let others: Vec<SetView<'_>> = views
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != k)
+                .map(|(_, v)| *v)
+                .collect();
+            assert_eq!(overlaps_of(set, &others), found[set.name], "{}", set.name);
+        }
     }
 
     #[test]
@@ -165,6 +207,13 @@ mod tests {
             },
         ]);
         assert!(found.is_empty(), "{found:?}");
+        let view = |name, manifests, namespaces| SetView {
+            name,
+            manifests,
+            namespaces,
+        };
+        assert!(overlaps_of(&view("a", &a, &all), &[view("b", &b, &only_y)]).is_empty());
+        assert!(overlaps_of(&view("b", &b, &only_y), &[view("a", &a, &all)]).is_empty());
     }
 
     #[test]
