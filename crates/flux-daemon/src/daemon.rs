@@ -131,6 +131,9 @@ pub struct Shared {
     pub watch: Option<Arc<WatchedCluster>>,
     /// Set when shutdown starts.
     pub stopping: watch::Sender<bool>,
+    /// Permits to sync, one per core, shared by the sources (see
+    /// [`crate::sync::sync_source`]).
+    pub sync_slots: tokio::sync::Semaphore,
 }
 
 impl Shared {
@@ -322,6 +325,9 @@ impl Daemon {
                 metrics,
                 watch: parts.watch,
                 stopping,
+                sync_slots: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, usize::from),
+                ),
             }),
             listeners: Some(listeners),
             ownership,

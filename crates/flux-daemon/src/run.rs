@@ -171,6 +171,7 @@ async fn do_sync(source: &Source, shared: &Shared, why: &str) {
         &*shared.cluster,
         shared.config.sync.timeout,
         &shared.metrics,
+        &shared.sync_slots,
     )
     .await
     {

@@ -13,6 +13,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use tokio::sync::Semaphore;
+
 use flux_core::Cluster;
 use flux_core::ResourceId;
 use flux_core::cluster::Applied;
@@ -147,13 +149,31 @@ pub async fn target_revision(source: &Source) -> Result<String, SyncFailure> {
 
 /// Syncs `source` to its target revision, leaving alone what another of
 /// `all` (the daemon's sources) also defines.
+///
+/// At most as many syncs as `slots` has permits run at once in a daemon
+/// (one permit per core): a fluxd holding many sources would otherwise
+/// plan and apply all of them together after a start, and keep the peak
+/// of that burst as its resident memory. Waiting for a permit does not
+/// count toward `timeout` or the sync's duration. A source's first sync
+/// parses its manifests and waits for the other sources' before it takes
+/// a permit, so that sources waiting on each other hold none.
 pub async fn sync_source(
     source: &Source,
     all: &[Arc<Source>],
     cluster: &dyn Cluster,
     timeout: Duration,
     metrics: &Metrics,
+    slots: &Semaphore,
 ) -> Result<SyncSummary, SyncFailure> {
+    if !source.with_status(|s| s.tried) && all.len() > 1 {
+        match tokio::time::timeout(timeout, first_load(source, cluster)).await {
+            Ok(true) => others_loaded(source, all).await,
+            Ok(false) => {}
+            Err(_) => return Err(SyncFailure::Timeout(timeout)),
+        }
+    }
+    // The semaphore is never closed; without a permit the sync still runs.
+    let _permit = slots.acquire().await.ok();
     let started = Instant::now();
     let result = tokio::time::timeout(timeout, run(source, all, cluster, metrics))
         .await
@@ -230,6 +250,17 @@ pub fn overlaps(
     found
 }
 
+/// Parses the manifests a source's first sync will apply (the sync reuses
+/// the parse); whether they could be read. When they cannot, the sync
+/// fails before the cluster is touched, so it need not wait for others.
+async fn first_load(source: &Source, cluster: &dyn Cluster) -> bool {
+    let Ok(revision) = target_revision(source).await else {
+        return false;
+    };
+    learn_scopes(source, cluster).await;
+    load(source, &revision).await.is_ok()
+}
+
 /// How long a source's first sync waits for the other sources' manifests.
 const FIRST_SYNC_WAIT: Duration = Duration::from_secs(30);
 
@@ -268,9 +299,6 @@ async fn run(
     let revision = target_revision(source).await?;
     learn_scopes(source, cluster).await;
     let loaded = load(source, &revision).await?;
-    if !source.with_status(|s| s.tried) {
-        others_loaded(source, all).await;
-    }
     let overlapping = overlaps(source, &loaded, all);
     let options;
     let sync_options = if overlapping.is_empty() {
