@@ -84,18 +84,7 @@ async fn a_new_tag_in_the_registry_is_committed_once_and_applied() {
     .await
     .expect("notify");
     let want = format!("{registry}/demo/app:1.1.0");
-    eventually(
-        &bed,
-        &[
-            "get",
-            "deployment",
-            "app",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ],
-        |s| s == want,
-    )
-    .await;
+    eventually_image(&bed, "app", &want).await;
 
     // Exactly one commit, changing exactly the tag.
     let subjects = bed.repo.subjects("master").expect("log");

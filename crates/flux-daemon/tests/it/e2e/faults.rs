@@ -168,18 +168,7 @@ async fn fluxd_survives_and_recovers_from_faults() {
     proxy.set_fault(Fault::None);
     api.notify(&notify_image()).await.expect("notify");
     let want = format!("{}/demo/app:1.1.0", proxy.addr());
-    eventually(
-        &bed,
-        &[
-            "get",
-            "deployment",
-            "app",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ],
-        |s| s == want,
-    )
-    .await;
+    eventually_image(&bed, "app", &want).await;
 
     // 3. The API server answers 500, then 429: syncs that must write fail
     // and say so; fluxd recovers when the server does.
@@ -222,18 +211,7 @@ async fn fluxd_survives_and_recovers_from_faults() {
             })
             .await
             .expect("recovered");
-        eventually(
-            &bed,
-            &[
-                "get",
-                "deployment",
-                "app",
-                "-o",
-                "jsonpath={.spec.template.spec.containers[0].image}",
-            ],
-            |s| s == want,
-        )
-        .await;
+        eventually_image(&bed, "app", &want).await;
     }
 
     // 4. Connections dropped: the watches fail (counted), the edit made
@@ -269,18 +247,7 @@ async fn fluxd_survives_and_recovers_from_faults() {
         .expect("watch errors counted");
     assert!(metrics(&fluxd).await.contains("flux_kube_watch_errors"));
     bed.emulator.faults().remove(id);
-    eventually(
-        &bed,
-        &[
-            "get",
-            "deployment",
-            "app",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ],
-        |s| s == want,
-    )
-    .await;
+    eventually_image(&bed, "app", &want).await;
     api.ping().await.expect("ping after the faults");
     assert!(fluxd.shared().is_ready());
     fluxd.stop().await;

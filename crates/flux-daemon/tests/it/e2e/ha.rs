@@ -163,18 +163,7 @@ async fn an_owner_killed_while_automating_leaves_exactly_one_commit() {
         client(f).notify(&change).await.expect("notify");
     }
     let want = format!("{registry}/demo/app:1.1.0");
-    eventually(
-        &bed,
-        &[
-            "get",
-            "deployment",
-            "app",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ],
-        |s| s == want,
-    )
-    .await;
+    eventually_image(&bed, "app", &want).await;
     // Let a second commit show itself, if any were coming.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let subjects = bed.repo.subjects("master").expect("log");

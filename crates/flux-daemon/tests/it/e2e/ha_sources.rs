@@ -248,18 +248,7 @@ async fn four_sources_spread_and_a_replica_cut_from_its_leases_stops_writing_bef
     let last = made.load(Ordering::SeqCst);
     for s in &theirs {
         let want = format!("{last}");
-        eventually(
-            &bed,
-            &[
-                "get",
-                "configmap",
-                &format!("{s}-cm"),
-                "-o",
-                "jsonpath={.data.count}",
-            ],
-            |o| o == want,
-        )
-        .await;
+        count_is(&bed, s, &want).await;
     }
     // The victim never took its sources back.
     assert!(
@@ -342,18 +331,7 @@ async fn four_sources_spread_and_a_replica_cut_from_its_leases_stops_writing_bef
     repos[i]
         .commit_files(&[("cm.yaml", &config_map(s, 1000))], "once more")
         .expect("commit");
-    eventually(
-        &bed,
-        &[
-            "get",
-            "configmap",
-            &format!("{s}-cm"),
-            "-o",
-            "jsonpath={.data.count}",
-        ],
-        |o| o == "1000",
-    )
-    .await;
+    count_is(&bed, s, "1000").await;
     // Let any second writer show itself.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let writes: Vec<String> = bed
@@ -371,4 +349,11 @@ async fn four_sources_spread_and_a_replica_cut_from_its_leases_stops_writing_bef
     for (_, f) in replicas {
         f.stop().await;
     }
+}
+
+/// Waits until source `s`'s ConfigMap holds `count`.
+async fn count_is(bed: &TestBed, s: &str, count: &str) {
+    let name = format!("{s}-cm");
+    let args = ["get", "configmap", &name, "-o", "jsonpath={.data.count}"];
+    eventually(bed, &args, |o| o == count).await;
 }

@@ -102,18 +102,7 @@ async fn release_policy_and_sync_jobs_as_flux_v1_sends_them() {
         "only the tag changed, comment kept"
     );
     let want = format!("{registry}/team/nginx:1.1");
-    eventually(
-        &bed,
-        &[
-            "get",
-            "deployment",
-            "web",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ],
-        |s| s == want,
-    )
-    .await;
+    eventually_image(&bed, "web", &want).await;
     fluxd
         .wait_for("the sync", PATIENCE, |_| {
             fluxd.synced().as_deref() == Some(revision.as_str())

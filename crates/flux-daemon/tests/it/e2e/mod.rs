@@ -75,6 +75,18 @@ pub async fn eventually(bed: &TestBed, args: &[&str], check: impl Fn(&str) -> bo
     }
 }
 
+/// Waits until Deployment `name`'s first container runs `image`.
+pub async fn eventually_image(bed: &TestBed, name: &str, image: &str) {
+    let args = [
+        "get",
+        "deployment",
+        name,
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ];
+    eventually(bed, &args, |s| s == image).await;
+}
+
 /// POSTs `body` to `path` under fluxd's API as a Flux v1 fluxctl does;
 /// the status code and body.
 pub async fn post(fluxd: &Fluxd, path: &str, body: &str) -> (u16, String) {

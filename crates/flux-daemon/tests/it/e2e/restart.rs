@@ -138,18 +138,7 @@ async fn killed_mid_job_and_restarted() {
         );
     }
     let want = format!("{registry}/team/web:1.1");
-    eventually(
-        &bed,
-        &[
-            "get",
-            "deployment",
-            "web",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ],
-        |s| s == want,
-    )
-    .await;
+    eventually_image(&bed, "web", &want).await;
 
     // Nothing deleted or re-created: the same objects, the same uids.
     assert_eq!(uids(&bed), before);
