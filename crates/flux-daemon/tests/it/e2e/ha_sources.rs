@@ -5,7 +5,9 @@
 //! two sources is cut off from the Leases (every Lease request it sends is
 //! dropped) while commits keep coming: it stops writing before its Leases
 //! expire, the others take its sources and apply, and no object is written
-//! by two replicas in the handover.
+//! by two replicas in the handover. Then one of the new owners is killed
+//! outright: the last replica with Lease access takes all four sources
+//! within the lease duration and applies the next commit once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -344,6 +346,44 @@ async fn four_sources_spread_and_a_replica_cut_from_its_leases_stops_writing_bef
         .collect();
     assert_eq!(writes.len(), 1, "{writes:?}");
     assert!(writes[0].starts_with(taken[s].as_str()), "{writes:?}");
+
+    // Then a new owner is killed (no stop, its Leases left held): the one
+    // replica left with Lease access takes every source within the lease
+    // duration (plus a renewal round and slack for a loaded machine) and
+    // applies a commit to a source the dead one held, written once.
+    let dead = taken[s].clone();
+    let at = replicas
+        .iter()
+        .position(|(id, _)| *id == dead)
+        .expect("the new owner");
+    let (_, dead_fluxd) = replicas.remove(at);
+    let survivor = replicas
+        .iter()
+        .map(|(id, _)| id.clone())
+        .find(|id| *id != victim)
+        .expect("a survivor");
+    let killed_at = tokio::time::Instant::now();
+    dead_fluxd.kill().await;
+    let all = settled(&replicas, &SOURCES, &victim).await;
+    let takeover = killed_at.elapsed();
+    eprintln!("{dead} killed; {survivor} holds every source after {takeover:?}");
+    assert!(all.values().all(|o| *o == survivor), "{all:?}");
+    assert!(takeover < LEASE + Duration::from_secs(3), "{takeover:?}");
+    let before = bed.emulator.request_log().len();
+    repos[i]
+        .commit_files(&[("cm.yaml", &config_map(s, 2000))], "after the kill")
+        .expect("commit");
+    count_is(&bed, s, "2000").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let writers: Vec<String> = bed
+        .emulator
+        .request_log()
+        .split_off(before)
+        .iter()
+        .filter(|r| written_source(r) == Some(s))
+        .map(|r| r.token.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(writers, [survivor], "{s} written by");
     bed.emulator.faults().remove(fault);
 
     for (_, f) in replicas {
