@@ -299,3 +299,58 @@ async fn a_resource_both_define_from_the_start_is_applied_by_neither() {
     assert_eq!(overlaps_of(&fluxd, "two").len(), 1);
     fluxd.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncs_wait_for_a_permit_shared_by_the_sources() {
+    let bed = TestBed::start(&[("one.yaml", &config_map("default", "one", "v1"))])
+        .await
+        .expect("bed");
+    let other = BareRepo::create(bed.dir.path(), "other.git").expect("other");
+    other
+        .commit_files(&[("two.yaml", &config_map("default", "two", "v1"))], "two")
+        .expect("commit");
+    let other_url = bed.sshd.url(other.path());
+    let yaml = format!(
+        "sources:\n- name: one\n  url: {}\n- name: two\n  url: {other_url}\n",
+        bed.git_url
+    );
+    let config = bed.sources_flag(&yaml).expect("write");
+    let fluxd = bed
+        .start_fluxd(
+            "fluxd",
+            &[&config, "--git-poll-interval=1h", "--sync-interval=1h"],
+        )
+        .await
+        .expect("fluxd");
+    wait_cm(&bed, "default", "one", Some("v1")).await;
+    wait_cm(&bed, "default", "two", Some("v1")).await;
+
+    // Every permit held here: source two fetches its new commit but does
+    // not sync it.
+    let permits = std::thread::available_parallelism().map_or(2, usize::from);
+    let slots = &fluxd.shared().sync_slots;
+    let held = slots
+        .acquire_many(u32::try_from(permits).expect("permits"))
+        .await
+        .expect("permits");
+    assert_eq!(slots.available_permits(), 0, "one permit per core");
+    let commit = other
+        .commit_files(&[("two.yaml", &config_map("default", "two", "v2"))], "v2")
+        .expect("commit");
+    notify(&fluxd, &other_url).await;
+    let two = fluxd.shared().source("two").expect("two").clone();
+    fluxd
+        .wait_for("two fetched v2", PATIENCE, |_| {
+            two.repo.head().as_deref() == Some(commit.trim())
+        })
+        .await
+        .expect("fetched");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(from_of(&bed, "default", "two").as_deref(), Some("v1"));
+
+    // Given back, the waiting sync runs.
+    drop(held);
+    wait_cm(&bed, "default", "two", Some("v2")).await;
+    wait_synced(&fluxd, "two", commit.trim()).await;
+    fluxd.stop().await;
+}
