@@ -107,19 +107,33 @@ impl Identity {
             }
             None => {
                 let key = DeployKey::generate_with(&path, &spec)?;
-                if let Some(s) = &secret {
-                    let private = std::fs::read(&path).map_err(|e| KeyError::File {
-                        path: path.clone(),
-                        message: e.to_string(),
-                    })?;
-                    s.set_data(data_key, &private).await?;
-                    tracing::info!(secret = %s.describe(), "generated a deploy key and stored it in the secret");
-                } else {
-                    tracing::info!(
-                        "generated a deploy key (no secret to store it in: it lasts until fluxd stops)"
-                    );
+                match &secret {
+                    Some(s) => {
+                        let private = std::fs::read(&path).map_err(|e| KeyError::File {
+                            path: path.clone(),
+                            message: e.to_string(),
+                        })?;
+                        match s.set_data_unless_present(data_key, &private).await? {
+                            None => {
+                                tracing::info!(secret = %s.describe(), "generated a deploy key and stored it in the secret");
+                                (key, KeyOrigin::Generated)
+                            }
+                            Some(theirs) => {
+                                // Another replica stored one first: use it.
+                                let _ = std::fs::remove_file(&path);
+                                write_private(&path, &theirs)?;
+                                tracing::info!(secret = %s.describe(), "another fluxd stored a deploy key first; using it");
+                                (DeployKey::load(&path)?, KeyOrigin::Secret)
+                            }
+                        }
+                    }
+                    None => {
+                        tracing::info!(
+                            "generated a deploy key (no secret to store it in: it lasts until fluxd stops)"
+                        );
+                        (key, KeyOrigin::Generated)
+                    }
                 }
-                (key, KeyOrigin::Generated)
             }
         };
         Ok(Identity {

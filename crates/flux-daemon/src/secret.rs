@@ -48,7 +48,34 @@ pub trait SecretStore: Send + Sync {
     async fn set_annotation(&self, key: &str, value: Option<&str>) -> Result<(), SecretError>;
     /// Sets one data key, creating the Secret if it does not exist.
     async fn set_data(&self, key: &str, value: &[u8]) -> Result<(), SecretError>;
+    /// Stores `value` under `key` unless the Secret already holds a value
+    /// there that is not blank; then nothing is written and that value is
+    /// returned. Several fluxd replicas starting on an empty Secret each
+    /// generate a deploy key: the first stored is the one they all use.
+    /// The default reads, then writes (not atomic); [`KubeSecret`] writes
+    /// with the resourceVersion it read and reads again on a conflict.
+    async fn set_data_unless_present(
+        &self,
+        key: &str,
+        value: &[u8],
+    ) -> Result<Option<Vec<u8>>, SecretError> {
+        if let Some(existing) = self.get().await?.and_then(|c| present(&c.data, key)) {
+            return Ok(Some(existing));
+        }
+        self.set_data(key, value).await?;
+        Ok(None)
+    }
 }
+
+/// The value under `key`, unless absent or blank.
+fn present(data: &BTreeMap<String, Vec<u8>>, key: &str) -> Option<Vec<u8>> {
+    data.get(key)
+        .filter(|b| !b.iter().all(u8::is_ascii_whitespace))
+        .cloned()
+}
+
+/// How many times a conditional write is tried against concurrent writers.
+const CONFLICT_TRIES: usize = 5;
 
 /// The Secret in the cluster.
 #[derive(Clone)]
@@ -151,6 +178,75 @@ impl SecretStore for KubeSecret {
         }
         Ok(())
     }
+
+    async fn set_data_unless_present(
+        &self,
+        key: &str,
+        value: &[u8],
+    ) -> Result<Option<Vec<u8>>, SecretError> {
+        for _ in 0..CONFLICT_TRIES {
+            if let Ok(outcome) = self.try_store_unless_present(key, value).await? {
+                return Ok(outcome);
+            }
+        }
+        Err(self.error(
+            &format!("writing {key}"),
+            format!("changed by another writer at each of {CONFLICT_TRIES} tries"),
+        ))
+    }
+}
+
+impl KubeSecret {
+    async fn try_store_unless_present(
+        &self,
+        key: &str,
+        value: &[u8],
+    ) -> Result<Result<Option<Vec<u8>>, ()>, SecretError> {
+        let params = PostParams {
+            field_manager: Some(MANAGER.into()),
+            ..PostParams::default()
+        };
+        let found = self
+            .api
+            .get_opt(&self.name)
+            .await
+            .map_err(|e| self.error("reading", e))?;
+        let written = match found {
+            None => {
+                let secret = Secret {
+                    metadata: kube::api::ObjectMeta {
+                        name: Some(self.name.clone()),
+                        namespace: Some(self.namespace.clone()),
+                        ..Default::default()
+                    },
+                    type_: Some("Opaque".into()),
+                    data: Some(BTreeMap::from([(
+                        key.to_owned(),
+                        ByteString(value.to_vec()),
+                    )])),
+                    ..Default::default()
+                };
+                self.api.create(&params, &secret).await
+            }
+            Some(mut secret) => {
+                let data = secret.data.get_or_insert_with(BTreeMap::new);
+                let decoded: BTreeMap<String, Vec<u8>> =
+                    data.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+                if let Some(existing) = present(&decoded, key) {
+                    return Ok(Ok(Some(existing)));
+                }
+                data.insert(key.to_owned(), ByteString(value.to_vec()));
+                // Sent with the resourceVersion read: a write in between
+                // makes it fail with 409.
+                self.api.replace(&self.name, &params, &secret).await
+            }
+        };
+        match written {
+            Ok(_) => Ok(Ok(None)),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(Err(())),
+            Err(e) => Err(self.error(&format!("writing {key}"), e)),
+        }
+    }
 }
 
 /// A Secret kept in memory, for tests and for running without a cluster.
@@ -204,5 +300,20 @@ impl SecretStore for MemorySecret {
             .data
             .insert(key.to_owned(), value.to_vec());
         Ok(())
+    }
+
+    /// Under one lock: atomic.
+    async fn set_data_unless_present(
+        &self,
+        key: &str,
+        value: &[u8],
+    ) -> Result<Option<Vec<u8>>, SecretError> {
+        let mut guard = self.lock();
+        let content = guard.get_or_insert_with(SecretContent::default);
+        if let Some(existing) = present(&content.data, key) {
+            return Ok(Some(existing));
+        }
+        content.data.insert(key.to_owned(), value.to_vec());
+        Ok(None)
     }
 }
