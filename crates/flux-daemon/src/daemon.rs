@@ -386,6 +386,7 @@ impl Daemon {
                 }
             };
             tasks.spawn(ownership.run(taken, stopped()));
+            tasks.spawn(crate::run::key_reload_loop(shared.clone(), stopped()));
         }
         tasks.spawn(crate::run::scan_loop(shared.clone(), stopped()));
         if let Some(watch) = &shared.watch

@@ -50,6 +50,8 @@ pub enum KeyOrigin {
 pub struct Identity {
     path: PathBuf,
     key: Mutex<DeployKey>,
+    /// Held while the key is being replaced (regenerate, reload).
+    changing: tokio::sync::Mutex<()>,
     secret: Option<Arc<dyn SecretStore>>,
     data_key: String,
     origin: KeyOrigin,
@@ -139,6 +141,7 @@ impl Identity {
         Ok(Identity {
             path,
             key: Mutex::new(key),
+            changing: tokio::sync::Mutex::new(()),
             secret,
             data_key: data_key.to_owned(),
             origin,
@@ -172,6 +175,7 @@ impl Identity {
     /// Replaces the key with a new one (and the Secret's copy): the remote
     /// must then be given the new public key.
     pub async fn regenerate(&self) -> Result<String, KeyError> {
+        let _changing = self.changing.lock().await;
         let path = self.path.clone();
         let spec = self.spec;
         let key = tokio::task::spawn_blocking(move || DeployKey::regenerate_with(&path, &spec))
@@ -191,6 +195,48 @@ impl Identity {
         *self.lock() = key;
         tracing::info!("regenerated the deploy key");
         Ok(public)
+    }
+
+    /// Reads the key the Secret holds now and switches to it if another
+    /// writer replaced it (another `--ha` replica's `fluxctl identity
+    /// --regenerate`, or an edit by hand); whether it switched. Without a
+    /// Secret, or with nothing in it, the key in use stays.
+    pub async fn reload(&self) -> Result<bool, KeyError> {
+        let Some(secret) = &self.secret else {
+            return Ok(false);
+        };
+        let _changing = self.changing.lock().await;
+        let Some(stored) = secret
+            .get()
+            .await?
+            .and_then(|c| c.data.get(&self.data_key).cloned())
+            .filter(|b| !b.iter().all(u8::is_ascii_whitespace))
+        else {
+            return Ok(false);
+        };
+        let file_error = |path: &Path, e: std::io::Error| KeyError::File {
+            path: path.to_owned(),
+            message: e.to_string(),
+        };
+        let current = std::fs::read(&self.path).map_err(|e| file_error(&self.path, e))?;
+        if stored.trim_ascii_end() == current.trim_ascii_end() {
+            return Ok(false);
+        }
+        // Written beside it, then renamed over it: ssh never reads half a key.
+        let fresh = self.path.with_extension("reloaded");
+        let _ = std::fs::remove_file(&fresh);
+        write_private(&fresh, &stored)?;
+        if let Err(e) = DeployKey::load(&fresh) {
+            // Not a key ssh could use: keep the one in use.
+            let _ = std::fs::remove_file(&fresh);
+            return Err(e.into());
+        }
+        std::fs::rename(&fresh, &self.path).map_err(|e| file_error(&self.path, e))?;
+        let key = DeployKey::load(&self.path)?;
+        let public = key.public_key().to_owned();
+        *self.lock() = key;
+        tracing::info!(secret = %secret.describe(), public_key = %public, "the deploy key in the secret changed; using it");
+        Ok(true)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, DeployKey> {
@@ -224,6 +270,50 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
 mod tests {
     use super::*;
     use crate::secret::MemorySecret;
+
+    #[tokio::test]
+    async fn reload_switches_to_a_key_another_writer_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mount = dir.path().join("mount");
+        let secret = Arc::new(MemorySecret::new());
+        let (work_a, work_b) = (dir.path().join("a"), dir.path().join("b"));
+        let a = Identity::setup(
+            &mount,
+            "identity",
+            Some(secret.clone()),
+            &work_a,
+            KeySpec::default(),
+        )
+        .await
+        .unwrap();
+        let b = Identity::setup(
+            &mount,
+            "identity",
+            Some(secret.clone()),
+            &work_b,
+            KeySpec::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(a.public_key(), b.public_key());
+        assert!(!b.reload().await.unwrap(), "nothing changed");
+
+        // a regenerates (as `fluxctl identity --regenerate` asks it to).
+        let new = a.regenerate().await.unwrap();
+        assert_ne!(b.public_key(), new);
+        assert!(b.reload().await.unwrap());
+        assert_eq!(b.public_key(), new);
+        let on_disk = std::fs::read(b.path()).unwrap();
+        let stored = secret.get().await.unwrap().unwrap().data["identity"].clone();
+        assert_eq!(on_disk.trim_ascii_end(), stored.trim_ascii_end());
+        assert!(!a.reload().await.unwrap(), "a already uses it");
+
+        // Something that is not a key leaves the one in use.
+        secret.set_data("identity", b"not a key").await.unwrap();
+        assert!(b.reload().await.is_err());
+        assert_eq!(b.public_key(), new);
+        assert_eq!(std::fs::read(b.path()).unwrap(), on_disk);
+    }
 
     #[tokio::test]
     async fn generates_stores_and_reuses_a_key() {

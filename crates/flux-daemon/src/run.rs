@@ -268,6 +268,43 @@ async fn refresh_after_push(source: &Source) {
     }
 }
 
+/// How often `--ha` replicas read their deploy keys' Secrets again.
+pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+
+/// With `--ha`: reads each deploy key's Secret every
+/// [`KEY_RELOAD_INTERVAL`] and switches to the key it holds if another
+/// replica regenerated it (`fluxctl identity --regenerate` reaches one
+/// replica only), so that every replica fetches and pushes with the key the
+/// git host was given.
+pub async fn key_reload_loop(shared: Arc<Shared>, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut identities: Vec<Arc<crate::deploykey::Identity>> = Vec::new();
+    for id in shared
+        .sources
+        .iter()
+        .filter_map(|s| s.identity.clone())
+        .chain(shared.identity.clone())
+    {
+        if !identities.iter().any(|i| Arc::ptr_eq(i, &id)) {
+            identities.push(id);
+        }
+    }
+    if identities.is_empty() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(KEY_RELOAD_INTERVAL) => {}
+        }
+        for identity in &identities {
+            if let Err(e) = identity.reload().await {
+                tracing::warn!(error = %e, "cannot read the deploy key's secret again; keeping the key in use");
+            }
+        }
+    }
+}
+
 /// Scans registries every [`SCAN_INTERVAL`] and when asked; wakes the
 /// sources' automation when new tags appear.
 pub async fn scan_loop(shared: Arc<Shared>, stop: impl Future<Output = ()>) {
