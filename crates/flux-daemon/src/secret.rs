@@ -154,25 +154,8 @@ impl SecretStore for KubeSecret {
                 .await
                 .map_err(|e| self.error(&format!("writing {key}"), e))?;
         } else {
-            let secret = Secret {
-                metadata: kube::api::ObjectMeta {
-                    name: Some(self.name.clone()),
-                    namespace: Some(self.namespace.clone()),
-                    ..Default::default()
-                },
-                type_: Some("Opaque".into()),
-                data: Some(BTreeMap::from([(
-                    key.to_owned(),
-                    ByteString(value.to_vec()),
-                )])),
-                ..Default::default()
-            };
-            let params = PostParams {
-                field_manager: Some(MANAGER.into()),
-                ..PostParams::default()
-            };
             self.api
-                .create(&params, &secret)
+                .create(&post_params(), &self.new_secret(key, value))
                 .await
                 .map_err(|e| self.error("creating", e))?;
         }
@@ -196,38 +179,47 @@ impl SecretStore for KubeSecret {
     }
 }
 
+/// Creates and replaces by fluxd's field manager.
+fn post_params() -> PostParams {
+    PostParams {
+        field_manager: Some(MANAGER.into()),
+        ..PostParams::default()
+    }
+}
+
 impl KubeSecret {
+    /// The Secret holding only `value` under `key`, to create.
+    fn new_secret(&self, key: &str, value: &[u8]) -> Secret {
+        Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(self.name.clone()),
+                namespace: Some(self.namespace.clone()),
+                ..Default::default()
+            },
+            type_: Some("Opaque".into()),
+            data: Some(BTreeMap::from([(
+                key.to_owned(),
+                ByteString(value.to_vec()),
+            )])),
+            ..Default::default()
+        }
+    }
+
+    /// One try of [`SecretStore::set_data_unless_present`]; `Err(())` when
+    /// another writer changed the Secret in between.
     async fn try_store_unless_present(
         &self,
         key: &str,
         value: &[u8],
     ) -> Result<Result<Option<Vec<u8>>, ()>, SecretError> {
-        let params = PostParams {
-            field_manager: Some(MANAGER.into()),
-            ..PostParams::default()
-        };
+        let params = post_params();
         let found = self
             .api
             .get_opt(&self.name)
             .await
             .map_err(|e| self.error("reading", e))?;
         let written = match found {
-            None => {
-                let secret = Secret {
-                    metadata: kube::api::ObjectMeta {
-                        name: Some(self.name.clone()),
-                        namespace: Some(self.namespace.clone()),
-                        ..Default::default()
-                    },
-                    type_: Some("Opaque".into()),
-                    data: Some(BTreeMap::from([(
-                        key.to_owned(),
-                        ByteString(value.to_vec()),
-                    )])),
-                    ..Default::default()
-                };
-                self.api.create(&params, &secret).await
-            }
+            None => self.api.create(&params, &self.new_secret(key, value)).await,
             Some(mut secret) => {
                 let data = secret.data.get_or_insert_with(BTreeMap::new);
                 let decoded: BTreeMap<String, Vec<u8>> =

@@ -10,23 +10,13 @@ use flux_git::KeySpec;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_starting_on_an_absent_secret_share_the_first_key_stored() {
-    let server = kube_emulator::Emulator::new()
-        .start()
-        .await
-        .expect("emulator");
-    let cfg = kube::Config::new(server.url().parse().expect("url"));
-    let client = kube::Client::try_from(cfg).expect("client");
+    let (_server, client) = emulator().await;
     replicas_share_one_key(&client).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_starting_on_an_empty_secret_share_the_first_key_stored() {
-    let server = kube_emulator::Emulator::new()
-        .start()
-        .await
-        .expect("emulator");
-    let cfg = kube::Config::new(server.url().parse().expect("url"));
-    let client = kube::Client::try_from(cfg).expect("client");
+    let (_server, client) = emulator().await;
     let empty = k8s_openapi::api::core::v1::Secret {
         metadata: kube::api::ObjectMeta {
             name: Some("flux-git-deploy".into()),
@@ -40,6 +30,17 @@ async fn replicas_starting_on_an_empty_secret_share_the_first_key_stored() {
         .await
         .expect("empty secret");
     replicas_share_one_key(&client).await;
+}
+
+/// A running emulator (kept alive by the caller) and a client for it.
+async fn emulator() -> (kube_emulator::Server, kube::Client) {
+    let server = kube_emulator::Emulator::new()
+        .start()
+        .await
+        .expect("emulator");
+    let cfg = kube::Config::new(server.url().parse().expect("url"));
+    let client = kube::Client::try_from(cfg).expect("client");
+    (server, client)
 }
 
 async fn replicas_share_one_key(client: &kube::Client) {
