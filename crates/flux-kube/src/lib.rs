@@ -224,9 +224,20 @@ fn collection_path(ar: &ApiResource, namespace: Option<&str>) -> String {
 /// in allowed namespaces, cluster-scoped objects, except Namespaces whose
 /// name is not allowed (Flux v1's rule).
 pub fn allowed(id: &ResourceId, namespaces: &Namespaces) -> bool {
-    match id.namespace() {
+    allowed_parts(id.kind(), id.namespace(), id.name(), namespaces)
+}
+
+/// [`allowed`] from an object's kind (any case), namespace and name, for
+/// objects not yet given an ID (the watch caches filter before converting).
+pub(crate) fn allowed_parts(
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+    namespaces: &Namespaces,
+) -> bool {
+    match namespace {
         Some(ns) => namespaces.allows(ns),
-        None if id.kind() == "namespace" => namespaces.allows(id.name()),
+        None if kind.eq_ignore_ascii_case("namespace") => namespaces.allows(name),
         None => true,
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::cached::Cached;
 use super::collection::Collection;
 use super::scope::{Key, Scope, workload_kinds};
-use crate::allowed;
+use crate::allowed_parts;
 use crate::discovery::{Served, Snapshot};
 use crate::export::{collected, id_of, is_addon};
 
@@ -38,15 +38,11 @@ fn objects_of(
     out.iter().map(|o| o.to_lean_value()).collect()
 }
 
-/// Whether [`allowed`] would allow a cached object of kind `served`,
+/// Whether [`crate::allowed`] allows a cached object of kind `served`,
 /// decided before it is converted to JSON: one fluxd holding many sources
 /// reads the same caches once per source, each allowed a few namespaces.
 fn allowed_cached(o: &Cached, served: &Served, ns: &Namespaces) -> bool {
-    match o.namespace() {
-        Some(n) => ns.allows(n),
-        None if served.ar.kind.eq_ignore_ascii_case("namespace") => ns.allows(o.name()),
-        None => true,
-    }
+    allowed_parts(&served.ar.kind, o.namespace(), o.name(), ns)
 }
 
 /// Namespaces and workloads, as `crate::export::export_workloads` returns
@@ -58,12 +54,10 @@ pub fn export(collections: &Collections, snap: &Snapshot, ns: &Namespaces) -> Ve
             let Some(name) = n.pointer("/metadata/name").and_then(Value::as_str) else {
                 continue;
             };
-            if ns.allows(name) {
-                out.push(LiveObject {
-                    id: ResourceId::cluster("Namespace", name),
-                    object: n,
-                });
-            }
+            out.push(LiveObject {
+                id: ResourceId::cluster("Namespace", name),
+                object: n,
+            });
         }
     }
     for served in workload_kinds(snap) {
@@ -71,9 +65,7 @@ pub fn export(collections: &Collections, snap: &Snapshot, ns: &Namespaces) -> Ve
             if is_addon(&obj) {
                 continue;
             }
-            if let Some(id) = id_of(&obj, &served)
-                && id.namespace().is_none_or(|n| ns.allows(n))
-            {
+            if let Some(id) = id_of(&obj, &served) {
                 out.push(LiveObject { id, object: obj });
             }
         }
@@ -118,9 +110,6 @@ pub fn managed(
             let Some(id) = id_of(&obj, served) else {
                 continue;
             };
-            if !allowed(&id, ns) {
-                continue;
-            }
             if !seen.insert(id.clone()) {
                 tracing::warn!(%id, group = %served.ar.group, "two API groups serve an object with this ID; keeping the first");
                 continue;
