@@ -74,12 +74,11 @@ pub async fn source_loop(source: Arc<Source>, shared: Arc<Shared>, stop: impl Fu
             Step::Job(job) if owned.is_err() => {
                 refuse_job(&source, *job, owned.err());
             }
-            Step::Sync(_) | Step::Automate if owned.is_err() => {
-                if matches!(step, Step::Automate) {
-                    next_automation = tokio::time::Instant::now() + source.automation_interval;
-                } else {
-                    next_sync = tokio::time::Instant::now() + source.sync_interval;
-                }
+            Step::Sync(_) if owned.is_err() => {
+                next_sync = tokio::time::Instant::now() + source.sync_interval;
+            }
+            Step::Automate if owned.is_err() => {
+                next_automation = tokio::time::Instant::now() + source.automation_interval;
             }
             Step::Head => {
                 let head = heads.borrow_and_update().as_ref().map(|r| r.head.clone());

@@ -103,10 +103,9 @@ impl Fence {
 
     /// The holder of the Lease as last read (this replica when it holds it).
     pub fn owner(&self) -> Option<String> {
-        let s = self.state();
-        match s.until {
-            Some(until) if Instant::now() >= until => None,
-            _ => s.owner.clone(),
+        match self.check() {
+            Ok(()) => Some(self.replica.clone()),
+            Err(e) => e.owner,
         }
     }
 }
