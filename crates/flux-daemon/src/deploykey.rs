@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use flux_git::{DeployKey, KeySpec};
 
-use crate::secret::SecretStore;
+use crate::secret::{SecretStore, is_blank};
 
 /// The deploy key could not be set up or regenerated.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,15 @@ pub enum KeyError {
         /// What went wrong.
         message: String,
     },
+}
+
+impl KeyError {
+    fn file(path: &Path, e: impl std::fmt::Display) -> Self {
+        KeyError::File {
+            path: path.to_owned(),
+            message: e.to_string(),
+        }
+    }
 }
 
 /// Where the key came from.
@@ -78,24 +87,15 @@ impl Identity {
         work_dir: &Path,
         spec: KeySpec,
     ) -> Result<Self, KeyError> {
-        std::fs::create_dir_all(work_dir).map_err(|e| KeyError::File {
-            path: work_dir.to_owned(),
-            message: e.to_string(),
-        })?;
+        std::fs::create_dir_all(work_dir).map_err(|e| KeyError::file(work_dir, e))?;
         let path = work_dir.join("identity");
         let mounted = mount_path.join(data_key);
-        let mounted_bytes = std::fs::read(&mounted)
-            .ok()
-            .filter(|b| !b.iter().all(u8::is_ascii_whitespace));
+        let mounted_bytes = std::fs::read(&mounted).ok().filter(|b| !is_blank(b));
         let (bytes, origin) = match mounted_bytes {
             Some(b) => (Some(b), KeyOrigin::Mounted),
             None => {
                 let from_secret = match &secret {
-                    Some(s) => s
-                        .get()
-                        .await?
-                        .and_then(|c| c.data.get(data_key).cloned())
-                        .filter(|b| !b.iter().all(u8::is_ascii_whitespace)),
+                    Some(s) => s.get().await?.and_then(|c| c.value(data_key)),
                     None => None,
                 };
                 (from_secret, KeyOrigin::Secret)
@@ -111,10 +111,7 @@ impl Identity {
                 let key = DeployKey::generate_with(&path, &spec)?;
                 match &secret {
                     Some(s) => {
-                        let private = std::fs::read(&path).map_err(|e| KeyError::File {
-                            path: path.clone(),
-                            message: e.to_string(),
-                        })?;
+                        let private = read_private(&path)?;
                         match s.set_data_unless_present(data_key, &private).await? {
                             None => {
                                 tracing::info!(secret = %s.describe(), "generated a deploy key and stored it in the secret");
@@ -180,15 +177,9 @@ impl Identity {
         let spec = self.spec;
         let key = tokio::task::spawn_blocking(move || DeployKey::regenerate_with(&path, &spec))
             .await
-            .map_err(|e| KeyError::File {
-                path: self.path.clone(),
-                message: e.to_string(),
-            })??;
+            .map_err(|e| KeyError::file(&self.path, e))??;
         if let Some(s) = &self.secret {
-            let private = std::fs::read(&self.path).map_err(|e| KeyError::File {
-                path: self.path.clone(),
-                message: e.to_string(),
-            })?;
+            let private = read_private(&self.path)?;
             s.set_data(&self.data_key, &private).await?;
         }
         let public = key.public_key().to_owned();
@@ -206,19 +197,10 @@ impl Identity {
             return Ok(false);
         };
         let _changing = self.changing.lock().await;
-        let Some(stored) = secret
-            .get()
-            .await?
-            .and_then(|c| c.data.get(&self.data_key).cloned())
-            .filter(|b| !b.iter().all(u8::is_ascii_whitespace))
-        else {
+        let Some(stored) = secret.get().await?.and_then(|c| c.value(&self.data_key)) else {
             return Ok(false);
         };
-        let file_error = |path: &Path, e: std::io::Error| KeyError::File {
-            path: path.to_owned(),
-            message: e.to_string(),
-        };
-        let current = std::fs::read(&self.path).map_err(|e| file_error(&self.path, e))?;
+        let current = read_private(&self.path)?;
         if stored.trim_ascii_end() == current.trim_ascii_end() {
             return Ok(false);
         }
@@ -231,7 +213,7 @@ impl Identity {
             let _ = std::fs::remove_file(&fresh);
             return Err(e.into());
         }
-        std::fs::rename(&fresh, &self.path).map_err(|e| file_error(&self.path, e))?;
+        std::fs::rename(&fresh, &self.path).map_err(|e| KeyError::file(&self.path, e))?;
         let key = DeployKey::load(&self.path)?;
         let public = key.public_key().to_owned();
         *self.lock() = key;
@@ -246,13 +228,15 @@ impl Identity {
     }
 }
 
+/// The private key file's bytes.
+fn read_private(path: &Path) -> Result<Vec<u8>, KeyError> {
+    std::fs::read(path).map_err(|e| KeyError::file(path, e))
+}
+
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let fail = |e: std::io::Error| KeyError::File {
-        path: path.to_owned(),
-        message: e.to_string(),
-    };
+    let fail = |e| KeyError::file(path, e);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

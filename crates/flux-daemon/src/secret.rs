@@ -37,6 +37,13 @@ pub struct SecretContent {
     pub annotations: BTreeMap<String, String>,
 }
 
+impl SecretContent {
+    /// The data under `key`, unless absent or blank.
+    pub fn value(&self, key: &str) -> Option<Vec<u8>> {
+        self.data.get(key).filter(|b| !is_blank(b)).cloned()
+    }
+}
+
 /// Somewhere to keep the deploy key and the sync high-water mark.
 #[async_trait::async_trait]
 pub trait SecretStore: Send + Sync {
@@ -59,7 +66,7 @@ pub trait SecretStore: Send + Sync {
         key: &str,
         value: &[u8],
     ) -> Result<Option<Vec<u8>>, SecretError> {
-        if let Some(existing) = self.get().await?.and_then(|c| present(&c.data, key)) {
+        if let Some(existing) = self.get().await?.and_then(|c| c.value(key)) {
             return Ok(Some(existing));
         }
         self.set_data(key, value).await?;
@@ -67,11 +74,9 @@ pub trait SecretStore: Send + Sync {
     }
 }
 
-/// The value under `key`, unless absent or blank.
-fn present(data: &BTreeMap<String, Vec<u8>>, key: &str) -> Option<Vec<u8>> {
-    data.get(key)
-        .filter(|b| !b.iter().all(u8::is_ascii_whitespace))
-        .cloned()
+/// Whether a stored value is empty or only whitespace (no key in it).
+pub(crate) fn is_blank(bytes: &[u8]) -> bool {
+    bytes.iter().all(u8::is_ascii_whitespace)
 }
 
 /// How many times a conditional write is tried against concurrent writers.
@@ -222,10 +227,8 @@ impl KubeSecret {
             None => self.api.create(&params, &self.new_secret(key, value)).await,
             Some(mut secret) => {
                 let data = secret.data.get_or_insert_with(BTreeMap::new);
-                let decoded: BTreeMap<String, Vec<u8>> =
-                    data.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
-                if let Some(existing) = present(&decoded, key) {
-                    return Ok(Ok(Some(existing)));
+                if let Some(existing) = data.get(key).filter(|b| !is_blank(&b.0)) {
+                    return Ok(Ok(Some(existing.0.clone())));
                 }
                 data.insert(key.to_owned(), ByteString(value.to_vec()));
                 // Sent with the resourceVersion read: a write in between
@@ -302,7 +305,7 @@ impl SecretStore for MemorySecret {
     ) -> Result<Option<Vec<u8>>, SecretError> {
         let mut guard = self.lock();
         let content = guard.get_or_insert_with(SecretContent::default);
-        if let Some(existing) = present(&content.data, key) {
+        if let Some(existing) = content.value(key) {
             return Ok(Some(existing));
         }
         content.data.insert(key.to_owned(), value.to_vec());
