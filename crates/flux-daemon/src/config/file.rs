@@ -31,7 +31,7 @@ use flux_git::GitFlags;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::{ConfigError, GitSettings, check_dns_label, parse_duration};
+use super::{ConfigError, GitSettings, check_dns_label, is_dns_subdomain, parse_duration};
 
 /// The name of the source `--git-url` makes.
 pub const DEFAULT_SOURCE: &str = "default";
@@ -387,12 +387,7 @@ pub fn parse(
 
 /// A Secret's name: a DNS subdomain.
 fn check_secret_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 253
-        && name
-            .split('.')
-            .all(|part| check_dns_label("secretName", part).is_ok());
-    if ok {
+    if is_dns_subdomain(name) {
         Ok(())
     } else {
         Err(format!(

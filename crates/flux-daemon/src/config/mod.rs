@@ -25,7 +25,7 @@ pub use settings::{
     GitSettings, HaSettings, KubeSettings, LogFormat, RegistrySettings, SshSettings, SyncSettings,
     SyncStateMode,
 };
-pub(crate) use validate::check_dns_label;
+pub(crate) use validate::{check_dns_label, is_dns_subdomain};
 use validate::{
     deprecations, git_flags, git_settings, kube_settings, parse_listen, read_secret_file,
     refuse_unsupported, registry_settings, ssh_settings,

@@ -516,8 +516,12 @@ fn ha_is_off_by_default_and_checks_its_timings() {
     assert_eq!(bad(&["--ha-renew-deadline", "15s"]), "ha-renew-deadline");
     assert_eq!(bad(&["--ha-renew-interval", "10s"]), "ha-renew-interval");
     assert_eq!(bad(&["--ha-lease-duration", "1500ms"]), "ha-lease-duration");
-    assert_eq!(
-        invalid_flag(&["--ha", "--ha-replica-id", "Not_A_Name"]),
-        "ha-replica-id"
-    );
+    for id in ["Not_A_Name", "a..b", "a.-b"] {
+        assert_eq!(
+            invalid_flag(&["--ha", "--ha-replica-id", id]),
+            "ha-replica-id",
+            "{id}"
+        );
+    }
+    assert!(parse(&["--ha", "--ha-replica-id", "fluxd-0.east"]).is_ok());
 }

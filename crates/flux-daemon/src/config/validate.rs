@@ -367,15 +367,25 @@ pub(super) fn read_secret_file(
     Ok(Some(secret.to_owned()))
 }
 
-pub(crate) fn check_dns_label(flag: &str, name: &str) -> Result<(), ConfigError> {
-    let ok = !name.is_empty()
+/// A DNS label: 1-63 lower-case letters, digits and '-', not at either end.
+fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 63
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
-        && !name.ends_with('-');
-    if ok {
+        && !name.ends_with('-')
+}
+
+/// A DNS subdomain (most objects' names): DNS labels joined by '.', at
+/// most 253 characters.
+pub(crate) fn is_dns_subdomain(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 253 && name.split('.').all(is_dns_label)
+}
+
+pub(crate) fn check_dns_label(flag: &str, name: &str) -> Result<(), ConfigError> {
+    if is_dns_label(name) {
         Ok(())
     } else {
         Err(ConfigError::invalid(
@@ -400,20 +410,8 @@ pub(super) fn ha_settings(flags: &Flags) -> Result<Option<HaSettings>, ConfigErr
             .unwrap_or_default(),
         id => id.to_owned(),
     };
-    let ok = !replica_id.is_empty()
-        && replica_id.len() <= 63
-        && replica_id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && replica_id
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && replica_id
-            .bytes()
-            .last()
-            .is_some_and(|b| b.is_ascii_alphanumeric());
-    if !ok {
+    // It ends the membership Lease's name (`fluxd-replica-<id>`).
+    if replica_id.len() > 63 || !is_dns_subdomain(&replica_id) {
         return Err(ConfigError::invalid(
             "ha-replica-id",
             format!(
