@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use flux_api::image::ImageName;
 use flux_api::v9::{Change, ImageUpdate};
-use flux_daemon::testing::TestBed;
 
 use super::*;
 
@@ -38,12 +37,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_tag_in_the_registry_is_committed_once_and_applied() {
-    let bed = TestBed::start(&[])
-        .await
-        .expect("bed")
-        .with_registry()
-        .expect("registry");
-    let registry = bed.registry_addr().expect("registry").to_owned();
+    let (bed, registry) = bed_with_registry().await;
     push(
         &registry,
         "demo/app",

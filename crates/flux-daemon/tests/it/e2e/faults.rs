@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use flux_api::image::ImageName;
 use flux_api::v9::{Change, ImageUpdate};
-use flux_daemon::testing::{Fluxd, TestBed};
+use flux_daemon::testing::Fluxd;
 use flux_testbed::registry::{Fault, Format, Proxy, Pusher, TestImage};
 use kube_emulator::{FaultAction, FaultRule};
 
@@ -49,12 +49,7 @@ async fn metrics(fluxd: &Fluxd) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fluxd_survives_and_recovers_from_faults() {
-    let bed = TestBed::start(&[])
-        .await
-        .expect("bed")
-        .with_registry()
-        .expect("registry");
-    let registry = bed.registry_addr().expect("registry").to_owned();
+    let (bed, registry) = bed_with_registry().await;
     let proxy = Proxy::start(&registry).await.expect("proxy");
     let pusher = Pusher::new(&registry);
     pusher

@@ -104,12 +104,7 @@ async fn one_replica_syncs_the_others_refuse_jobs_and_take_over_when_it_stops() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_killed_while_automating_leaves_exactly_one_commit() {
-    let bed = TestBed::start(&[])
-        .await
-        .expect("bed")
-        .with_registry()
-        .expect("registry");
-    let registry = bed.registry_addr().expect("registry").to_owned();
+    let (bed, registry) = bed_with_registry().await;
     push(&registry, "demo/app", &[("1.0.0", "2024-01-01T00:00:00Z")]).await;
     let app = deployment(
         "app",

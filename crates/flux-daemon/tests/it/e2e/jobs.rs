@@ -26,12 +26,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn release_policy_and_sync_jobs_as_flux_v1_sends_them() {
-    let bed = TestBed::start(&[])
-        .await
-        .expect("bed")
-        .with_registry()
-        .expect("registry");
-    let registry = bed.registry_addr().expect("registry").to_owned();
+    let (bed, registry) = bed_with_registry().await;
     let pusher = flux_testbed::registry::Pusher::new(&registry);
     for (tag, created) in [
         ("1.0", "2024-01-01T00:00:00Z"),

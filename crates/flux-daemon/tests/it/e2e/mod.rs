@@ -75,6 +75,17 @@ pub async fn eventually(bed: &TestBed, args: &[&str], check: impl Fn(&str) -> bo
     }
 }
 
+/// A test bed with a real registry, and the registry's address.
+pub async fn bed_with_registry() -> (TestBed, String) {
+    let bed = TestBed::start(&[])
+        .await
+        .expect("bed")
+        .with_registry()
+        .expect("registry");
+    let registry = bed.registry_addr().expect("registry").to_owned();
+    (bed, registry)
+}
+
 /// Waits until Deployment `name`'s first container runs `image`.
 pub async fn eventually_image(bed: &TestBed, name: &str, image: &str) {
     let args = [

@@ -32,12 +32,7 @@ fn uids(bed: &TestBed) -> BTreeMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_job_and_restarted() {
-    let bed = TestBed::start(&[])
-        .await
-        .expect("bed")
-        .with_registry()
-        .expect("registry");
-    let registry = bed.registry_addr().expect("registry").to_owned();
+    let (bed, registry) = bed_with_registry().await;
     push(
         &registry,
         "team/web",
