@@ -98,10 +98,7 @@ pub fn sync_world(files: usize) -> SyncWorld {
                 continue;
             }
         }
-        live.push(LiveObject {
-            id: applied.id.clone(),
-            object: served(object, k),
-        });
+        live.push(frozen(applied.id.clone(), &served(object, k)));
     }
     let gone = desired.resources.len() / 10;
     for j in 0..gone {
@@ -115,10 +112,7 @@ pub fn sync_world(files: usize) -> SyncWorld {
                 "labels": {GC_MARK_LABEL: options.sync_set.gc_mark(&id)},
                 "annotations": {CHECKSUM_ANNOTATION: "1".repeat(40)}},
             "data": {"key": "value"}});
-        live.push(LiveObject {
-            object: served(object, 50_000 + j),
-            id,
-        });
+        live.push(frozen(id, &served(object, 50_000 + j)));
     }
     let marked = live.len();
     // export_workloads returns namespaces and workloads a second time.
@@ -136,10 +130,10 @@ pub fn sync_world(files: usize) -> SyncWorld {
         .map(|i| format!("team-{i}"))
         .chain(["default".to_owned()])
     {
-        live.push(LiveObject {
-            id: ResourceId::cluster("namespace", ns.as_str()),
-            object: json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-        });
+        live.push(frozen(
+            ResourceId::cluster("namespace", ns.as_str()),
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        ));
     }
     SyncWorld {
         desired,
@@ -151,4 +145,9 @@ pub fn sync_world(files: usize) -> SyncWorld {
         new,
         gone,
     }
+}
+
+/// A generated live object (small: it always freezes).
+fn frozen(id: ResourceId, object: &Value) -> LiveObject {
+    LiveObject::new(id, object).expect("a generated object is small")
 }

@@ -7,10 +7,12 @@
 //! `testing` feature) only carry decisions out.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::fence::WriteGate;
+use crate::frozen::{Frozen, TooLarge};
 use crate::registry::Credentials;
 use crate::resource::ResourceId;
 
@@ -44,13 +46,27 @@ impl Namespaces {
 }
 
 /// An object as it is in the cluster.
+///
+/// The object is held frozen and shared: an adapter answering from a watch
+/// cache hands out the cached document itself, so a sync reads ten thousand
+/// objects without copying one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveObject {
     /// Its ID.
     pub id: ResourceId,
     /// The object as the API server returns it; adapters may leave out
     /// `metadata.managedFields`, which no decision here reads.
-    pub object: Value,
+    pub object: Arc<Frozen>,
+}
+
+impl LiveObject {
+    /// The live object `object` with ID `id`, frozen.
+    pub fn new(id: ResourceId, object: &Value) -> Result<LiveObject, TooLarge> {
+        Ok(LiveObject {
+            id,
+            object: Arc::new(Frozen::new(object)?),
+        })
+    }
 }
 
 /// An object to apply: exactly the fields Flux wants to own.

@@ -43,6 +43,7 @@
 pub mod automation;
 pub mod cluster;
 pub mod fence;
+pub mod frozen;
 pub mod generation;
 pub mod image;
 pub mod manifest;

@@ -14,7 +14,7 @@
 use std::collections::HashSet;
 
 use flux_core::ResourceId;
-use flux_core::cluster::{ClusterError, LiveObject, Namespaces};
+use flux_core::cluster::{ClusterError, ClusterErrorKind, LiveObject, Namespaces};
 use futures::StreamExt as _;
 use kube::api::{GetParams, ListParams};
 use kube::core::Request;
@@ -76,15 +76,16 @@ fn skippable(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if matches!(s.code, 403..=405))
 }
 
-pub(crate) fn is_addon(obj: &Value) -> bool {
-    if obj.pointer("/metadata/namespace").and_then(Value::as_str) != Some("kube-system") {
+/// Whether an object in `namespace` whose labels `label` reads is a
+/// cluster add-on (in `kube-system`, managed by the add-on manager): not
+/// exported, as in Flux v1.
+pub(crate) fn is_addon<'a>(
+    namespace: Option<&str>,
+    label: impl Fn(&str) -> Option<&'a str>,
+) -> bool {
+    if namespace != Some("kube-system") {
         return false;
     }
-    let label = |k: &str| {
-        obj.pointer("/metadata/labels")
-            .and_then(|l| l.get(k))
-            .and_then(Value::as_str)
-    };
     label("kubernetes.io/cluster-service") == Some("true")
         || matches!(
             label("addonmanager.kubernetes.io/mode"),
@@ -108,6 +109,12 @@ fn items(list: lean::List, served: &Served) -> Vec<Value> {
             item
         })
         .collect()
+}
+
+/// A listed object as a live object (frozen).
+fn live(id: ResourceId, obj: &Value) -> Result<LiveObject, ClusterError> {
+    LiveObject::new(id.clone(), obj)
+        .map_err(|e| ClusterError::new(ClusterErrorKind::Other, Some(id), e.to_string()))
 }
 
 pub(crate) fn id_of(obj: &Value, served: &Served) -> Option<ResourceId> {
@@ -262,30 +269,27 @@ pub(crate) async fn export_workloads(
     let mut out: Vec<LiveObject> = nss
         .into_iter()
         .filter_map(|n| {
-            let name = n
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)?
-                .to_owned();
-            Some(LiveObject {
-                id: ResourceId::cluster("Namespace", name),
-                object: n,
-            })
+            let name = n.pointer("/metadata/name").and_then(Value::as_str)?;
+            Some(live(ResourceId::cluster("Namespace", name), &n))
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let mut keep = std::collections::HashMap::new();
     for r in listed {
         let (served, ns, objs) = r?;
         let Some(objs) = objs else { continue };
         for obj in &objs {
-            if is_addon(obj) {
+            let label = |k: &str| {
+                obj.pointer("/metadata/labels")
+                    .and_then(|l| l.get(k))
+                    .and_then(Value::as_str)
+            };
+            let namespace = obj.pointer("/metadata/namespace").and_then(Value::as_str);
+            if is_addon(namespace, label) {
                 continue;
             }
             if let Some(id) = id_of(obj, &served) {
                 cluster.remember(&id, &served.ar);
-                out.push(LiveObject {
-                    id,
-                    object: obj.clone(),
-                });
+                out.push(live(id, obj)?);
             }
         }
         keep.insert(key(&served, ns.as_deref()), objs);
@@ -368,7 +372,7 @@ pub(crate) async fn list_managed(
                 continue;
             }
             cluster.remember(&id, &served.ar);
-            out.push(LiveObject { id, object: obj });
+            out.push(live(id, &obj)?);
         }
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));

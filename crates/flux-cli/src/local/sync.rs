@@ -180,7 +180,7 @@ async fn against_cluster(
         let object = live
             .iter()
             .find(|l| &l.id == id)
-            .map(|l| clean(l.object.clone()))
+            .map(|l| clean(l.object.to_value()))
             .unwrap_or(Value::Null);
         steps.push(Step {
             id: id.to_string(),

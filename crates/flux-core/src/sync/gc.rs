@@ -4,13 +4,12 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use serde_json::Value;
-
 use super::live::{Ignore, LiveView, has_owner, live_ignore, mark_of, mark_state};
 use super::mark::{MarkState, is_well_formed_mark};
 use super::plan::rank_of_kind;
 use super::{GcMode, SyncOptions, allows, is_cascading};
 use crate::cluster::LiveObject;
+use crate::frozen::{Frozen, Node};
 use crate::manifest::Manifests;
 use crate::resource::{ResourceId, split_api_version};
 
@@ -157,12 +156,11 @@ impl GcPlan {
 /// options.gc = GcMode::On;
 /// let id = "demo:configmap/old".parse().unwrap();
 /// let mark = options.sync_set.gc_mark(&id);
-/// let live = [LiveObject {
-///     id,
-///     object: json!({"metadata": {"name": "old", "namespace": "demo", "labels": {GC_MARK_LABEL: mark}}}),
-/// }];
+/// let object = json!({"metadata": {"name": "old", "namespace": "demo", "labels": {GC_MARK_LABEL: mark}}});
+/// let live = [LiveObject::new(id, &object)?];
 /// let gc = plan_gc(&Manifests::default(), &live, &options);
 /// assert_eq!(gc.to_delete(), &["demo:configmap/old".parse().unwrap()]);
+/// # Ok::<(), flux_core::frozen::TooLarge>(())
 /// ```
 pub fn plan_gc(desired: &Manifests, live: &[LiveObject], options: &SyncOptions) -> GcPlan {
     plan_with(
@@ -277,9 +275,9 @@ pub(crate) fn plan_with(
 /// Whether deleting the cascading object `id` would delete `other`.
 fn contained_in(
     id: &ResourceId,
-    copies: &[&Value],
+    copies: &[&Frozen],
     other: &ResourceId,
-    other_copies: &[&Value],
+    other_copies: &[&Frozen],
 ) -> bool {
     if id.kind() == "namespace" {
         return other.namespace() == Some(id.name());
@@ -287,12 +285,13 @@ fn contained_in(
     // A CRD: its custom resources are of its group and kind. Any copy
     // claiming `other` (or unreadable) is enough to keep the CRD.
     copies.iter().any(|crd| {
-        let spec = &crd["spec"];
-        match (spec["group"].as_str(), spec["names"]["kind"].as_str()) {
+        let read = |path: &[&str]| crd.pointer(path).and_then(Node::as_str);
+        match (read(&["spec", "group"]), read(&["spec", "names", "kind"])) {
             (Some(group), Some(kind)) => {
                 other.kind() == kind.to_ascii_lowercase()
                     && other_copies.iter().any(|o| {
-                        split_api_version(o["apiVersion"].as_str().unwrap_or_default()).0 == group
+                        let api_version = o.pointer(&["apiVersion"]).and_then(Node::as_str);
+                        split_api_version(api_version.unwrap_or_default()).0 == group
                     })
             }
             // Cannot tell what it defines: treat everything as its content.
@@ -303,12 +302,13 @@ fn contained_in(
 
 /// The malformed mark to show: the least of the copies' malformed values,
 /// so the plan does not depend on the order copies were listed in.
-fn shown_mark(copies: &[&Value]) -> String {
+fn shown_mark(copies: &[&Frozen]) -> String {
     copies
         .iter()
         .map(|c| match mark_of(c) {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
+            Some(mark) => mark
+                .as_str()
+                .map_or_else(|| mark.to_value().to_string(), str::to_owned),
             None => "<missing>".to_owned(),
         })
         .filter(|v| !is_well_formed_mark(v))

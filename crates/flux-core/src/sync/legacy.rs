@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::live::checksum_of;
 use super::mark::{CHECKSUM_ANNOTATION, GC_MARK_LABEL};
+use crate::frozen::{Frozen, Node};
 use crate::resource::ResourceId;
 
 /// The annotation in which client-side `kubectl apply` records the object it
@@ -26,8 +27,9 @@ pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-co
 /// predecessors using client-side apply) from exactly `git`: its
 /// last-applied record equals `git` with the namespace of `id`, the GC mark
 /// `mark` and the checksum the live object carries, and nothing else.
-pub(crate) fn applied_from(live: &Value, git: &Value, id: &ResourceId, mark: &str) -> bool {
-    let Some(record) = live["metadata"]["annotations"][LAST_APPLIED_ANNOTATION].as_str() else {
+pub(crate) fn applied_from(live: &Frozen, git: &Value, id: &ResourceId, mark: &str) -> bool {
+    let record = live.pointer(&["metadata", "annotations", LAST_APPLIED_ANNOTATION]);
+    let Some(record) = record.and_then(Node::as_str) else {
         return false;
     };
     let Some(sum) = checksum_of(live) else {
@@ -94,6 +96,11 @@ fn same(a: &Value, b: &Value) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// [`super::applied_from`] of a live object given as JSON.
+    fn applied_from(live: &Value, git: &Value, id: &ResourceId, mark: &str) -> bool {
+        super::applied_from(&Frozen::new(live).unwrap(), git, id, mark)
+    }
 
     fn id(s: &str) -> ResourceId {
         s.parse().expect("an ID")

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::mark::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, MarkState, SyncSetName};
 use crate::cluster::LiveObject;
+use crate::frozen::{Frozen, Node};
 use crate::manifest::annotations;
 use crate::policy::{self, PolicyError};
 use crate::resource::ResourceId;
@@ -33,9 +34,8 @@ pub(crate) enum Ignore {
 /// through the policy module, which refuses values other than `"true"`,
 /// `"false"` and `"sync_only"` and two keys that disagree.
 pub(crate) fn ignore_policy(object: &Value) -> Result<Ignore, PolicyError> {
-    const KEYS: [&str; 2] = ["fluxcd.io/ignore", "flux.weave.works/ignore"];
     let all = &object["metadata"]["annotations"];
-    if KEYS.iter().all(|k| all.get(k).is_none()) {
+    if IGNORE_KEYS.iter().all(|k| all.get(k).is_none()) {
         // The common case, without collecting every annotation.
         return Ok(Ignore::No);
     }
@@ -48,39 +48,53 @@ pub(crate) fn ignore_policy(object: &Value) -> Result<Ignore, PolicyError> {
     )
 }
 
+/// The annotations holding the ignore policy (current and legacy).
+const IGNORE_KEYS: [&str; 2] = ["fluxcd.io/ignore", "flux.weave.works/ignore"];
+
 /// The ignore policy of a live object, where an unreadable one counts as
 /// `true`: whoever annotated it meant to keep Flux away.
-pub(crate) fn live_ignore(object: &Value) -> Ignore {
-    ignore_policy(object).unwrap_or(Ignore::Yes)
+pub(crate) fn live_ignore(object: &Frozen) -> Ignore {
+    let all = object.pointer(&["metadata", "annotations"]);
+    if IGNORE_KEYS
+        .iter()
+        .all(|k| all.and_then(|a| a.get(k)).is_none())
+    {
+        return Ignore::No;
+    }
+    // Rare: thawed to be read by the same rules as git's objects.
+    ignore_policy(&object.to_value()).unwrap_or(Ignore::Yes)
 }
 
 /// The label value of the GC mark, if the object has the label.
-pub(crate) fn mark_of(object: &Value) -> Option<&Value> {
-    object["metadata"]["labels"].get(GC_MARK_LABEL)
+pub(crate) fn mark_of(object: &Frozen) -> Option<Node<'_>> {
+    object.pointer(&["metadata", "labels", GC_MARK_LABEL])
 }
 
 /// The checksum annotation, if present.
-pub(crate) fn checksum_of(object: &Value) -> Option<&str> {
-    object["metadata"]["annotations"][CHECKSUM_ANNOTATION].as_str()
+pub(crate) fn checksum_of(object: &Frozen) -> Option<&str> {
+    object
+        .pointer(&["metadata", "annotations", CHECKSUM_ANNOTATION])
+        .and_then(Node::as_str)
 }
 
 /// Whether an object is owned by another (has `ownerReferences`).
-pub(crate) fn has_owner(object: &Value) -> bool {
-    object["metadata"]["ownerReferences"]
-        .as_array()
-        .is_some_and(|refs| !refs.is_empty())
+pub(crate) fn has_owner(object: &Frozen) -> bool {
+    object
+        .pointer(&["metadata", "ownerReferences"])
+        .and_then(Node::list_len)
+        .is_some_and(|n| n > 0)
 }
 
 /// Live objects by ID: one sorted list, each ID's copies side by side.
 pub(crate) struct LiveView<'a> {
-    entries: Vec<(&'a ResourceId, &'a Value)>,
-    copies: Vec<&'a Value>,
+    entries: Vec<(&'a ResourceId, &'a Frozen)>,
+    copies: Vec<&'a Frozen>,
 }
 
 impl<'a> LiveView<'a> {
     pub(crate) fn new<I: IntoIterator<Item = &'a LiveObject>>(live: I) -> Self {
-        let mut entries: Vec<(&'a ResourceId, &'a Value)> =
-            live.into_iter().map(|o| (&o.id, &o.object)).collect();
+        let mut entries: Vec<(&'a ResourceId, &'a Frozen)> =
+            live.into_iter().map(|o| (&o.id, &*o.object)).collect();
         // Copies keep their given order; every answer about them is
         // order-independent.
         entries.sort_by(|a, b| a.0.cmp(b.0));
@@ -95,7 +109,7 @@ impl<'a> LiveView<'a> {
     }
 
     /// The copies of an object, if it is live.
-    pub(crate) fn get(&self, id: &ResourceId) -> Option<&[&'a Value]> {
+    pub(crate) fn get(&self, id: &ResourceId) -> Option<&[&'a Frozen]> {
         let range = self.range(id);
         (!range.is_empty()).then(|| &self.copies[range])
     }
@@ -106,7 +120,7 @@ impl<'a> LiveView<'a> {
     }
 
     /// Every live object, in ID order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&'a ResourceId, &[&'a Value])> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&'a ResourceId, &[&'a Frozen])> + '_ {
         let mut start = 0;
         std::iter::from_fn(move || {
             let (id, _) = *self.entries.get(start)?;
@@ -133,7 +147,7 @@ pub(crate) struct Cursor<'v, 'a> {
 impl<'v, 'a> Cursor<'v, 'a> {
     /// The copies of `id` (empty if it is not live). Each `id` must be
     /// greater than the one before; a smaller one finds nothing.
-    pub(crate) fn seek(&mut self, id: &ResourceId) -> &'v [&'a Value] {
+    pub(crate) fn seek(&mut self, id: &ResourceId) -> &'v [&'a Frozen] {
         let entries = &self.view.entries;
         while self.at < entries.len() && entries[self.at].0 < id {
             self.at += 1;
@@ -147,7 +161,7 @@ impl<'v, 'a> Cursor<'v, 'a> {
 }
 
 /// The strongest ignore policy of any copy.
-pub(crate) fn strongest_ignore(copies: &[&Value]) -> Ignore {
+pub(crate) fn strongest_ignore(copies: &[&Frozen]) -> Ignore {
     copies
         .iter()
         .map(|o| live_ignore(o))
@@ -156,12 +170,12 @@ pub(crate) fn strongest_ignore(copies: &[&Value]) -> Ignore {
 }
 
 /// What the copies of one live object say about its GC mark.
-pub(crate) fn mark_state(set: &SyncSetName, id: &ResourceId, copies: &[&Value]) -> MarkState {
+pub(crate) fn mark_state(set: &SyncSetName, id: &ResourceId, copies: &[&Frozen]) -> MarkState {
     let mut state = MarkState::Ours;
     for copy in copies {
-        let this = match mark_of(copy) {
-            Some(Value::String(value)) => set.mark_state(id, value),
-            _ => MarkState::Malformed,
+        let this = match mark_of(copy).and_then(Node::as_str) {
+            Some(value) => set.mark_state(id, value),
+            None => MarkState::Malformed,
         };
         state = match (state, this) {
             (MarkState::Malformed, _) | (_, MarkState::Malformed) => MarkState::Malformed,
@@ -177,17 +191,18 @@ pub(crate) fn mark_state(set: &SyncSetName, id: &ResourceId, copies: &[&Value]) 
 ///
 /// Maps may have extra keys in `live` (server defaults, status, fields other
 /// managers own); lists must have the same length and match item by item.
-/// A `null` in `desired` matches an absent field.
-pub(crate) fn covers(live: &Value, desired: &Value) -> bool {
-    match (live, desired) {
-        (Value::Object(l), Value::Object(d)) => d.iter().all(|(k, dv)| match l.get(k) {
+/// A `null` in `desired` matches an absent field. The live object is read
+/// in place.
+pub(crate) fn covers(live: Node<'_>, desired: &Value) -> bool {
+    match desired {
+        Value::Object(d) if live.is_map() => d.iter().all(|(k, dv)| match live.get(k) {
             Some(lv) => covers(lv, dv),
             None => dv.is_null(),
         }),
-        (Value::Array(l), Value::Array(d)) => {
-            l.len() == d.len() && l.iter().zip(d).all(|(lv, dv)| covers(lv, dv))
+        Value::Array(d) if live.list_len().is_some() => {
+            live.list_len() == Some(d.len()) && live.items().zip(d).all(|(lv, dv)| covers(lv, dv))
         }
-        _ => live == desired,
+        _ => live == *desired,
     }
 }
 
@@ -258,6 +273,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn frozen(v: &Value) -> Frozen {
+        Frozen::new(v).unwrap()
+    }
+
     fn annotated(pairs: &[(&str, &str)]) -> Value {
         let map: serde_json::Map<String, Value> = pairs
             .iter()
@@ -273,7 +292,7 @@ mod tests {
                 let object = annotated($pairs);
                 let got = ignore_policy(&object).map_err(|e| e.to_string());
                 assert_eq!(got, $want);
-                assert_eq!(live_ignore(&object), got.unwrap_or(Ignore::Yes));
+                assert_eq!(live_ignore(&frozen(&object)), got.unwrap_or(Ignore::Yes));
             }
         };
     }
@@ -318,7 +337,7 @@ mod tests {
             let object = annotated(pairs);
             let e = ignore_policy(&object).expect_err("unreadable");
             assert!(e.to_string().contains("ignore"), "{e}");
-            assert_eq!(live_ignore(&object), Ignore::Yes);
+            assert_eq!(live_ignore(&frozen(&object)), Ignore::Yes);
         }
     }
 
@@ -326,7 +345,10 @@ mod tests {
         ($name:ident, $live:tt, $desired:tt, $want:expr) => {
             #[test]
             fn $name() {
-                assert_eq!(covers(&json!($live), &json!($desired)), $want);
+                assert_eq!(
+                    covers(frozen(&json!($live)).root(), &json!($desired)),
+                    $want
+                );
             }
         };
     }
@@ -382,10 +404,11 @@ mod tests {
     fn copies_merge_conservatively() {
         let set = SyncSetName::new("s");
         let id: ResourceId = "a:configmap/x".parse().unwrap();
-        let ours = json!({"metadata": {"labels": {GC_MARK_LABEL: set.gc_mark(&id)}}});
-        let theirs =
-            json!({"metadata": {"labels": {GC_MARK_LABEL: SyncSetName::new("t").gc_mark(&id)}}});
-        let broken = json!({"metadata": {"labels": {GC_MARK_LABEL: 7}}});
+        let ours = frozen(&json!({"metadata": {"labels": {GC_MARK_LABEL: set.gc_mark(&id)}}}));
+        let theirs = frozen(
+            &json!({"metadata": {"labels": {GC_MARK_LABEL: SyncSetName::new("t").gc_mark(&id)}}}),
+        );
+        let broken = frozen(&json!({"metadata": {"labels": {GC_MARK_LABEL: 7}}}));
         assert_eq!(mark_state(&set, &id, &[&ours]), MarkState::Ours);
         assert_eq!(mark_state(&set, &id, &[&ours, &ours]), MarkState::Ours);
         assert_eq!(mark_state(&set, &id, &[&ours, &theirs]), MarkState::Foreign);
@@ -394,17 +417,14 @@ mod tests {
             mark_state(&set, &id, &[&ours, &broken]),
             MarkState::Malformed
         );
-        assert_eq!(mark_state(&set, &id, &[&json!({})]), MarkState::Malformed);
+        assert_eq!(
+            mark_state(&set, &id, &[&frozen(&json!({}))]),
+            MarkState::Malformed
+        );
 
         let live = [
-            LiveObject {
-                id: id.clone(),
-                object: ours.clone(),
-            },
-            LiveObject {
-                id: id.clone(),
-                object: annotated(&[("fluxcd.io/ignore", "true")]),
-            },
+            LiveObject::new(id.clone(), &ours.to_value()).unwrap(),
+            LiveObject::new(id.clone(), &annotated(&[("fluxcd.io/ignore", "true")])).unwrap(),
         ];
         for view in [LiveView::new(&live), LiveView::new(live.iter().rev())] {
             let copies = view.get(&id).expect("live");
@@ -424,10 +444,7 @@ mod cursor_tests {
         let ids = ["a:x/1", "a:x/2", "a:x/2", "b:x/1", "c:x/9"];
         let live: Vec<LiveObject> = ids
             .iter()
-            .map(|i| LiveObject {
-                id: i.parse().unwrap(),
-                object: json!({ "id": i }),
-            })
+            .map(|i| LiveObject::new(i.parse().unwrap(), &json!({ "id": i })).unwrap())
             .collect();
         let view = LiveView::new(live.iter().rev());
         let mut cursor = view.cursor();

@@ -231,14 +231,12 @@ mod tests {
             .map(|name| {
                 let id: ResourceId = format!("x:configmap/{name}").parse().unwrap();
                 let mark = options.sync_set.gc_mark(&id);
-                crate::cluster::LiveObject {
-                    id,
-                    object: serde_json::json!({
-                        "apiVersion": "v1", "kind": "ConfigMap",
-                        "metadata": {"name": name, "namespace": "x",
-                                     "labels": {crate::sync::GC_MARK_LABEL: mark}},
-                    }),
-                }
+                let object = serde_json::json!({
+                    "apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": name, "namespace": "x",
+                                 "labels": {crate::sync::GC_MARK_LABEL: mark}},
+                });
+                crate::cluster::LiveObject::new(id, &object).unwrap()
             })
             .collect();
         let plan = plan_sync(&a, &live, &options);

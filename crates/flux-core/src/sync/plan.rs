@@ -12,6 +12,7 @@ use super::live::{
 use super::mark::{CHECKSUM_ANNOTATION, GC_MARK_LABEL, checksum_with};
 use super::{SyncOptions, allows};
 use crate::cluster::{ApplyObject, LiveObject};
+use crate::frozen::{Frozen, Node};
 use crate::manifest::{Manifests, Resource, SourceRef, Unscoped};
 use crate::resource::ResourceId;
 
@@ -283,7 +284,7 @@ fn skip(resource: &Resource, reason: SkipReason) -> Skipped {
 
 /// Whether every copy of the live object already matches what applying
 /// `resource` would write.
-fn up_to_date(copies: &[&Value], resource: &Resource, mark: &str, sum: &str) -> bool {
+fn up_to_date(copies: &[&Frozen], resource: &Resource, mark: &str, sum: &str) -> bool {
     let id = resource.id();
     let git = resource.object();
     let git_sets_our_keys = git["metadata"]["labels"].get(GC_MARK_LABEL).is_some()
@@ -318,11 +319,13 @@ fn up_to_date(copies: &[&Value], resource: &Resource, mark: &str, sum: &str) -> 
     let wanted = wanted.as_ref();
     copies.iter().all(|live| {
         (checksum_of(live) == Some(sum) || legacy::applied_from(live, git, id, mark))
-            && matches!(mark_of(live), Some(Value::String(v)) if v == mark)
-            && id
-                .namespace()
-                .is_none_or(|ns| live["metadata"]["namespace"].as_str() == Some(ns))
-            && covers(live, wanted)
+            && mark_of(live).and_then(Node::as_str) == Some(mark)
+            && id.namespace().is_none_or(|ns| {
+                live.pointer(&["metadata", "namespace"])
+                    .and_then(Node::as_str)
+                    == Some(ns)
+            })
+            && covers(live.root(), wanted)
     })
 }
 

@@ -411,13 +411,17 @@ impl State {
         Ok(true)
     }
 
-    fn live(&self, keep: impl Fn(&ResourceId, &Value) -> bool) -> Vec<LiveObject> {
+    fn live(
+        &self,
+        keep: impl Fn(&ResourceId, &Value) -> bool,
+    ) -> Result<Vec<LiveObject>, ClusterError> {
         self.objects
             .iter()
             .filter(|(id, s)| keep(id, &s.object))
-            .map(|(id, s)| LiveObject {
-                id: id.clone(),
-                object: s.object.clone(),
+            .map(|(id, s)| {
+                LiveObject::new(id.clone(), &s.object).map_err(|e| {
+                    ClusterError::new(ClusterErrorKind::Other, Some(id.clone()), e.to_string())
+                })
             })
             .collect()
     }
@@ -452,13 +456,13 @@ impl Cluster for MemoryCluster {
         if let Some(e) = state.failures.check(Operation::ExportWorkloads, None) {
             return Err(e);
         }
-        Ok(state.live(|id, _| {
+        state.live(|id, _| {
             let exported = (id.is_cluster_scoped() && id.kind() == "namespace")
                 || WORKLOAD_KINDS
                     .iter()
                     .any(|k| k.eq_ignore_ascii_case(id.kind()));
             exported && allows(namespaces, id)
-        }))
+        })
     }
 
     async fn list_managed(
@@ -473,14 +477,14 @@ impl Cluster for MemoryCluster {
         if let Some(e) = state.failures.check(Operation::ListManaged, None) {
             return Err(e);
         }
-        Ok(state.live(|id, object| {
+        state.live(|id, object| {
             // As Flux v1: a Namespace itself counts as in its namespace.
             let namespace = id
                 .namespace()
                 .or((id.kind() == "namespace").then(|| id.name()));
             object["metadata"]["labels"].get(label).is_some()
                 && namespace.is_none_or(|ns| namespaces.allows(ns))
-        }))
+        })
     }
 
     async fn apply(&self, objects: &[ApplyObject]) -> PerObject<Applied> {

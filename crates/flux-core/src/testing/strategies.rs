@@ -351,7 +351,7 @@ fn build_live(desired: &[Value], namespaces: &[Option<bool>], seeds: Vec<LiveSee
             owned.insert(id.clone(), object.clone());
         }
         seen.insert(id.clone());
-        live.push(LiveObject { id, object });
+        live.push(frozen(id, &object));
     }
     for seed in seeds {
         let mut object = match seed.origin {
@@ -416,9 +416,14 @@ fn build_live(desired: &[Value], namespaces: &[Option<bool>], seeds: Vec<LiveSee
                 json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": "u"}]);
         }
         object["metadata"]["uid"] = json!(format!("uid-{}", live.len()));
-        live.push(LiveObject { id, object });
+        live.push(frozen(id, &object));
     }
     (live, owned)
+}
+
+/// A generated live object (small: it always freezes).
+fn frozen(id: ResourceId, object: &Value) -> LiveObject {
+    LiveObject::new(id, object).expect("a generated object is small")
 }
 
 /// A repository, a cluster and options to sync one onto the other.
@@ -446,7 +451,7 @@ impl std::fmt::Debug for Scenario {
         let live: Vec<String> = self
             .live
             .iter()
-            .map(|o| format!("{} {}", o.id, o.object))
+            .map(|o| format!("{} {:?}", o.id, o.object))
             .collect();
         f.debug_struct("Scenario")
             .field("files", &files)
@@ -474,10 +479,12 @@ impl Scenario {
         let cluster = MemoryCluster::new();
         for object in &self.live {
             match self.owned.get(&object.id) {
-                Some(applied) => {
-                    cluster.put_applied(object.id.clone(), object.object.clone(), applied.clone())
-                }
-                None => cluster.put(object.id.clone(), object.object.clone()),
+                Some(applied) => cluster.put_applied(
+                    object.id.clone(),
+                    object.object.to_value(),
+                    applied.clone(),
+                ),
+                None => cluster.put(object.id.clone(), object.object.to_value()),
             }
         }
         cluster
@@ -490,8 +497,9 @@ impl Scenario {
         let copies: Vec<&LiveObject> = self.live.iter().filter(|o| &o.id == id).collect();
         !copies.is_empty()
             && copies.iter().all(|o| {
-                o.object["metadata"]["labels"][GC_MARK_LABEL]
-                    .as_str()
+                o.object
+                    .pointer(&["metadata", "labels", GC_MARK_LABEL])
+                    .and_then(crate::frozen::Node::as_str)
                     .is_some_and(|v| set.is_mark_of(id, v))
             })
     }

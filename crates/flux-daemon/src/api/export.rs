@@ -30,7 +30,7 @@ pub async fn export(shared: &Shared, source: Option<&Arc<Source>>) -> Result<Vec
         .map_err(|e| ApiError::server(format!("exporting from the cluster: {e}")))?;
     let mut out = String::new();
     for o in live {
-        let mut obj = o.object;
+        let mut obj = o.object.to_value();
         strip(&mut obj);
         let yaml = serde_saphyr_to_string(&obj)
             .map_err(|e| ApiError::server(format!("writing {}: {e}", o.id)))?;

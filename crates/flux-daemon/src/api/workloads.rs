@@ -88,8 +88,8 @@ fn policy_map(resource: &Resource) -> BTreeMap<String, String> {
 
 /// A live workload's containers, as Flux v1 listed them: containers, then
 /// init containers.
-fn containers_of(object: &LiveObject) -> Vec<flux_core::workload::Container> {
-    let mut cs = flux_core::workload::containers(&object.object).unwrap_or_default();
+fn containers_of(object: &serde_json::Value) -> Vec<flux_core::workload::Container> {
+    let mut cs = flux_core::workload::containers(object).unwrap_or_default();
     cs.sort_by_key(|c| c.kind == flux_core::workload::ContainerKind::Init);
     cs
 }
@@ -124,8 +124,9 @@ pub async fn list_services(
             Some(_) if readonly_repo => ReadOnlyReason::ReadOnlyMode,
             Some(_) => ReadOnlyReason::Ok,
         };
-        let (status, rollout) = super::status::rollout(o.id.kind(), &o.object);
-        let labels = o.object["metadata"]["labels"]
+        let object = o.object.to_value();
+        let (status, rollout) = super::status::rollout(o.id.kind(), &object);
+        let labels = object["metadata"]["labels"]
             .as_object()
             .map(|m| {
                 m.iter()
@@ -136,7 +137,7 @@ pub async fn list_services(
         let flag = |name: &str| policies.get(name).is_some_and(|v| v == "true");
         out.push(ControllerStatus {
             id: o.id.to_string(),
-            containers: containers_of(o)
+            containers: containers_of(&object)
                 .into_iter()
                 .map(|c| Container {
                     name: c.name,
@@ -148,7 +149,7 @@ pub async fn list_services(
             status,
             rollout,
             sync_error: errors.get(&o.id).cloned().unwrap_or_default(),
-            antecedent: o.object["metadata"]["annotations"]["helm.fluxcd.io/antecedent"]
+            antecedent: object["metadata"]["annotations"]["helm.fluxcd.io/antecedent"]
                 .as_str()
                 .unwrap_or_default()
                 .to_owned(),
@@ -206,7 +207,7 @@ pub async fn list_images(
             .and_then(|l| l.manifests.resources.get(&o.id))
             .and_then(|r| flux_core::policy::Policies::of(r).ok())
             .unwrap_or_default();
-        let containers = containers_of(o)
+        let containers = containers_of(&o.object.to_value())
             .into_iter()
             .map(|c| {
                 container_images(

@@ -1,5 +1,5 @@
 //! What a watch cache holds for one object: [`Cached`], the object as the
-//! watch decoded it, trimmed and frozen ([`super::frozen`]).
+//! watch decoded it, trimmed and frozen ([`flux_core::frozen`]).
 //!
 //! The caches answer the export and the GC listing with the objects the
 //! listing adapter would return (every field but managedFields), and the
@@ -7,28 +7,23 @@
 //! they keep every field but the other managedFields entries; a frozen
 //! object keeps them in a fraction of the memory a decoded one takes and
 //! turns back into the same JSON. Name, namespace, resourceVersion, labels
-//! and owners are read without thawing it.
+//! and owners are read without thawing it, and a sync reads the frozen
+//! document itself (shared, not copied).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
+use flux_core::frozen::{Frozen, Node};
 use kube::api::DynamicObject;
 use kube::runtime::reflector::{Lookup, ObjectRef};
 use kube::runtime::watcher;
 use serde_json::Value;
 
-use super::frozen::Frozen;
 use super::scope::Spec;
 
 /// One cached object.
 #[derive(Debug, Clone)]
-pub struct Cached(Body);
-
-#[derive(Debug, Clone)]
-enum Body {
-    Frozen(Frozen),
-    /// A document too large to freeze (4 GiB: never, in practice).
-    Plain(Box<Value>),
-}
+pub struct Cached(Arc<Frozen>);
 
 /// Fields that change without the object changing: left out when telling
 /// whether it did.
@@ -39,6 +34,7 @@ const BOOKKEEPING: &[&[&str]] = &[
     &["status"],
 ];
 
+#[cfg(test)]
 const MANAGED_FIELDS: &[&str] = &["metadata", "managedFields"];
 
 /// Keeps only Flux's Apply entry of managedFields, and fills in the kind
@@ -83,24 +79,35 @@ pub fn freeze_event(
 }
 
 impl Cached {
-    /// `obj` as cached: its JSON, frozen; `None` without a name.
+    /// `obj` as cached: its JSON, frozen; `None` without a name, or (never
+    /// seen: the API server refuses objects over a few MiB) of 4 GiB or
+    /// more.
     pub fn new(obj: &DynamicObject) -> Option<Cached> {
-        obj.metadata.name.as_ref()?;
+        let name = obj.metadata.name.as_ref()?;
         let v = serde_json::to_value(obj).ok()?;
-        Some(Cached(match Frozen::new(&v) {
-            Some(f) => Body::Frozen(f),
-            None => Body::Plain(Box::new(v)),
-        }))
+        match Frozen::new(&v) {
+            Ok(f) => Some(Cached(Arc::new(f))),
+            Err(e) => {
+                tracing::error!(name, namespace = ?obj.metadata.namespace, "not cached: {e}");
+                None
+            }
+        }
     }
 
     fn str_at(&self, path: &[&str]) -> Option<&str> {
-        match &self.0 {
-            Body::Frozen(f) => f.str_at(path),
-            Body::Plain(v) => path
-                .iter()
-                .try_fold(&**v, |v, k| v.get(k))
-                .and_then(Value::as_str),
-        }
+        self.0.str_at(path)
+    }
+
+    /// The frozen document, shared.
+    pub fn doc(&self) -> Arc<Frozen> {
+        Arc::clone(&self.0)
+    }
+
+    /// The value of label `key`, if it is a string.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.0
+            .pointer(&["metadata", "labels", key])
+            .and_then(Node::as_str)
     }
 
     /// Its name.
@@ -120,66 +127,33 @@ impl Cached {
 
     /// Whether it carries the label `key` (any value).
     pub fn has_label(&self, key: &str) -> bool {
-        match &self.0 {
-            Body::Frozen(f) => f.map_has_key(&["metadata", "labels"], key),
-            Body::Plain(v) => crate::reuse::has_label(v, key),
-        }
+        self.0.map_has_key(&["metadata", "labels"], key)
     }
 
     /// Whether another object owns it (`ownerReferences` not empty).
     pub fn owned(&self) -> bool {
-        match &self.0 {
-            Body::Frozen(f) => f.non_empty_list_at(&["metadata", "ownerReferences"]),
-            Body::Plain(v) => crate::export::owned(v),
-        }
+        self.0.non_empty_list_at(&["metadata", "ownerReferences"])
     }
 
     /// The object as JSON, with Flux's Apply entry of managedFields if it
     /// has one (for the unchanged check).
     pub fn to_value(&self) -> Value {
-        match &self.0 {
-            Body::Frozen(f) => f.to_value(),
-            Body::Plain(v) => (**v).clone(),
-        }
+        self.0.to_value()
     }
 
     /// The object as JSON without managedFields, as the listing adapter
     /// returns it.
+    #[cfg(test)]
     pub fn to_lean_value(&self) -> Value {
-        match &self.0 {
-            Body::Frozen(f) => f.to_value_without(MANAGED_FIELDS),
-            Body::Plain(v) => without(v, MANAGED_FIELDS),
-        }
+        self.0.to_value_without(MANAGED_FIELDS)
     }
 
     /// Whether `other` is this object with at most its status and
     /// bookkeeping metadata (resourceVersion, generation, managedFields)
     /// changed.
     pub fn same_content(&self, other: &Cached) -> bool {
-        match (&self.0, &other.0) {
-            (Body::Frozen(a), Body::Frozen(b)) => a.same_except(b, BOOKKEEPING),
-            _ => {
-                let strip = |c: &Cached| {
-                    BOOKKEEPING
-                        .iter()
-                        .fold(c.to_value(), |v, path| without(&v, path))
-                };
-                strip(self) == strip(other)
-            }
-        }
+        self.0.same_except(&other.0, BOOKKEEPING)
     }
-}
-
-/// `v` without the entry at `path` (mapping keys).
-fn without(v: &Value, path: &[&str]) -> Value {
-    let mut v = v.clone();
-    if let Some((last, parents)) = path.split_last() {
-        let parent = parents.iter().try_fold(&mut v, |v, k| v.get_mut(k));
-        if let Some(Value::Object(m)) = parent {
-            m.remove(*last);
-        }
-    }
-    v
 }
 
 /// Keyed by namespace and name alone: each collection has its own store of
@@ -343,29 +317,5 @@ mod tests {
         ));
         let nameless = obj(json!({"metadata": {"namespace": "n"}}));
         assert!(freeze_event(watcher::Event::Delete(nameless), &spec, "flux").is_none());
-    }
-
-    #[test]
-    fn plain_bodies_answer_alike() {
-        let v = json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "c", "namespace": "n", "resourceVersion": "3",
-                         "labels": {"m": "1"}, "ownerReferences": [],
-                         "managedFields": [{"manager": "flux"}]},
-            "status": {"x": 1}});
-        let frozen = cached(v.clone());
-        let plain = Cached(Body::Plain(Box::new(frozen.to_value())));
-        assert_eq!(plain.to_lean_value(), frozen.to_lean_value());
-        assert_eq!(
-            (plain.name(), plain.namespace(), plain.resource_version()),
-            (frozen.name(), frozen.namespace(), frozen.resource_version())
-        );
-        assert_eq!(plain.has_label("m"), frozen.has_label("m"));
-        assert_eq!(plain.owned(), frozen.owned());
-        let mut changed = v.clone();
-        changed["status"]["x"] = json!(2);
-        changed["metadata"]["resourceVersion"] = json!("4");
-        assert!(plain.same_content(&cached(changed.clone())));
-        changed["metadata"]["labels"]["m"] = json!("2");
-        assert!(!plain.same_content(&cached(changed)));
     }
 }

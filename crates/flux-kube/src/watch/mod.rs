@@ -48,7 +48,6 @@ use crate::error::cluster_error;
 mod cached;
 mod cluster;
 mod collection;
-mod frozen;
 mod notice;
 mod own;
 mod read;

@@ -1,32 +1,33 @@
 //! Answering the export and the GC listing from the caches, in the same
 //! order and shape as the listing adapter (`crate::export`) answers them,
-//! so that flux-core plans the same sync from either.
+//! so that flux-core plans the same sync from either. The objects handed
+//! out are the cached documents themselves (shared, not copied); they keep
+//! Flux's own entry of managedFields, which the listing leaves out and no
+//! decision reads.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use flux_core::ResourceId;
 use flux_core::cluster::{LiveObject, Namespaces};
-use serde_json::Value;
 
 use super::cached::Cached;
 use super::collection::Collection;
 use super::scope::{Key, Scope, workload_kinds};
 use crate::allowed_parts;
 use crate::discovery::{Served, Snapshot};
-use crate::export::{collected, id_of, is_addon};
+use crate::export::{collected, is_addon};
 
 /// The collections, by key.
 pub type Collections = BTreeMap<Key, Arc<Collection>>;
 
 /// The objects of a kind that `keep` keeps, over all its collections,
-/// ordered by namespace and name (as a list returns them), as JSON without
-/// managedFields.
+/// ordered by namespace and name (as a list returns them).
 fn objects_of(
     collections: &Collections,
     served: &Served,
     keep: impl Fn(&Cached) -> bool,
-) -> Vec<Value> {
+) -> Vec<Arc<Cached>> {
     let mut out: Vec<Arc<Cached>> = Vec::new();
     for ((av, plural, _), c) in collections {
         if *av != served.ar.api_version || *plural != served.ar.plural {
@@ -35,7 +36,7 @@ fn objects_of(
         out.extend(c.store.state().into_iter().filter(|o| keep(o)));
     }
     out.sort_by(|a, b| (a.namespace(), a.name()).cmp(&(b.namespace(), b.name())));
-    out.iter().map(|o| o.to_lean_value()).collect()
+    out
 }
 
 /// Whether [`crate::allowed`] allows a cached object of kind `served`,
@@ -51,22 +52,22 @@ pub fn export(collections: &Collections, snap: &Snapshot, ns: &Namespaces) -> Ve
     let mut out = Vec::new();
     if let Some(ns_kind) = snap.get("", "v1", "Namespace") {
         for n in objects_of(collections, ns_kind, |o| allowed_cached(o, ns_kind, ns)) {
-            let Some(name) = n.pointer("/metadata/name").and_then(Value::as_str) else {
-                continue;
-            };
             out.push(LiveObject {
-                id: ResourceId::cluster("Namespace", name),
-                object: n,
+                id: ResourceId::cluster("Namespace", n.name()),
+                object: n.doc(),
             });
         }
     }
     for served in workload_kinds(snap) {
         for obj in objects_of(collections, &served, |o| allowed_cached(o, &served, ns)) {
-            if is_addon(&obj) {
+            if is_addon(obj.namespace(), |k| obj.label(k)) {
                 continue;
             }
-            if let Some(id) = id_of(&obj, &served) {
-                out.push(LiveObject { id, object: obj });
+            if let Some(id) = cached_id(&obj, &served) {
+                out.push(LiveObject {
+                    id,
+                    object: obj.doc(),
+                });
             }
         }
     }
@@ -107,14 +108,20 @@ pub fn managed(
                     || cached_id(o, served).is_none_or(|id| !except.contains(&id)))
         };
         for obj in objects_of(collections, served, keep) {
-            let Some(id) = id_of(&obj, served) else {
+            let Some(id) = cached_id(&obj, served) else {
                 continue;
             };
             if !seen.insert(id.clone()) {
                 tracing::warn!(%id, group = %served.ar.group, "two API groups serve an object with this ID; keeping the first");
                 continue;
             }
-            out.push((LiveObject { id, object: obj }, served.clone()));
+            out.push((
+                LiveObject {
+                    id,
+                    object: obj.doc(),
+                },
+                served.clone(),
+            ));
         }
     }
     out.sort_by(|a, b| a.0.id.cmp(&b.0.id));

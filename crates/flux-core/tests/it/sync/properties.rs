@@ -326,18 +326,15 @@ fn relisted(live: &[LiveObject], seed: u64) -> Vec<LiveObject> {
     };
     let mut out: Vec<LiveObject> = live.to_vec();
     for object in live {
-        let mut copy = object.clone();
+        let mut copy = object.object.to_value();
         match next() % 5 {
             0 => continue,
             1 => {}
-            2 => {
-                copy.object["metadata"]["annotations"] =
-                    serde_json::json!({"fluxcd.io/ignore": "true"})
-            }
-            3 => copy.object["metadata"]["labels"] = serde_json::json!({}),
-            _ => copy.object["data"] = serde_json::json!({"value": "changed meanwhile"}),
+            2 => copy["metadata"]["annotations"] = serde_json::json!({"fluxcd.io/ignore": "true"}),
+            3 => copy["metadata"]["labels"] = serde_json::json!({}),
+            _ => copy["data"] = serde_json::json!({"value": "changed meanwhile"}),
         }
-        out.push(copy);
+        out.push(LiveObject::new(object.id.clone(), &copy).expect("small"));
     }
     shuffle(out, next())
 }

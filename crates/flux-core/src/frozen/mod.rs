@@ -1,22 +1,30 @@
-//! Compact, immutable JSON documents: how the watch caches hold objects.
+//! Compact, immutable JSON documents.
 //!
 //! A `serde_json::Value` spends a B-tree node (about 600 bytes) on every
 //! non-empty mapping and an allocation on every string; an object as the
-//! API server returns it holds dozens of each, which made the caches cost
-//! 16-19 KB of memory an object. A [`Frozen`] document keeps the same tree
-//! in two allocations: its nodes in one array (the children of a mapping
-//! or list side by side, 12 bytes a node) and its keys and strings in one
-//! text (each distinct string once). [`Frozen::to_value`] gives back
-//! exactly the `Value` it was made from, and the few fields the caches look
-//! at (name, labels, owners) are read in place.
+//! API server returns it holds dozens of each, so a daemon holding ten
+//! thousand of them (its watch caches, the manifests of its repository)
+//! spends most of its memory on tree overhead. A [`Frozen`] document keeps
+//! the same tree in two allocations: its cells in one array (the children
+//! of a mapping or list side by side, 12 bytes a cell) and its keys and
+//! strings in one text (each distinct string once).
+//!
+//! It is read in place through [`Node`] (as a `&Value` would be), turned
+//! back into exactly the `Value` it was made from with [`Frozen::to_value`],
+//! and serialises to the same JSON. It is not for editing: a document to
+//! change is thawed, changed and frozen again.
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Number, Value};
 
+mod node;
+
+pub use node::Node;
+
 /// One node: a scalar, or where its string or children are.
 #[derive(Debug, Clone, Copy)]
-enum Node {
+enum Cell {
     Null,
     Bool(bool),
     /// A non-negative integer, as high and low halves.
@@ -50,10 +58,15 @@ fn join(hi: u32, lo: u32) -> u64 {
     (u64::from(hi) << 32) | u64::from(lo)
 }
 
+/// A document too large to freeze: 2^32 cells or bytes of text or more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("document too large to hold in compact form (4 GiB or more)")]
+pub struct TooLarge;
+
 /// A JSON document in compact, read-only form.
 #[derive(Clone)]
 pub struct Frozen {
-    nodes: Box<[Node]>,
+    nodes: Box<[Cell]>,
     text: Box<str>,
 }
 
@@ -81,17 +94,17 @@ fn size(v: &Value) -> (usize, usize) {
 }
 
 struct Builder<'v> {
-    nodes: Vec<Node>,
+    nodes: Vec<Cell>,
     text: String,
-    strings: HashMap<&'v str, Node>,
+    strings: HashMap<&'v str, Cell>,
 }
 
 impl<'v> Builder<'v> {
-    fn string(&mut self, s: &'v str) -> Option<Node> {
+    fn string(&mut self, s: &'v str) -> Option<Cell> {
         if let Some(n) = self.strings.get(s) {
             return Some(*n);
         }
-        let node = Node::Str {
+        let node = Cell::Str {
             at: u32::try_from(self.text.len()).ok()?,
             len: u32::try_from(s.len()).ok()?,
         };
@@ -104,24 +117,24 @@ impl<'v> Builder<'v> {
     fn reserve(&mut self, n: usize) -> Option<u32> {
         let first = self.nodes.len();
         u32::try_from(first + n).ok()?;
-        self.nodes.resize(first + n, Node::Null);
+        self.nodes.resize(first + n, Cell::Null);
         u32::try_from(first).ok()
     }
 
     fn fill(&mut self, slot: usize, v: &'v Value) -> Option<()> {
         let node = match v {
-            Value::Null => Node::Null,
-            Value::Bool(b) => Node::Bool(*b),
+            Value::Null => Cell::Null,
+            Value::Bool(b) => Cell::Bool(*b),
             Value::Number(n) => {
                 if let Some(u) = n.as_u64() {
                     let (h, l) = split(u);
-                    Node::PosInt(h, l)
+                    Cell::PosInt(h, l)
                 } else if let Some(i) = n.as_i64() {
                     let (h, l) = split(i as u64);
-                    Node::NegInt(h, l)
+                    Cell::NegInt(h, l)
                 } else {
                     let (h, l) = split(n.as_f64()?.to_bits());
-                    Node::Float(h, l)
+                    Cell::Float(h, l)
                 }
             }
             Value::String(s) => self.string(s)?,
@@ -130,7 +143,7 @@ impl<'v> Builder<'v> {
                 for (i, item) in items.iter().enumerate() {
                     self.fill(first as usize + i, item)?;
                 }
-                Node::List {
+                Cell::List {
                     first,
                     len: u32::try_from(items.len()).ok()?,
                 }
@@ -142,7 +155,7 @@ impl<'v> Builder<'v> {
                     self.nodes[at] = self.string(k)?;
                     self.fill(at + 1, item)?;
                 }
-                Node::Map {
+                Cell::Map {
                     first,
                     len: u32::try_from(map.len()).ok()?,
                 }
@@ -154,16 +167,20 @@ impl<'v> Builder<'v> {
 }
 
 impl Frozen {
-    /// `v` in compact form; `None` for a document of 4 GiB or more (which
-    /// no API server sends).
-    pub fn new(v: &Value) -> Option<Frozen> {
+    /// `v` in compact form; an error for a document of 4 GiB or more
+    /// (which no API server sends and no repository holds).
+    pub fn new(v: &Value) -> Result<Frozen, TooLarge> {
+        Frozen::build(v).ok_or(TooLarge)
+    }
+
+    fn build(v: &Value) -> Option<Frozen> {
         let (nodes, text) = size(v);
         let mut b = Builder {
             nodes: Vec::with_capacity(nodes),
             text: String::with_capacity(text),
             strings: HashMap::new(),
         };
-        b.nodes.push(Node::Null);
+        b.nodes.push(Cell::Null);
         b.fill(0, v)?;
         Some(Frozen {
             nodes: b.nodes.into_boxed_slice(),
@@ -190,18 +207,18 @@ impl Frozen {
 
     fn value(&self, i: usize, skip: Option<&[&str]>) -> Value {
         match self.nodes[i] {
-            Node::Null => Value::Null,
-            Node::Bool(b) => Value::Bool(b),
-            Node::PosInt(h, l) => Value::Number(Number::from(join(h, l))),
-            Node::NegInt(h, l) => Value::Number(Number::from(join(h, l) as i64)),
-            Node::Float(h, l) => {
+            Cell::Null => Value::Null,
+            Cell::Bool(b) => Value::Bool(b),
+            Cell::PosInt(h, l) => Value::Number(Number::from(join(h, l))),
+            Cell::NegInt(h, l) => Value::Number(Number::from(join(h, l) as i64)),
+            Cell::Float(h, l) => {
                 Number::from_f64(f64::from_bits(join(h, l))).map_or(Value::Null, Value::Number)
             }
-            Node::Str { at, len } => Value::String(self.str_of(at, len).to_owned()),
-            Node::List { first, len } => (first as usize..(first + len) as usize)
+            Cell::Str { at, len } => Value::String(self.str_of(at, len).to_owned()),
+            Cell::List { first, len } => (first as usize..(first + len) as usize)
                 .map(|c| self.value(c, None))
                 .collect(),
-            Node::Map { first, len } => {
+            Cell::Map { first, len } => {
                 let map: Map<String, Value> = self
                     .entries(first, len)
                     .filter_map(|(k, c)| {
@@ -223,7 +240,7 @@ impl Frozen {
         (0..len as usize).map(move |e| {
             let at = first as usize + 2 * e;
             let key = match self.nodes[at] {
-                Node::Str { at, len } => self.str_of(at, len),
+                Cell::Str { at, len } => self.str_of(at, len),
                 _ => "",
             };
             (key, at + 1)
@@ -234,7 +251,7 @@ impl Frozen {
     fn find(&self, path: &[&str]) -> Option<usize> {
         let mut i = 0;
         for key in path {
-            let Node::Map { first, len } = self.nodes[i] else {
+            let Cell::Map { first, len } = self.nodes[i] else {
                 return None;
             };
             i = self
@@ -247,7 +264,7 @@ impl Frozen {
     /// The string at a path of mapping keys.
     pub fn str_at(&self, path: &[&str]) -> Option<&str> {
         match self.nodes[self.find(path)?] {
-            Node::Str { at, len } => Some(self.str_of(at, len)),
+            Cell::Str { at, len } => Some(self.str_of(at, len)),
             _ => None,
         }
     }
@@ -255,13 +272,13 @@ impl Frozen {
     /// Whether the value at a path is a non-empty list.
     pub fn non_empty_list_at(&self, path: &[&str]) -> bool {
         self.find(path)
-            .is_some_and(|i| matches!(self.nodes[i], Node::List { len, .. } if len > 0))
+            .is_some_and(|i| matches!(self.nodes[i], Cell::List { len, .. } if len > 0))
     }
 
     /// Whether the value at a path is a mapping with the key `key`.
     pub fn map_has_key(&self, path: &[&str], key: &str) -> bool {
         self.find(path).is_some_and(|i| match self.nodes[i] {
-            Node::Map { first, len } => self.entries(first, len).any(|(k, _)| k == key),
+            Cell::Map { first, len } => self.entries(first, len).any(|(k, _)| k == key),
             _ => false,
         })
     }
@@ -274,23 +291,23 @@ impl Frozen {
 
     fn same(&self, i: usize, o: &Frozen, j: usize, skip: &[&[&str]], depth: usize) -> bool {
         match (self.nodes[i], o.nodes[j]) {
-            (Node::Null, Node::Null) => true,
-            (Node::Bool(a), Node::Bool(b)) => a == b,
-            (Node::PosInt(a, b), Node::PosInt(c, d)) | (Node::NegInt(a, b), Node::NegInt(c, d)) => {
+            (Cell::Null, Cell::Null) => true,
+            (Cell::Bool(a), Cell::Bool(b)) => a == b,
+            (Cell::PosInt(a, b), Cell::PosInt(c, d)) | (Cell::NegInt(a, b), Cell::NegInt(c, d)) => {
                 (a, b) == (c, d)
             }
-            (Node::Float(a, b), Node::Float(c, d)) => {
+            (Cell::Float(a, b), Cell::Float(c, d)) => {
                 f64::from_bits(join(a, b)) == f64::from_bits(join(c, d))
             }
-            (Node::Str { at, len }, Node::Str { at: bt, len: bl }) => {
+            (Cell::Str { at, len }, Cell::Str { at: bt, len: bl }) => {
                 self.str_of(at, len) == o.str_of(bt, bl)
             }
-            (Node::List { first, len }, Node::List { first: f2, len: l2 }) => {
+            (Cell::List { first, len }, Cell::List { first: f2, len: l2 }) => {
                 len == l2
                     && (0..len as usize)
                         .all(|k| self.same(first as usize + k, o, f2 as usize + k, &[], depth + 1))
             }
-            (Node::Map { first, len }, Node::Map { first: f2, len: l2 }) => {
+            (Cell::Map { first, len }, Cell::Map { first: f2, len: l2 }) => {
                 // The paths still to follow below, and the keys left out here.
                 let kept = |key: &str| {
                     !skip
@@ -447,7 +464,7 @@ mod tests {
     fn is_smaller_than_the_tree() {
         let v = sample();
         let f = Frozen::new(&v).unwrap();
-        assert_eq!(std::mem::size_of::<Node>(), 12);
+        assert_eq!(std::mem::size_of::<Cell>(), 12);
         // About twice its JSON text (a `Value` tree takes ten times or more).
         let json = v.to_string().len();
         assert!(f.heap_bytes() < 3 * json, "{} vs {json}", f.heap_bytes());
