@@ -55,7 +55,7 @@ fn bench(c: &mut Criterion) {
                 .desired
                 .resources
                 .values()
-                .map(|r| checksum(r.object()))
+                .map(|r| checksum(&r.object().to_value()))
                 .collect::<Vec<_>>()
         })
     });

@@ -12,7 +12,7 @@
 //! half-warmed cache never causes a downgrade).
 
 use crate::image::ImageRef;
-use crate::manifest::{Resource, annotations};
+use crate::manifest::Resource;
 use crate::policy::{Ignore, Policies, Policy};
 use crate::release::{
     ContainerUpdate, Newest, ReleaseContext, ReleaseResult, Status, WorkloadResult, newest,
@@ -28,7 +28,8 @@ pub fn calculate_automation(cx: &ReleaseContext<'_>) -> ReleaseResult {
             Ok(p) => p,
             Err(e) => {
                 // Report broken policies only where automation was asked for.
-                let wants_automation = annotations(w.object())
+                let wants_automation = w
+                    .annotations()
                     .keys()
                     .any(|k| Policy::from_annotation_key(k) == Some(Policy::Automated));
                 if wants_automation {

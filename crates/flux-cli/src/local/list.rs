@@ -30,14 +30,11 @@ pub(crate) fn workload_view(w: &Resource, notes: &mut Vec<String>) -> Workload {
     let mut view = Workload {
         id: w.id().to_string(),
         source: Some(w.source().to_string()),
-        labels: w.object()["metadata"]["labels"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        labels: w
+            .labels()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
         antecedent: w
             .annotations()
             .get(ANTECEDENT)

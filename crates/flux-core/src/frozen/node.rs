@@ -125,6 +125,13 @@ impl<'a> Node<'a> {
     }
 }
 
+/// Equal exactly when their [`Node::to_value`]s would be.
+impl PartialEq for Node<'_> {
+    fn eq(&self, other: &Node<'_>) -> bool {
+        self.doc.same(self.at, other.doc, other.at, &[], 0)
+    }
+}
+
 /// Equal exactly when [`Node::to_value`] would be: integers and floats
 /// differ, mappings compare by keys regardless of order.
 impl PartialEq<Value> for Node<'_> {

@@ -129,7 +129,7 @@ pub fn build_view(
     let mut learned = scopes.clone();
     for r in first.resources.values() {
         if r.kind() == "CustomResourceDefinition" {
-            learned.learn_crd(r.object());
+            learned.learn_crd(&r.object().to_value());
         }
     }
     let mut patched_any = false;
@@ -139,7 +139,7 @@ pub fn build_view(
             .resources
             .iter()
             .filter(|(_, r)| mine.contains(r.source().file.as_str()))
-            .map(|(id, r)| (id.clone(), r.object().clone()))
+            .map(|(id, r)| (id.clone(), r.object().to_value()))
             .collect();
         let (Mode::PatchUpdated(p), Some(path)) =
             (&part.generation.config.mode, &part.generation.patch_path)
@@ -356,11 +356,13 @@ impl View {
                 })
                 .collect();
             let modified = parse_streams(&texts, &self.scopes, &self.options)?;
-            let modified: BTreeMap<&ResourceId, &Value> = modified
+            let modified: BTreeMap<&ResourceId, Value> = modified
                 .resources
                 .iter()
-                .map(|(id, r)| (id, r.object()))
+                .map(|(id, r)| (id, r.object().to_value()))
                 .collect();
+            let modified: BTreeMap<&ResourceId, &Value> =
+                modified.iter().map(|(k, v)| (*k, v)).collect();
             let generated: BTreeMap<&ResourceId, &Value> = part.generated.iter().collect();
             let text = create_patch_file(&generated, &modified);
             let unchanged = match &part.patch {

@@ -27,6 +27,7 @@ pub use kustomize::{
 pub use load::{DirSource, load_dir, read_dir_files};
 pub use parse::{parse_files, parse_streams};
 
+use crate::frozen::{Frozen, Node};
 use crate::resource::{ResourceId, Scope};
 use crate::workload::{self, Container, WorkloadError};
 use crate::yaml;
@@ -73,12 +74,16 @@ impl fmt::Display for SourceRef {
 }
 
 /// One Kubernetes object defined in the repository.
+///
+/// The object is held frozen ([`crate::frozen`]): a daemon keeps the
+/// resources of its repository between syncs, and ten thousand serde_json
+/// trees would be most of its memory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resource {
     id: ResourceId,
     scope: Scope,
     source: SourceRef,
-    object: Value,
+    object: Frozen,
 }
 
 impl Resource {
@@ -98,25 +103,48 @@ impl Resource {
         &self.source
     }
 
-    /// The object exactly as written in git, as JSON. The defaulted
-    /// namespace is not added here: it is in [`Resource::id`].
-    pub fn object(&self) -> &Value {
+    /// The object exactly as written in git, as a frozen JSON document
+    /// (`to_value()` gives it as a `Value`). The defaulted namespace is not
+    /// added here: it is in [`Resource::id`].
+    pub fn object(&self) -> &Frozen {
         &self.object
     }
 
     /// `apiVersion` as written.
     pub fn api_version(&self) -> &str {
-        self.object["apiVersion"].as_str().unwrap_or_default()
+        self.text(&["apiVersion"])
     }
 
     /// `kind` as written (the ID has it in lower case).
     pub fn kind(&self) -> &str {
-        self.object["kind"].as_str().unwrap_or_default()
+        self.text(&["kind"])
+    }
+
+    fn text(&self, path: &[&str]) -> &str {
+        self.object
+            .pointer(path)
+            .and_then(Node::as_str)
+            .unwrap_or_default()
     }
 
     /// `metadata.annotations`, string values only.
     pub fn annotations(&self) -> BTreeMap<&str, &str> {
-        annotations(&self.object)
+        self.object
+            .pointer(&["metadata", "annotations"])
+            .into_iter()
+            .flat_map(Node::entries)
+            .filter_map(|(k, v)| Some((k, v.as_str()?)))
+            .collect()
+    }
+
+    /// `metadata.labels`, string values only.
+    pub fn labels(&self) -> BTreeMap<&str, &str> {
+        self.object
+            .pointer(&["metadata", "labels"])
+            .into_iter()
+            .flat_map(Node::entries)
+            .filter_map(|(k, v)| Some((k, v.as_str()?)))
+            .collect()
     }
 
     /// Whether this is a workload kind whose containers Flux can update.
@@ -126,7 +154,10 @@ impl Resource {
 
     /// The containers of a workload (empty for other kinds).
     pub fn containers(&self) -> Result<Vec<Container>, WorkloadError> {
-        workload::containers(&self.object)
+        if !workload::has_containers(self.kind()) {
+            return Ok(Vec::new());
+        }
+        workload::containers(&self.object.to_value())
     }
 }
 

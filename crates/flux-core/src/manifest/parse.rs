@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::files::{FileSet, select};
 use super::kustomize::{Skipped, is_kustomization_file, is_kustomize_document};
 use super::{LoadError, LoadErrors, LoadOptions, Manifests, Resource, SourceRef, Unscoped};
+use crate::frozen::Frozen;
 use crate::resource::{ResourceId, Scope, ScopeTable};
 use crate::yaml;
 
@@ -112,6 +113,17 @@ pub fn parse_streams(
             });
             continue;
         }
+        let object = match Frozen::new(&object) {
+            Ok(object) => object,
+            Err(e) => {
+                errors.push(LoadError::InvalidField {
+                    at: source,
+                    field: "document",
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
         manifests.resources.insert(
             id.clone(),
             Resource {

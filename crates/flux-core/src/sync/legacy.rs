@@ -27,7 +27,7 @@ pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-co
 /// predecessors using client-side apply) from exactly `git`: its
 /// last-applied record equals `git` with the namespace of `id`, the GC mark
 /// `mark` and the checksum the live object carries, and nothing else.
-pub(crate) fn applied_from(live: &Frozen, git: &Value, id: &ResourceId, mark: &str) -> bool {
+pub(crate) fn applied_from(live: &Frozen, git: &Frozen, id: &ResourceId, mark: &str) -> bool {
     let record = live.pointer(&["metadata", "annotations", LAST_APPLIED_ANNOTATION]);
     let Some(record) = record.and_then(Node::as_str) else {
         return false;
@@ -38,7 +38,7 @@ pub(crate) fn applied_from(live: &Frozen, git: &Value, id: &ResourceId, mark: &s
     let Ok(recorded) = serde_json::from_str::<Value>(record) else {
         return false;
     };
-    let Some(expected) = as_flux_v1_applied(git, id, mark, sum) else {
+    let Some(expected) = as_flux_v1_applied(&git.to_value(), id, mark, sum) else {
         return false;
     };
     same(&expected, &recorded)
@@ -99,7 +99,8 @@ mod tests {
 
     /// [`super::applied_from`] of a live object given as JSON.
     fn applied_from(live: &Value, git: &Value, id: &ResourceId, mark: &str) -> bool {
-        super::applied_from(&Frozen::new(live).unwrap(), git, id, mark)
+        let (live, git) = (Frozen::new(live).unwrap(), Frozen::new(git).unwrap());
+        super::applied_from(&live, &git, id, mark)
     }
 
     fn id(s: &str) -> ResourceId {

@@ -33,14 +33,18 @@ pub(crate) enum Ignore {
 /// Reads `fluxcd.io/ignore` (or the legacy `flux.weave.works/ignore`)
 /// through the policy module, which refuses values other than `"true"`,
 /// `"false"` and `"sync_only"` and two keys that disagree.
-pub(crate) fn ignore_policy(object: &Value) -> Result<Ignore, PolicyError> {
-    let all = &object["metadata"]["annotations"];
-    if IGNORE_KEYS.iter().all(|k| all.get(k).is_none()) {
+pub(crate) fn ignore_policy(object: &Frozen) -> Result<Ignore, PolicyError> {
+    let all = object.pointer(&["metadata", "annotations"]);
+    if IGNORE_KEYS
+        .iter()
+        .all(|k| all.and_then(|a| a.get(k)).is_none())
+    {
         // The common case, without collecting every annotation.
         return Ok(Ignore::No);
     }
+    let object = object.to_value();
     Ok(
-        match policy::Ignore::from_annotations(&annotations(object))? {
+        match policy::Ignore::from_annotations(&annotations(&object))? {
             policy::Ignore::No => Ignore::No,
             policy::Ignore::SyncOnly => Ignore::SyncOnly,
             policy::Ignore::Yes => Ignore::Yes,
@@ -54,15 +58,7 @@ const IGNORE_KEYS: [&str; 2] = ["fluxcd.io/ignore", "flux.weave.works/ignore"];
 /// The ignore policy of a live object, where an unreadable one counts as
 /// `true`: whoever annotated it meant to keep Flux away.
 pub(crate) fn live_ignore(object: &Frozen) -> Ignore {
-    let all = object.pointer(&["metadata", "annotations"]);
-    if IGNORE_KEYS
-        .iter()
-        .all(|k| all.and_then(|a| a.get(k)).is_none())
-    {
-        return Ignore::No;
-    }
-    // Rare: thawed to be read by the same rules as git's objects.
-    ignore_policy(&object.to_value()).unwrap_or(Ignore::Yes)
+    ignore_policy(object).unwrap_or(Ignore::Yes)
 }
 
 /// The label value of the GC mark, if the object has the label.
@@ -191,19 +187,22 @@ pub(crate) fn mark_state(set: &SyncSetName, id: &ResourceId, copies: &[&Frozen])
 ///
 /// Maps may have extra keys in `live` (server defaults, status, fields other
 /// managers own); lists must have the same length and match item by item.
-/// A `null` in `desired` matches an absent field. The live object is read
-/// in place.
-pub(crate) fn covers(live: Node<'_>, desired: &Value) -> bool {
-    match desired {
-        Value::Object(d) if live.is_map() => d.iter().all(|(k, dv)| match live.get(k) {
+/// A `null` in `desired` matches an absent field. Both are read in place.
+pub(crate) fn covers(live: Node<'_>, desired: Node<'_>) -> bool {
+    if live.is_map() && desired.is_map() {
+        return desired.entries().all(|(k, dv)| match live.get(k) {
             Some(lv) => covers(lv, dv),
             None => dv.is_null(),
-        }),
-        Value::Array(d) if live.list_len().is_some() => {
-            live.list_len() == Some(d.len()) && live.items().zip(d).all(|(lv, dv)| covers(lv, dv))
-        }
-        _ => live == *desired,
+        });
     }
+    if let (Some(l), Some(d)) = (live.list_len(), desired.list_len()) {
+        return l == d
+            && live
+                .items()
+                .zip(desired.items())
+                .all(|(lv, dv)| covers(lv, dv));
+    }
+    live == desired
 }
 
 /// The object as the API server stores it, for the normalisations every
@@ -290,7 +289,7 @@ mod tests {
             #[test]
             fn $name() {
                 let object = annotated($pairs);
-                let got = ignore_policy(&object).map_err(|e| e.to_string());
+                let got = ignore_policy(&frozen(&object)).map_err(|e| e.to_string());
                 assert_eq!(got, $want);
                 assert_eq!(live_ignore(&frozen(&object)), got.unwrap_or(Ignore::Yes));
             }
@@ -335,7 +334,7 @@ mod tests {
             ][..],
         ] {
             let object = annotated(pairs);
-            let e = ignore_policy(&object).expect_err("unreadable");
+            let e = ignore_policy(&frozen(&object)).expect_err("unreadable");
             assert!(e.to_string().contains("ignore"), "{e}");
             assert_eq!(live_ignore(&frozen(&object)), Ignore::Yes);
         }
@@ -345,10 +344,8 @@ mod tests {
         ($name:ident, $live:tt, $desired:tt, $want:expr) => {
             #[test]
             fn $name() {
-                assert_eq!(
-                    covers(frozen(&json!($live)).root(), &json!($desired)),
-                    $want
-                );
+                let (live, desired) = (frozen(&json!($live)), frozen(&json!($desired)));
+                assert_eq!(covers(live.root(), desired.root()), $want);
             }
         };
     }

@@ -14,6 +14,7 @@ use serde_json::Value;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use crate::frozen::Frozen;
 use crate::resource::ResourceId;
 
 /// The label marking objects applied by a sync set (Flux v1's name).
@@ -159,12 +160,25 @@ pub(crate) fn is_well_formed_mark(value: &str) -> bool {
 /// object means a change to comments or formatting alone does not re-apply
 /// anything.
 pub fn checksum(object: &Value) -> String {
-    checksum_with(&mut Vec::new(), object)
+    checksum_value(&mut Vec::new(), object)
 }
 
-/// [`checksum`], reusing `buffer` for the canonical JSON.
-pub(crate) fn checksum_with(buffer: &mut Vec<u8>, object: &Value) -> String {
+/// [`checksum`] of a frozen object, reusing `buffer` for the canonical
+/// JSON.
+pub(crate) fn checksum_with(buffer: &mut Vec<u8>, object: &Frozen) -> String {
     buffer.clear();
+    if *MAPS_SORTED {
+        // A frozen object keeps the key order of the tree it was made
+        // from, which is sorted: written out, it is the canonical form.
+        let _ = serde_json::to_writer(&mut *buffer, object);
+    } else {
+        write_canonical(buffer, &object.to_value());
+    }
+    sha1_hex(buffer)
+}
+
+/// [`checksum`] into `buffer`.
+fn checksum_value(buffer: &mut Vec<u8>, object: &Value) -> String {
     if *MAPS_SORTED {
         // serde_json writes compact JSON with map keys in iteration order,
         // which is sorted: that is the canonical form.
@@ -172,7 +186,11 @@ pub(crate) fn checksum_with(buffer: &mut Vec<u8>, object: &Value) -> String {
     } else {
         write_canonical(buffer, object);
     }
-    let digest = Sha1::digest(&buffer[..]);
+    sha1_hex(buffer)
+}
+
+fn sha1_hex(buffer: &[u8]) -> String {
+    let digest = Sha1::digest(buffer);
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut hex = String::with_capacity(40);
     for byte in digest.iter() {

@@ -1,5 +1,6 @@
 //! Planning a sync: what to apply, in which order, and what to skip and why.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::{Map, Value};
@@ -287,36 +288,9 @@ fn skip(resource: &Resource, reason: SkipReason) -> Skipped {
 fn up_to_date(copies: &[&Frozen], resource: &Resource, mark: &str, sum: &str) -> bool {
     let id = resource.id();
     let git = resource.object();
-    let git_sets_our_keys = git["metadata"]["labels"].get(GC_MARK_LABEL).is_some()
-        || git["metadata"]["annotations"]
-            .get(CHECKSUM_ANNOTATION)
-            .is_some();
-    // Rare: a manifest copied from a cluster carries a mark or checksum of
-    // its own, which applying overrides. Compare against what is applied.
-    let applied;
-    let wanted = if git_sets_our_keys {
-        match apply_object(resource, mark.to_owned(), sum.to_owned()) {
-            Ok(object) => {
-                applied = object.object;
-                &applied
-            }
-            Err(_) => return false,
-        }
-    } else {
-        git
+    let Some(wanted) = as_stored_when_applied(resource, mark, sum) else {
+        return false;
     };
-    // Compare with what the server stores (a Secret's `stringData` as
-    // `data`; no namespace on a cluster-scoped object), not with what it is
-    // sent. A namespaced object's namespace is compared on its own below.
-    let mut wanted = as_stored(wanted);
-    let stray_namespace = wanted
-        .get("metadata")
-        .and_then(|m| m.get("namespace"))
-        .is_some_and(|ns| id.is_cluster_scoped() || ns.as_str() != id.namespace());
-    if stray_namespace && let Some(metadata) = wanted.to_mut()["metadata"].as_object_mut() {
-        metadata.remove("namespace");
-    }
-    let wanted = wanted.as_ref();
     copies.iter().all(|live| {
         (checksum_of(live) == Some(sum) || legacy::applied_from(live, git, id, mark))
             && mark_of(live).and_then(Node::as_str) == Some(mark)
@@ -325,14 +299,60 @@ fn up_to_date(copies: &[&Frozen], resource: &Resource, mark: &str, sum: &str) ->
                     .and_then(Node::as_str)
                     == Some(ns)
             })
-            && covers(live.root(), wanted)
+            && covers(live.root(), wanted.root())
     })
+}
+
+/// What the server stores of `resource` once applied, to compare live
+/// objects with: git's document itself, unless (rarely) it sets Flux's own
+/// mark or checksum (applying overrides them), is a Secret with
+/// `stringData` (stored as `data`), or names a namespace on a
+/// cluster-scoped object (not stored). A namespaced object's namespace is
+/// compared on its own. `None` if it cannot be applied at all.
+fn as_stored_when_applied<'r>(
+    resource: &'r Resource,
+    mark: &str,
+    sum: &str,
+) -> Option<Cow<'r, Frozen>> {
+    let id = resource.id();
+    let git = resource.object();
+    let sets_our_keys = git
+        .pointer(&["metadata", "labels", GC_MARK_LABEL])
+        .is_some()
+        || git
+            .pointer(&["metadata", "annotations", CHECKSUM_ANNOTATION])
+            .is_some();
+    // A namespace the object names (as text, if it is text) that the
+    // server does not store.
+    let stray = |ns: Option<Option<&str>>| {
+        ns.is_some_and(|ns| id.is_cluster_scoped() || ns != id.namespace())
+    };
+    let string_data = resource.kind() == "Secret" && git.pointer(&["stringData"]).is_some();
+    let stray_namespace = stray(git.pointer(&["metadata", "namespace"]).map(Node::as_str));
+    if !sets_our_keys && !string_data && !stray_namespace {
+        return Some(Cow::Borrowed(git));
+    }
+    let applied = if sets_our_keys {
+        apply_object(resource, mark.to_owned(), sum.to_owned())
+            .ok()?
+            .object
+    } else {
+        git.to_value()
+    };
+    let mut wanted = as_stored(&applied).into_owned();
+    let namespace = wanted.get("metadata").and_then(|m| m.get("namespace"));
+    if stray(namespace.map(Value::as_str))
+        && let Some(metadata) = wanted["metadata"].as_object_mut()
+    {
+        metadata.remove("namespace");
+    }
+    Frozen::new(&wanted).ok().map(Cow::Owned)
 }
 
 /// The object to apply: the git document, with its namespace, GC mark and
 /// checksum, and nothing else added.
 fn apply_object(resource: &Resource, mark: String, sum: String) -> Result<ApplyObject, String> {
-    let mut object = resource.object().clone();
+    let mut object = resource.object().to_value();
     let metadata = object
         .as_object_mut()
         .and_then(|root| root.get_mut("metadata"))

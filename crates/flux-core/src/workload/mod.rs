@@ -188,10 +188,20 @@ pub fn containers(object: &Value) -> Result<Vec<Container>, WorkloadError> {
     if let Some(path) = pod_spec_path(kind) {
         return pod_containers(object, &path);
     }
-    if kind == "HelmRelease" || kind == "FluxHelmRelease" {
+    if is_helm_release(kind) {
         return Ok(helm::containers(object));
     }
     Ok(Vec::new())
+}
+
+/// Whether objects of `kind` can have containers ([`containers`] finds
+/// none in any other kind).
+pub fn has_containers(kind: &str) -> bool {
+    pod_spec_path(kind).is_some() || is_helm_release(kind)
+}
+
+fn is_helm_release(kind: &str) -> bool {
+    kind == "HelmRelease" || kind == "FluxHelmRelease"
 }
 
 fn pod_containers(object: &Value, spec_path: &FieldPath) -> Result<Vec<Container>, WorkloadError> {

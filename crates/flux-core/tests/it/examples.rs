@@ -186,8 +186,16 @@ fn the_object_is_exactly_what_git_says() {
     let m = load(&["workloads"]);
     let podinfo = &m.resources[&"demo:deployment/podinfo".parse().expect("valid id")];
     // No replicas in git: nothing must invent them (the HPA owns them).
-    assert!(podinfo.object()["spec"].get("replicas").is_none());
+    assert!(
+        podinfo.object().to_value()["spec"]
+            .get("replicas")
+            .is_none()
+    );
     assert_eq!(podinfo.annotations()["fluxcd.io/automated"], "true");
     let cron = &m.resources[&"default:cronjob/cleanup".parse().expect("valid id")];
-    assert!(cron.object()["metadata"].get("namespace").is_none());
+    assert!(
+        cron.object().to_value()["metadata"]
+            .get("namespace")
+            .is_none()
+    );
 }

@@ -201,7 +201,7 @@ proptest! {
                 prop_assert!(bytes.len() as u64 <= limit, "over the size limit, yet read");
                 prop_assert!(m.resources.len() + m.skipped.len() <= bytes.len() + 1);
                 for r in m.resources.values() {
-                    prop_assert!(cost(r.object()) <= (4 + ALIAS_LIMIT) * (bytes.len() + 1));
+                    prop_assert!(cost(&r.object().to_value()) <= (4 + ALIAS_LIMIT) * (bytes.len() + 1));
                 }
             }
             Err(errors) => {

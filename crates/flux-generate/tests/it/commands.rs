@@ -37,8 +37,10 @@ async fn commands_see_path_and_nothing_else_of_fluxds_environment() {
         ("app/keep.txt", "x"),
     ]));
     let g = bed.view(&["app"]).await.unwrap();
-    let data =
-        &g.view.manifests.resources[&"default:configmap/env".parse().unwrap()].object()["data"];
+    let object = g.view.manifests.resources[&"default:configmap/env".parse().unwrap()]
+        .object()
+        .to_value();
+    let data = &object["data"];
     let names: Vec<&str> = data["names"].as_str().unwrap().split_whitespace().collect();
     // The shell adds PWD (and may add SHLVL and _); fluxd gives PATH only.
     let extra: Vec<&&str> = names

@@ -30,7 +30,7 @@ async fn each_git_path_gets_its_overlay_patched() {
     let deploy =
         &production.view.manifests.resources[&"production:deployment/podinfo".parse().unwrap()];
     assert_eq!(
-        deploy.object()["spec"]["replicas"],
+        deploy.object().to_value()["spec"]["replicas"],
         3,
         "kustomize's own patch"
     );

@@ -278,7 +278,7 @@ fn patches_of_list_items_and_scan_for_files_beside() {
         ]
     );
     let b = &v.manifests.resources[&"default:configmap/b".parse().unwrap()];
-    assert_eq!(b.object()["data"]["k"], "patched");
+    assert_eq!(b.object().to_value()["data"]["k"], "patched");
     let text = std::str::from_utf8(v.files.get("gen/.flux.yaml").unwrap()).unwrap();
     assert!(text.starts_with("# a comment kept\n"), "{text}");
 }
