@@ -84,7 +84,7 @@ pub fn sync_world(files: usize) -> SyncWorld {
     let mut live = Vec::new();
     let (mut up_to_date, mut changed, mut new) = (0, 0, 0);
     for (k, applied) in first.applies().enumerate() {
-        let mut object = applied.object.clone();
+        let mut object = applied.object.to_value();
         match k % 10 {
             0..=3 => up_to_date += 1,
             4..=8 => {

@@ -70,12 +70,24 @@ impl LiveObject {
 }
 
 /// An object to apply: exactly the fields Flux wants to own.
+///
+/// Held frozen: a first sync plans every object of the repository at once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApplyObject {
     /// Its ID.
     pub id: ResourceId,
     /// The object, namespace filled in, GC mark and checksum added.
-    pub object: Value,
+    pub object: Frozen,
+}
+
+impl ApplyObject {
+    /// The object `object` to apply as `id`, frozen.
+    pub fn new(id: ResourceId, object: &Value) -> Result<ApplyObject, TooLarge> {
+        Ok(ApplyObject {
+            id,
+            object: Frozen::new(object)?,
+        })
+    }
 }
 
 /// What applying one object did.

@@ -13,6 +13,11 @@
 //!
 //! Reads never make an apply fail: an object whose live state could not be
 //! read is simply applied.
+//!
+//! The objects arrive frozen; each request body, and each live object a
+//! watch cache knows, is made as JSON only while that one object is
+//! checked or sent, so applying ten thousand objects never holds ten
+//! thousand JSON trees.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -20,6 +25,7 @@ use flux_core::cluster::{
     Applied, ApplyObject, ClusterError, ClusterErrorKind, PerObject, fenced_error,
 };
 use flux_core::fence::WriteGate;
+use flux_core::frozen::{Frozen, Node};
 use futures::StreamExt as _;
 use kube::api::{GetParams, ListParams, Patch, PatchParams};
 use kube::core::Request;
@@ -35,24 +41,48 @@ use crate::{KubeCluster, allowed, collection_path, not_allowed, rank};
 const LIST_THRESHOLD: usize = 3;
 
 /// An object ready to apply.
-struct Ready {
+struct Ready<'a> {
     index: usize,
     served: Served,
     namespace: Option<String>,
     name: String,
-    body: Value,
+    object: &'a Frozen,
+}
+
+impl Ready<'_> {
+    /// The request body.
+    fn body(&self) -> Value {
+        prepare(self.object)
+    }
 }
 
 /// What the cluster holds for one object.
 enum Live {
     Absent,
     Present(Value),
+    /// In the watch cache: read when the object is checked.
+    Cached,
     Unknown,
 }
 
+/// What the cluster held for an object about to be applied: whether it
+/// existed, and its resourceVersion.
+enum Before {
+    Absent,
+    Present(Option<String>),
+    Unknown,
+}
+
+/// The resourceVersion of an object as JSON.
+fn resource_version(v: &Value) -> Option<String> {
+    v.pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
 /// Metadata the server owns: never sent, never compared.
-fn prepare(object: &Value) -> Value {
-    let mut v = object.clone();
+fn prepare(object: &Frozen) -> Value {
+    let mut v = object.to_value();
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         for k in [
             "managedFields",
@@ -68,7 +98,7 @@ fn prepare(object: &Value) -> Value {
     v
 }
 
-fn describe(r: &Ready) -> String {
+fn describe(r: &Ready<'_>) -> String {
     match &r.namespace {
         Some(ns) => format!(
             "{} {} {ns}/{}",
@@ -86,6 +116,9 @@ fn describe(r: &Ready) -> String {
 pub(crate) trait Known: Sync {
     /// The object, if known.
     fn live(&self, ar: &ApiResource, namespace: Option<&str>, name: &str) -> Option<Value>;
+
+    /// Whether the object is known (without converting it).
+    fn has(&self, ar: &ApiResource, namespace: Option<&str>, name: &str) -> bool;
 }
 
 /// What one apply wrote: the result, and the object's resourceVersion
@@ -156,24 +189,42 @@ async fn apply_tier(
     let manager = cluster.options.field_manager.as_str();
     let mut to_apply = Vec::new();
     for (r, l) in ready.into_iter().zip(live) {
-        if let Live::Present(current) = &l
-            && crate::unchanged(&r.body, current, manager)
+        let (current, absent) = match l {
+            Live::Present(v) => (Some(v), false),
+            Live::Cached => (
+                known.and_then(|k| k.live(&r.served.ar, r.namespace.as_deref(), &r.name)),
+                false,
+            ),
+            Live::Absent => (None, true),
+            Live::Unknown => (None, false),
+        };
+        if let Some(current) = &current
+            && crate::unchanged(&r.body(), current, manager)
         {
             cluster.remember(&objects[r.index].id, &r.served.ar);
             out.push((r.index, (Ok(Applied::Unchanged), None)));
             continue;
         }
-        to_apply.push((r, l));
+        let before = match current {
+            Some(v) => Before::Present(resource_version(&v)),
+            None if absent => Before::Absent,
+            None => Before::Unknown,
+        };
+        to_apply.push((r, before));
     }
-    let done: Vec<(usize, Outcome)> = futures::stream::iter(to_apply)
-        .map(|(r, l)| async move {
+    // Indices into `to_apply`: items borrowing from it would trip the
+    // compiler's check that the future is `Send` for every lifetime.
+    let to_apply = &to_apply;
+    let done: Vec<(usize, Outcome)> = futures::stream::iter(0..to_apply.len())
+        .map(|k| async move {
+            let (r, before) = &to_apply[k];
             let id = &objects[r.index].id;
             if let Err(why) = gate.check() {
                 return (r.index, (Err(fenced_error(id, &why)), None));
             }
-            let res = patch_one(cluster, &r, &l)
+            let res = patch_one(cluster, r, before)
                 .await
-                .map_err(|e| cluster_error(Some(id), &format!("apply {}", describe(&r)), e));
+                .map_err(|e| cluster_error(Some(id), &format!("apply {}", describe(r)), e));
             if res.is_ok() {
                 cluster.remember(id, &r.served.ar);
             }
@@ -190,27 +241,27 @@ async fn apply_tier(
     out
 }
 
-async fn prepare_one(
+async fn prepare_one<'a>(
     cluster: &KubeCluster,
-    o: &ApplyObject,
+    o: &'a ApplyObject,
     index: usize,
-) -> Result<Ready, ClusterError> {
+) -> Result<Ready<'a>, ClusterError> {
     let id = &o.id;
     if !allowed(id, &cluster.options.namespaces) {
         return Err(not_allowed(id));
     }
     let invalid = |m: String| ClusterError::new(ClusterErrorKind::Invalid, Some(id.clone()), m);
-    let s = |p: &str| {
+    let s = |p: &[&str]| {
         o.object
             .pointer(p)
-            .and_then(Value::as_str)
+            .and_then(Node::as_str)
             .map(str::to_owned)
     };
     let api_version =
-        s("/apiVersion").ok_or_else(|| invalid("the object has no apiVersion".into()))?;
-    let kind = s("/kind").ok_or_else(|| invalid("the object has no kind".into()))?;
-    let name =
-        s("/metadata/name").ok_or_else(|| invalid("the object has no metadata.name".into()))?;
+        s(&["apiVersion"]).ok_or_else(|| invalid("the object has no apiVersion".into()))?;
+    let kind = s(&["kind"]).ok_or_else(|| invalid("the object has no kind".into()))?;
+    let name = s(&["metadata", "name"])
+        .ok_or_else(|| invalid("the object has no metadata.name".into()))?;
     let served = cluster
         .discovery
         .resolve(&api_version, &kind)
@@ -218,7 +269,7 @@ async fn prepare_one(
         .map_err(|e| cluster_error(Some(id), "discover the API", e))?
         .ok_or_else(|| invalid(format!("the server does not serve kind {kind} in {api_version} (is its CustomResourceDefinition applied?)")))?;
     let namespace = if served.namespaced {
-        let ns = s("/metadata/namespace")
+        let ns = s(&["metadata", "namespace"])
             .or_else(|| id.namespace().map(str::to_owned))
             .ok_or_else(|| invalid("a namespaced object without metadata.namespace".into()))?;
         if !cluster.options.namespaces.allows(&ns) {
@@ -233,7 +284,7 @@ async fn prepare_one(
         served,
         namespace,
         name,
-        body: prepare(&o.object),
+        object: &o.object,
     })
 }
 
@@ -241,19 +292,24 @@ type GroupKey = (String, String, Option<String>);
 
 /// Reads the live state of every object, in order: from `known` where it
 /// has the object, else from the server.
-async fn read_live(cluster: &KubeCluster, all: &[Ready], known: Option<&dyn Known>) -> Vec<Live> {
+async fn read_live(
+    cluster: &KubeCluster,
+    all: &[Ready<'_>],
+    known: Option<&dyn Known>,
+) -> Vec<Live> {
     let mut live: Vec<Live> = all.iter().map(|_| Live::Unknown).collect();
     let mut unknown: Vec<usize> = Vec::new();
     for (i, r) in all.iter().enumerate() {
-        match known.and_then(|k| k.live(&r.served.ar, r.namespace.as_deref(), &r.name)) {
-            Some(v) => live[i] = Live::Present(v),
-            None => unknown.push(i),
+        if known.is_some_and(|k| k.has(&r.served.ar, r.namespace.as_deref(), &r.name)) {
+            live[i] = Live::Cached;
+        } else {
+            unknown.push(i);
         }
     }
     if unknown.is_empty() {
         return live;
     }
-    let ready: Vec<&Ready> = unknown.iter().map(|&i| &all[i]).collect();
+    let ready: Vec<&Ready<'_>> = unknown.iter().map(|&i| &all[i]).collect();
     for (j, l) in read_from_server(cluster, &ready)
         .await
         .into_iter()
@@ -265,7 +321,7 @@ async fn read_live(cluster: &KubeCluster, all: &[Ready], known: Option<&dyn Know
 }
 
 /// Reads the live state of every object from the server, in order.
-async fn read_from_server(cluster: &KubeCluster, ready: &[&Ready]) -> Vec<Live> {
+async fn read_from_server(cluster: &KubeCluster, ready: &[&Ready<'_>]) -> Vec<Live> {
     let limited = !matches!(
         cluster.options.namespaces,
         flux_core::cluster::Namespaces::All
@@ -309,13 +365,14 @@ async fn read_from_server(cluster: &KubeCluster, ready: &[&Ready]) -> Vec<Live> 
 
 /// A label key every member carries (so a list can be narrowed to it
 /// without missing any of them); the GC mark if there is one.
-fn common_label(ready: &[&Ready], members: &[usize]) -> Option<String> {
-    let keys = |r: &Ready| -> Vec<String> {
-        r.body
-            .pointer("/metadata/labels")
-            .and_then(Value::as_object)
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default()
+fn common_label(ready: &[&Ready<'_>], members: &[usize]) -> Option<String> {
+    let keys = |r: &Ready<'_>| -> Vec<String> {
+        r.object
+            .pointer(&["metadata", "labels"])
+            .into_iter()
+            .flat_map(Node::entries)
+            .map(|(k, _)| k.to_owned())
+            .collect()
     };
     let mut common = keys(ready[members[0]]);
     for &m in &members[1..] {
@@ -331,7 +388,7 @@ fn common_label(ready: &[&Ready], members: &[usize]) -> Option<String> {
 
 async fn read_group(
     cluster: &KubeCluster,
-    ready: &[&Ready],
+    ready: &[&Ready<'_>],
     ns: Option<&str>,
     members: &[usize],
 ) -> Vec<(usize, Live)> {
@@ -389,7 +446,7 @@ async fn read_group(
 /// Reads `members` one by one.
 async fn get_each(
     cluster: &KubeCluster,
-    ready: &[&Ready],
+    ready: &[&Ready<'_>],
     members: &[usize],
 ) -> Vec<(usize, Live)> {
     futures::stream::iter(members.iter().copied())
@@ -399,7 +456,7 @@ async fn get_each(
         .await
 }
 
-async fn get_one(cluster: &KubeCluster, r: &Ready) -> Live {
+async fn get_one(cluster: &KubeCluster, r: &Ready<'_>) -> Live {
     let path = collection_path(&r.served.ar, r.namespace.as_deref());
     match cluster
         .send(|| Request::new(&path).get(&r.name, &GetParams::default()))
@@ -416,13 +473,14 @@ async fn get_one(cluster: &KubeCluster, r: &Ready) -> Live {
 
 async fn patch_one(
     cluster: &KubeCluster,
-    r: &Ready,
-    live: &Live,
+    r: &Ready<'_>,
+    before: &Before,
 ) -> Result<(Applied, Option<String>), kube::Error> {
     let path = collection_path(&r.served.ar, r.namespace.as_deref());
     let mut pp = PatchParams::apply(&cluster.options.field_manager);
     pp.force = cluster.options.force;
-    let patch = Patch::Apply(&r.body);
+    let body = r.body();
+    let patch = Patch::Apply(&body);
     let mut after = cluster
         .send(|| Request::new(&path).patch(&r.name, &pp, &patch))
         .await?;
@@ -432,17 +490,13 @@ async fn patch_one(
             .send(|| Request::new(&path).patch(&r.name, &pp, &patch))
             .await?;
     }
-    let rv = |v: &Value| {
-        v.pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+    let rv = resource_version(&after);
+    let applied = match before {
+        Before::Absent => Applied::Created,
+        Before::Present(before) if *before == rv => Applied::Unchanged,
+        Before::Present(_) | Before::Unknown => Applied::Configured,
     };
-    let applied = match live {
-        Live::Absent => Applied::Created,
-        Live::Present(before) if rv(before) == rv(&after) => Applied::Unchanged,
-        Live::Present(_) | Live::Unknown => Applied::Configured,
-    };
-    Ok((applied, rv(&after)))
+    Ok((applied, rv))
 }
 
 /// Gives Flux the fields client-side `kubectl apply` owns in `after` (the
@@ -450,7 +504,7 @@ async fn patch_one(
 /// Whether it did (the object must then be applied again). A failure is
 /// logged and leaves the object as applied: only fields git no longer sets
 /// may linger, until the next change to the object tries again.
-async fn take_over(cluster: &KubeCluster, path: &str, r: &Ready, after: Value) -> bool {
+async fn take_over(cluster: &KubeCluster, path: &str, r: &Ready<'_>, after: Value) -> bool {
     let url = format!("{path}/{}", r.name);
     let mut current = after;
     for attempt in 0..3 {

@@ -213,11 +213,12 @@ async fn against_cluster(
 
 /// The live object and what a dry-run server-side apply makes of it.
 async fn preview(client: &kube::Client, a: &ApplyObject) -> anyhow::Result<(&'static str, String)> {
-    let api_version = a.object["apiVersion"].as_str().unwrap_or_default();
-    let kind = a.object["kind"].as_str().unwrap_or_default();
+    let object = a.object.to_value();
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let kind = object["kind"].as_str().unwrap_or_default();
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let gvk = GroupVersionKind::gvk(group, version, kind);
-    let new_text = yaml(&clean(a.object.clone()));
+    let new_text = yaml(&clean(object.clone()));
     let Ok((resource, caps)) = kube::discovery::pinned_kind(client, &gvk).await else {
         // A kind the cluster does not serve yet (its CRD comes in this sync).
         return Ok((

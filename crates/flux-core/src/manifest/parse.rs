@@ -10,13 +10,15 @@ use serde_json::Value;
 use super::files::{FileSet, select};
 use super::kustomize::{Skipped, is_kustomization_file, is_kustomize_document};
 use super::{LoadError, LoadErrors, LoadOptions, Manifests, Resource, SourceRef, Unscoped};
-use crate::frozen::Frozen;
+use crate::frozen::{Frozen, Node};
 use crate::resource::{ResourceId, Scope, ScopeTable};
 use crate::yaml;
 
-/// One object found in a file, before its scope is known.
+/// One object found in a file, before its scope is known: frozen as soon
+/// as it is checked, so a repository's objects are never all held as
+/// serde_json trees at once.
 struct Found {
-    object: Value,
+    object: Frozen,
     source: SourceRef,
 }
 
@@ -64,8 +66,8 @@ pub fn parse_streams(
 
     let mut scopes = scopes.clone();
     for f in &found {
-        if f.object["kind"] == "CustomResourceDefinition" {
-            scopes.learn_crd(&f.object);
+        if f.object.pointer(&["kind"]).and_then(Node::as_str) == Some("CustomResourceDefinition") {
+            scopes.learn_crd(&f.object.to_value());
         }
     }
 
@@ -74,12 +76,11 @@ pub fn parse_streams(
         ..Manifests::default()
     };
     for Found { object, source } in found {
-        let kind = object["kind"].as_str().unwrap_or_default();
-        let api_version = object["apiVersion"].as_str().unwrap_or_default();
-        let name = object["metadata"]["name"].as_str().unwrap_or_default();
-        let namespace = object["metadata"]["namespace"]
-            .as_str()
-            .filter(|s| !s.is_empty());
+        let text = |path: &[&str]| object.pointer(path).and_then(Node::as_str);
+        let kind = text(&["kind"]).unwrap_or_default();
+        let api_version = text(&["apiVersion"]).unwrap_or_default();
+        let name = text(&["metadata", "name"]).unwrap_or_default();
+        let namespace = text(&["metadata", "namespace"]).filter(|s| !s.is_empty());
         let Some(scope) = scopes.lookup(api_version, kind) else {
             manifests.unscoped.push(Unscoped {
                 api_version: api_version.to_owned(),
@@ -113,17 +114,6 @@ pub fn parse_streams(
             });
             continue;
         }
-        let object = match Frozen::new(&object) {
-            Ok(object) => object,
-            Err(e) => {
-                errors.push(LoadError::InvalidField {
-                    at: source,
-                    field: "document",
-                    message: e.to_string(),
-                });
-                continue;
-            }
-        };
         manifests.resources.insert(
             id.clone(),
             Resource {
@@ -356,7 +346,14 @@ fn collect(
             return;
         }
     }
-    found.push(Found { object, source });
+    match Frozen::new(&object) {
+        Ok(object) => found.push(Found { object, source }),
+        Err(e) => errors.push(LoadError::InvalidField {
+            at: source,
+            field: "document",
+            message: e.to_string(),
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -333,9 +333,7 @@ fn as_stored_when_applied<'r>(
         return Some(Cow::Borrowed(git));
     }
     let applied = if sets_our_keys {
-        apply_object(resource, mark.to_owned(), sum.to_owned())
-            .ok()?
-            .object
+        applied_value(resource, mark.to_owned(), sum.to_owned()).ok()?
     } else {
         git.to_value()
     };
@@ -352,6 +350,12 @@ fn as_stored_when_applied<'r>(
 /// The object to apply: the git document, with its namespace, GC mark and
 /// checksum, and nothing else added.
 fn apply_object(resource: &Resource, mark: String, sum: String) -> Result<ApplyObject, String> {
+    let object = applied_value(resource, mark, sum)?;
+    ApplyObject::new(resource.id().clone(), &object).map_err(|e| e.to_string())
+}
+
+/// [`apply_object`]'s object, as a `Value`.
+fn applied_value(resource: &Resource, mark: String, sum: String) -> Result<Value, String> {
     let mut object = resource.object().to_value();
     let metadata = object
         .as_object_mut()
@@ -363,10 +367,7 @@ fn apply_object(resource: &Resource, mark: String, sum: String) -> Result<ApplyO
     }
     entry_map(metadata, "labels")?.insert(GC_MARK_LABEL.into(), Value::String(mark));
     entry_map(metadata, "annotations")?.insert(CHECKSUM_ANNOTATION.into(), Value::String(sum));
-    Ok(ApplyObject {
-        id: resource.id().clone(),
-        object,
-    })
+    Ok(object)
 }
 
 fn entry_map<'m>(

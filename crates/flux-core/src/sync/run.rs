@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use super::gc::{self, GcBlocked, GcPlan};
 use super::live::{LiveView, checksum_of};
-use super::mark::{CHECKSUM_ANNOTATION, GC_MARK_LABEL};
+use super::mark::GC_MARK_LABEL;
 use super::plan::{SyncPlan, plan_sync};
 use super::{GcMode, SyncOptions};
 use crate::cluster::{
@@ -219,7 +219,7 @@ fn not_updated(report: &SyncReport, view: &LiveView<'_>) -> Vec<ResourceId> {
         .applies()
         .filter(|o| ok.contains(&o.id))
         .filter(|o| {
-            let written = o.object["metadata"]["annotations"][CHECKSUM_ANNOTATION].as_str();
+            let written = checksum_of(&o.object);
             view.get(&o.id)
                 .is_some_and(|copies| copies.iter().any(|c| checksum_of(c) != written))
         })

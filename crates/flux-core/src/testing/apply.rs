@@ -7,7 +7,7 @@ use crate::cluster::{ApplyObject, ClusterError, ClusterErrorKind};
 
 pub(super) fn validate(request: &ApplyObject) -> Result<(), ClusterError> {
     let id = &request.id;
-    let object = &request.object;
+    let object = &request.object.to_value();
     let invalid = |message: String| {
         Err(ClusterError::new(
             ClusterErrorKind::Invalid,

@@ -87,10 +87,10 @@ struct State {
 ///
 /// let cluster = MemoryCluster::new();
 /// cluster.create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}})).unwrap();
-/// let cm = ApplyObject {
-///     id: "demo:configmap/x".parse().unwrap(),
-///     object: json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "demo"}}),
-/// };
+/// let cm = ApplyObject::new(
+///     "demo:configmap/x".parse().unwrap(),
+///     &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "demo"}}),
+/// ).unwrap();
 /// let result = block_on(cluster.apply(&[cm.clone()]));
 /// assert_eq!(result[0].1.as_ref().unwrap(), &Applied::Created);
 ///
@@ -338,8 +338,9 @@ impl State {
             return Err(e);
         }
         validate(request)?;
-        let api_version = request.object["apiVersion"].as_str().unwrap_or_default();
-        let kind = request.object["kind"].as_str().unwrap_or_default();
+        let object = request.object.to_value();
+        let api_version = object["apiVersion"].as_str().unwrap_or_default();
+        let kind = object["kind"].as_str().unwrap_or_default();
         if self.scopes.lookup(api_version, kind).is_none() {
             return Err(ClusterError::new(
                 ClusterErrorKind::Invalid,
@@ -348,10 +349,10 @@ impl State {
             ));
         }
         self.check_namespace(id)?;
-        self.learn(&request.object);
+        self.learn(&object);
         // What Flux owns is what the server stores: a Secret's `stringData`
         // keys become `data` keys.
-        let mut applied = as_stored(&request.object).into_owned();
+        let mut applied = as_stored(&object).into_owned();
         if id.is_cluster_scoped()
             && let Some(metadata) = applied["metadata"].as_object_mut()
         {

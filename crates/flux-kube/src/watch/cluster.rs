@@ -39,6 +39,15 @@ impl crate::apply::Known for Known<'_> {
             .find_map(|(_, c)| c.get(namespace, name))
             .map(|o| o.to_value())
     }
+
+    fn has(&self, ar: &ApiResource, namespace: Option<&str>, name: &str) -> bool {
+        self.0
+            .iter()
+            .filter(|((av, plural, _), c)| {
+                *av == ar.api_version && *plural == ar.plural && c.usable()
+            })
+            .any(|(_, c)| c.get(namespace, name).is_some())
+    }
 }
 
 /// Whether resourceVersion `have` is at or after `want`.
@@ -133,8 +142,9 @@ impl Cluster for WatchedCluster {
             let released = inner.hub.with_own(|own| own.applied(id, rv));
             inner.hub.release(released);
             if let Some(rv) = rv {
-                let marked = o.object["metadata"]["labels"]
-                    .get(&inner.options.label)
+                let marked = o
+                    .object
+                    .pointer(&["metadata", "labels", &inner.options.label])
                     .is_some();
                 written.push((id.clone(), rv.to_owned(), marked));
                 crds |= id.kind() == "customresourcedefinition";

@@ -55,7 +55,7 @@ async fn first_sync_creates_and_a_resync_sends_no_writes() {
         .iter_mut()
         .find(|o| o.id.kind() == "configmap")
         .unwrap();
-    cm.object["data"]["a"] = json!("2");
+    crate::edit(cm, |v| v["data"]["a"] = json!("2"));
     let third = bed.cluster.apply(&changed).await;
     let configured: Vec<_> = third
         .iter()
@@ -97,7 +97,7 @@ async fn the_adapter_and_kubectl_store_the_same_objects() {
     assert!(r.iter().all(|(_, r)| r.is_ok()), "{:#?}", outcomes(&r));
     let yaml: String = objs
         .iter()
-        .map(|o| format!("---\n{}\n", o.object))
+        .map(|o| format!("---\n{}\n", o.object.to_value()))
         .collect();
     let out = theirs
         .kubectl_run(
@@ -196,10 +196,13 @@ async fn without_force_a_conflict_is_reported() {
     bed.kubectl_ok(&["scale", "deployment", "web", "-n", "demo", "--replicas=7"])
         .await;
     let mut objs = objects(APP);
-    objs.iter_mut()
+    let web = objs
+        .iter_mut()
         .find(|o| o.id.kind() == "deployment")
-        .unwrap()
-        .object["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:2");
+        .unwrap();
+    crate::edit(web, |v| {
+        v["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:2")
+    });
     let r = bed.cluster.apply(&objs).await;
     let (id, e) = r.iter().find(|(_, r)| r.is_err()).expect("one conflict");
     let e = e.as_ref().unwrap_err();
@@ -212,10 +215,11 @@ async fn without_force_a_conflict_is_reported() {
 async fn drift_is_corrected_and_fields_gone_from_git_are_pruned() {
     let bed = Bed::new().await;
     let mut objs = objects(APP);
-    objs.iter_mut()
+    let cm = objs
+        .iter_mut()
         .find(|o| o.id.kind() == "configmap")
-        .unwrap()
-        .object["metadata"]["annotations"]["team"] = json!("a");
+        .unwrap();
+    crate::edit(cm, |v| v["metadata"]["annotations"]["team"] = json!("a"));
     assert!(
         bed.cluster
             .apply(&objs)
@@ -301,10 +305,13 @@ async fn bad_objects_fail_alone_with_clear_errors() {
 #[tokio::test]
 async fn an_existing_object_without_the_mark_is_configured_not_created() {
     let bed = Bed::new().await;
-    let ns = |name: &str| flux_core::cluster::ApplyObject {
-        id: flux_core::ResourceId::cluster("namespace", name),
-        object: json!({"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "labels": {crate::MARK: "m"}}}),
+    let ns = |name: &str| {
+        flux_core::cluster::ApplyObject::new(
+            flux_core::ResourceId::cluster("namespace", name),
+            &json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": name, "labels": {crate::MARK: "m"}}}),
+        )
+        .unwrap()
     };
     let objs = vec![ns("default"), ns("team-a"), ns("team-b"), ns("team-c")];
     let first = bed.cluster.apply(&objs).await;

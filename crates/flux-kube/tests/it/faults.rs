@@ -60,10 +60,11 @@ async fn persistent_server_errors_give_up_with_the_status() {
         .path("/configmaps/"),
     );
     let mut objs = objects(APP);
-    objs.iter_mut()
+    let cm = objs
+        .iter_mut()
         .find(|o| o.id.kind() == "configmap")
-        .unwrap()
-        .object["data"]["a"] = serde_json::json!("2");
+        .unwrap();
+    crate::edit(cm, |v| v["data"]["a"] = serde_json::json!("2"));
     let r = bed.cluster.apply(&objs).await;
     let (_, cm) = r.iter().find(|(id, _)| id.kind() == "configmap").unwrap();
     let e = cm.as_ref().unwrap_err();

@@ -143,9 +143,16 @@ pub fn objects(yaml: &str) -> Vec<ApplyObject> {
                 json!(format!("sha256.{}", id.name()));
             meta.entry("annotations").or_insert_with(|| json!({}))["fluxcd.io/sync-checksum"] =
                 json!("c0ffee");
-            ApplyObject { id, object: v }
+            ApplyObject::new(id, &v).expect("small")
         })
         .collect()
+}
+
+/// Changes an object to apply with `change` (thawed, changed, frozen).
+pub fn edit(o: &mut ApplyObject, change: impl FnOnce(&mut Value)) {
+    let mut v = o.object.to_value();
+    change(&mut v);
+    *o = ApplyObject::new(o.id.clone(), &v).expect("small");
 }
 
 pub const APP: &str = r#"

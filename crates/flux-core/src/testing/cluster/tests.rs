@@ -1,6 +1,7 @@
 //! The in-memory cluster against what a real API server does.
 
 use super::*;
+use crate::frozen::Frozen;
 use crate::testing::block_on;
 use serde_json::json;
 
@@ -11,8 +12,9 @@ fn id(s: &str) -> ResourceId {
 fn cm(name: &str, ns: &str, data: Value) -> ApplyObject {
     ApplyObject {
         id: ResourceId::new(ns, "configmap", name),
-        object: json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": ns}, "data": data}),
+        object: Frozen::new(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": ns}, "data": data}))
+        .unwrap(),
     }
 }
 
@@ -194,9 +196,10 @@ fn secrets_are_stored_as_a_server_stores_them() {
     let c = MemoryCluster::with_namespaces(&["a"]);
     let secret = |string_data: Value| ApplyObject {
         id: id("a:secret/s"),
-        object: json!({"apiVersion": "v1", "kind": "Secret",
+        object: Frozen::new(&json!({"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": "s", "namespace": "a"},
-            "data": {"kept": "eA==", "k": "b2xk"}, "stringData": string_data}),
+            "data": {"kept": "eA==", "k": "b2xk"}, "stringData": string_data}))
+        .unwrap(),
     };
     let r = block_on(c.apply(&[secret(json!({"k": "new"}))]));
     assert_eq!(r[0].1.as_ref().unwrap(), &Applied::Created);
@@ -230,8 +233,8 @@ fn namespaces_get_their_name_label_as_from_a_server() {
     let team = ResourceId::cluster("namespace", "team");
     let applied = ApplyObject {
         id: team.clone(),
-        object: json!({"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": "team", "labels": {"kubernetes.io/metadata.name": "other", "app": "x"}}}),
+        object: Frozen::new(&json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "team", "labels": {"kubernetes.io/metadata.name": "other", "app": "x"}}})).unwrap(),
     };
     let r = block_on(c.apply(std::slice::from_ref(&applied)));
     assert_eq!(r[0].1.as_ref().unwrap(), &Applied::Created);
@@ -254,8 +257,9 @@ fn a_workload_without_a_matching_selector_is_invalid_as_on_a_server() {
     let c = MemoryCluster::with_namespaces(&["a"]);
     let deployment = |spec: Value| ApplyObject {
         id: ResourceId::new("a", "deployment", "web"),
-        object: json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": "a"}, "spec": spec}),
+        object: Frozen::new(&json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "a"}, "spec": spec}))
+        .unwrap(),
     };
     let containers = json!([{"name": "app", "image": "nginx"}]);
     for spec in [
@@ -320,8 +324,9 @@ fn applying_a_kind_the_cluster_does_not_serve_is_refused() {
     let c = MemoryCluster::with_namespaces(&["a"]);
     let widget = ApplyObject {
         id: ResourceId::new("a", "widget", "w"),
-        object: json!({"apiVersion": "example.com/v1", "kind": "Widget",
-            "metadata": {"name": "w", "namespace": "a"}}),
+        object: Frozen::new(&json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w", "namespace": "a"}}))
+        .unwrap(),
     };
     let r = block_on(c.apply(std::slice::from_ref(&widget)));
     let err = r[0].1.as_ref().unwrap_err();
@@ -330,11 +335,14 @@ fn applying_a_kind_the_cluster_does_not_serve_is_refused() {
     assert!(c.get(&widget.id).is_none());
     let crd = ApplyObject {
         id: ResourceId::cluster("customresourcedefinition", "widgets.example.com"),
-        object: json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        object: Frozen::new(
+            &json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
             "metadata": {"name": "widgets.example.com"},
             "spec": {"group": "example.com", "scope": "Namespaced",
                 "names": {"kind": "Widget", "plural": "widgets"},
                 "versions": [{"name": "v1", "served": true, "storage": true}]}}),
+        )
+        .unwrap(),
     };
     let r = block_on(c.apply(&[crd, widget]));
     assert!(r.iter().all(|(_, r)| r.is_ok()), "{r:?}");

@@ -245,7 +245,7 @@ fn fields_git_does_not_set_stay_with_their_owner() {
     // A new image is applied without touching replicas.
     let report = sync(&cluster, &load(&[("d.yaml", &deploy("app:2"))]), &o);
     let applied = report.plan.applies().next().expect("applied");
-    assert!(applied.object["spec"].get("replicas").is_none());
+    assert!(applied.object.pointer(&["spec", "replicas"]).is_none());
     let live = cluster.get(&web).unwrap();
     assert_eq!(live["spec"]["replicas"], 7);
     assert_eq!(
