@@ -25,7 +25,10 @@
 # - fluxd's RSS (VmRSS of its process after the first sync and after the
 #   no-op syncs; VmHWM, the peak, at the end).
 #
-# Environment: NOTIFY_RUNS (20), NOOP_SYNCS (5), INTERVAL (5 seconds).
+# Environment: NOTIFY_RUNS (20), NOOP_SYNCS (5), INTERVAL (5 seconds),
+# TAGS (0: with TAGS, fluxd starts on a registry cache file holding that
+# many tags, so its RSS includes them; scanning stays off), and
+# MALLOC_ARENA_MAX (unset: glibc's default; the Docker image sets 1).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 sizes=("$@")
@@ -33,19 +36,20 @@ sizes=("$@")
 NOTIFY_RUNS=${NOTIFY_RUNS:-20}
 NOOP_SYNCS=${NOOP_SYNCS:-5}
 INTERVAL=${INTERVAL:-5}
+TAGS=${TAGS:-0}
 
 cargo build -q --release --manifest-path "$ROOT/Cargo.toml" \
   -p flux-daemon --bin fluxd -p flux-benches --bin fluxd-bench
 fluxd="$ROOT/target/release/fluxd"
 bench="$ROOT/target/release/fluxd-bench"
 
-echo "date $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short HEAD), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "date $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short HEAD), load average $(cut -d' ' -f1-3 /proc/loadavg), cached tags $TAGS, MALLOC_ARENA_MAX ${MALLOC_ARENA_MAX:-unset}"
 printf '%-9s | %10s %9s | %9s %14s | %9s %7s %7s %7s %7s | %7s %7s %7s\n' \
   "" "first sync" "" "no-op" "requests" "notify ->" "fetched" "synced" "applied" "tag" "RSS MB" "" ""
 printf '%-9s | %10s %9s | %9s %14s | %9s %7s %7s %7s %7s | %7s %7s %7s\n' \
   resources "from start" "sync" "sync" "(watch reopen)" "applied" "" "" "(max)" "pushed" "first" "no-op" "peak"
 for n in "${sizes[@]}"; do
-  out=$("$bench" "$fluxd" "$n" "$NOOP_SYNCS" "$INTERVAL" "$NOTIFY_RUNS" 2>/dev/null)
+  out=$("$bench" "$fluxd" "$n" "$NOOP_SYNCS" "$INTERVAL" "$NOTIFY_RUNS" "$TAGS" 2>/dev/null)
   echo "$out" >>"${FLUXD_BENCH_JSON:-/dev/null}"
   jq -r '[
       .resources,

@@ -37,6 +37,8 @@ pub struct Options {
     pub sync_interval: Duration,
     /// Commits applied after notify to time.
     pub notify_runs: usize,
+    /// Tags in the registry cache file fluxd starts with (0: none).
+    pub cached_tags: usize,
 }
 
 /// The ConfigMap each notify run changes.
@@ -229,6 +231,15 @@ pub async fn run(options: &Options) -> anyhow::Result<Value> {
         )
         .map_err(|e| anyhow::anyhow!("fluxd flags: {e}"))?;
     args.remove(0);
+    if options.cached_tags > 0 {
+        let state_dir = args
+            .iter()
+            .find_map(|a| a.strip_prefix("--state-dir="))
+            .context("no --state-dir in fluxd's flags")?;
+        std::fs::create_dir_all(state_dir)?;
+        let cache = Path::new(state_dir).join("registry-cache.json");
+        crate::registry::write_file(&cache, options.cached_tags)?;
+    }
     let log_path = bed.path("fluxd.log");
     let log = std::fs::File::create(&log_path)?;
     let before_start = bed.emulator.stats();
@@ -256,6 +267,12 @@ pub async fn run(options: &Options) -> anyhow::Result<Value> {
         .is_some();
     if !synced {
         bail!("the first sync did not apply the probe ConfigMap (see {log_path:?})");
+    }
+    if options.cached_tags > 0 {
+        let loaded = format!("images: {} }}", options.cached_tags);
+        if !std::fs::read_to_string(&log_path)?.contains(&loaded) {
+            bail!("fluxd did not load the {} cached tags (see {log_path:?})", options.cached_tags);
+        }
     }
 
     // Periodic no-op syncs.
@@ -334,6 +351,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Value> {
     let noop_median = median(noop.clone());
     Ok(json!({
         "resources": resources,
+        "cached_tags": options.cached_tags,
         "files": options.resources * 4 / 5 + 1,
         "commit_generated_ms": commit_ms,
         "first_sync": {

@@ -7,6 +7,7 @@
 
 pub mod fluxd;
 pub mod kube;
+pub mod registry;
 pub mod soak;
 pub mod sources;
 pub mod sync;

@@ -2,8 +2,9 @@
 //! binary against flux-daemon's test bed at one size and prints one JSON
 //! line (see `flux_benches::fluxd`).
 //!
-//! `fluxd-bench FLUXD RESOURCES [NOOP_SYNCS] [SYNC_INTERVAL_SECS] [NOTIFY_RUNS]`
-//! (defaults 5, 5 and 20).
+//! `fluxd-bench FLUXD RESOURCES [NOOP_SYNCS] [SYNC_INTERVAL_SECS] [NOTIFY_RUNS] [CACHED_TAGS]`
+//! (defaults 5, 5, 20 and 0; with CACHED_TAGS, fluxd starts on a registry
+//! cache file holding that many tags).
 
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ fn main() -> anyhow::Result<()> {
     };
     let (Some(fluxd), Some(_)) = (args.first(), args.get(1)) else {
         anyhow::bail!(
-            "usage: fluxd-bench FLUXD RESOURCES [NOOP_SYNCS] [SYNC_INTERVAL_SECS] [NOTIFY_RUNS]"
+            "usage: fluxd-bench FLUXD RESOURCES [NOOP_SYNCS] [SYNC_INTERVAL_SECS] [NOTIFY_RUNS] [CACHED_TAGS]"
         );
     };
     let options = Options {
@@ -28,6 +29,7 @@ fn main() -> anyhow::Result<()> {
         noop_syncs: usize::try_from(number(2, 5, "NOOP_SYNCS")?)?,
         sync_interval: Duration::from_secs(number(3, 5, "SYNC_INTERVAL_SECS")?),
         notify_runs: usize::try_from(number(4, 20, "NOTIFY_RUNS")?)?,
+        cached_tags: usize::try_from(number(5, 0, "CACHED_TAGS")?)?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

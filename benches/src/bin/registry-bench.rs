@@ -17,11 +17,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use chrono::{DateTime, Duration, Utc};
 use flux_core::image::ImageName;
 use flux_core::policy::TagPattern;
-use flux_core::registry::ImageInfo;
-use flux_registry::cache::{CachedImage, ImageCache};
+use flux_benches::registry::created;
+use flux_registry::cache::ImageCache;
 use flux_registry::{Keyring, Metrics, ScanOptions, ScanTarget, Scanner};
 use flux_testbed::registry::{Format, Pusher, TestImage};
 use futures_util::StreamExt as _;
@@ -43,10 +42,6 @@ fn main() -> anyhow::Result<()> {
             "usage: registry-bench populate ADDR REPOS TAGS | scan ADDR REPOS CACHE [RPS] | memory TAGS"
         ),
     }
-}
-
-fn created(i: usize) -> DateTime<Utc> {
-    DateTime::<Utc>::UNIX_EPOCH + Duration::days(19_000) + Duration::minutes(i as i64)
 }
 
 async fn populate(addr: &str, repos: usize, tags: usize) -> anyhow::Result<()> {
@@ -138,36 +133,7 @@ fn memory(tags: usize) -> anyhow::Result<()> {
     let path = dir.path().join("registry.cache");
     let before = rss_kb()?;
     let (cache, _) = ImageCache::open(&path);
-    let now = Utc::now();
-    for i in 0..tags {
-        let repo = ImageName::parse(&format!(
-            "registry.example.com/team-{}/app-{}",
-            i / 500,
-            i / 50
-        ))?;
-        if i % 50 == 0 {
-            let tags: Vec<String> = (0..50).map(|t| format!("1.{t}.0")).collect();
-            cache.record_tags(&repo, tags, now);
-        }
-        let mut info = ImageInfo {
-            digest: Some(format!("sha256:{i:064x}")),
-            created: Some(created(i)),
-            ..ImageInfo::default()
-        };
-        info.labels.insert(
-            "org.opencontainers.image.revision".into(),
-            format!("{i:040x}"),
-        );
-        info.labels.insert(
-            "org.opencontainers.image.source".into(),
-            "https://example.com/app".into(),
-        );
-        cache.record_image(
-            &repo,
-            &format!("1.{}.0", i % 50),
-            CachedImage::new(info, now, 3600),
-        );
-    }
+    flux_benches::registry::fill(&cache, tags)?;
     let after = rss_kb()?;
     cache.persist()?;
     let size = std::fs::metadata(&path)?.len();

@@ -9,8 +9,11 @@
 //! `.flux.yaml` files and keeps the patch files of generated manifests
 //! ([`generation`]; the commands run in `flux-generate`); and it
 //! defines the seams ([`Cluster`], [`ManifestSource`], [`ImageRegistry`])
-//! that the adapter crates implement. The `testing` feature adds an
-//! in-memory `Cluster` and proptest strategies (`flux_core::testing`).
+//! that the adapter crates implement. Objects held for long (the
+//! repository's resources, live objects, objects to apply) are kept as
+//! compact, read-only JSON documents ([`frozen`]). The `testing` feature
+//! adds an in-memory `Cluster` and proptest strategies
+//! (`flux_core::testing`).
 //!
 //! It is **not** an IO crate: it has no async runtime, opens no network
 //! connection and writes no file. The one IO it does is *reading* a directory
