@@ -271,7 +271,10 @@ pub async fn run(options: &Options) -> anyhow::Result<Value> {
     if options.cached_tags > 0 {
         let loaded = format!("images: {} }}", options.cached_tags);
         if !std::fs::read_to_string(&log_path)?.contains(&loaded) {
-            bail!("fluxd did not load the {} cached tags (see {log_path:?})", options.cached_tags);
+            bail!(
+                "fluxd did not load the {} cached tags (see {log_path:?})",
+                options.cached_tags
+            );
         }
     }
 

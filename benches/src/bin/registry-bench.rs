@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use flux_benches::registry::created;
 use flux_core::image::ImageName;
 use flux_core::policy::TagPattern;
-use flux_benches::registry::created;
 use flux_registry::cache::ImageCache;
 use flux_registry::{Keyring, Metrics, ScanOptions, ScanTarget, Scanner};
 use flux_testbed::registry::{Format, Pusher, TestImage};
