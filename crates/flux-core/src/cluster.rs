@@ -200,7 +200,7 @@ pub trait Cluster: Send + Sync {
     /// and [`Cluster::list_managed`] for `label`. The default makes both
     /// calls. A cluster that reads both from one snapshot (a watch cache)
     /// may leave out of `managed` the objects `exported` already holds, so
-    /// each is converted once; the planner reads copies of one object alike.
+    /// each is read once; the planner reads copies of one object alike.
     async fn read_live(
         &self,
         label: &str,

@@ -1,6 +1,6 @@
 //! [`WatchedCluster`] as flux-core's [`Cluster`]: reads answered from the
-//! caches (filtered to the namespaces asked for before anything is
-//! converted), writes sent through [`crate::KubeCluster`] with the write gate
+//! caches (filtered to the namespaces asked for, the cached documents
+//! handed out shared), writes sent through [`crate::KubeCluster`] with the write gate
 //! asked before each request, then waited for until the caches show them.
 
 use std::collections::HashSet;
@@ -93,8 +93,8 @@ impl Cluster for WatchedCluster {
         )
     }
 
-    /// Both lists from the stores, each object converted to JSON once: a
-    /// marked workload or namespace is in `exported` only.
+    /// Both lists from the stores, each object once: a marked workload or
+    /// namespace is in `exported` only.
     async fn read_live(
         &self,
         label: &str,

@@ -8,9 +8,11 @@
 //! those objects in kube-runtime reflector stores instead, fed by one
 //! watch per collection (see `scope.rs` for which), so that:
 //! - `export_workloads` and `list_managed` read no lists: they are
-//!   answered from the stores, in the same order and shape as
-//!   [`KubeCluster`] answers them (without managedFields), so flux-core
-//!   plans the same sync;
+//!   answered from the stores, in the same order and with the same
+//!   objects as [`KubeCluster`] answers them (the cached documents
+//!   themselves, shared rather than copied, which keep Flux's own entry of
+//!   managedFields that no decision reads), so flux-core plans the same
+//!   sync;
 //! - `apply`, `delete` and `image_pull_secrets` go to [`KubeCluster`],
 //!   with the unchanged check fed from the stores (they keep Flux's Apply
 //!   entry of managedFields for it); after a write, reads wait (bounded)

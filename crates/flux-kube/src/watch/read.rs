@@ -40,8 +40,9 @@ fn objects_of(
 }
 
 /// Whether [`crate::allowed`] allows a cached object of kind `served`,
-/// decided before it is converted to JSON: one fluxd holding many sources
-/// reads the same caches once per source, each allowed a few namespaces.
+/// decided before anything else is read from it: one fluxd holding many
+/// sources reads the same caches once per source, each allowed a few
+/// namespaces.
 fn allowed_cached(o: &Cached, served: &Served, ns: &Namespaces) -> bool {
     allowed_parts(&served.ar.kind, o.namespace(), o.name(), ns)
 }
