@@ -43,7 +43,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use flux_core::ResourceId;
 use flux_core::cluster::{
@@ -117,9 +117,34 @@ pub struct KubeCluster {
     discovery: discovery::DiscoveryCache,
     /// The kind (with group and version) of objects seen, so deletes by
     /// resource ID address exactly the object that was listed.
-    seen: Mutex<HashMap<ResourceId, ApiResource>>,
+    seen: Mutex<Seen>,
     /// The export's workload lists, for the GC listing that follows it.
     recent: reuse::Recent,
+}
+
+/// The kind of each object seen, each kind held once (ten thousand
+/// objects are of a few dozen kinds).
+#[derive(Default)]
+struct Seen {
+    objects: HashMap<ResourceId, Arc<ApiResource>>,
+    kinds: Vec<Arc<ApiResource>>,
+}
+
+impl Seen {
+    fn insert(&mut self, id: &ResourceId, ar: &ApiResource) {
+        if self.objects.get(id).is_some_and(|known| **known == *ar) {
+            return;
+        }
+        let kind = match self.kinds.iter().find(|k| ***k == *ar) {
+            Some(k) => Arc::clone(k),
+            None => {
+                let k = Arc::new(ar.clone());
+                self.kinds.push(Arc::clone(&k));
+                k
+            }
+        };
+        self.objects.insert(id.clone(), kind);
+    }
 }
 
 impl KubeCluster {
@@ -136,7 +161,7 @@ impl KubeCluster {
             ),
             client,
             options,
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new(Seen::default()),
             recent: reuse::Recent::default(),
         }
     }
@@ -181,15 +206,16 @@ impl KubeCluster {
         self.seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id.clone(), ar.clone());
+            .insert(id, ar);
     }
 
     fn recall(&self, id: &ResourceId) -> Option<ApiResource> {
         self.seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .objects
             .get(id)
-            .cloned()
+            .map(|ar| (**ar).clone())
     }
 
     /// Sends a request and decodes the JSON answer, retrying as configured.
@@ -332,5 +358,38 @@ mod tests {
         assert!(rank("Namespace") < rank("CustomResourceDefinition"));
         assert!(rank("ConfigMap") < rank("Deployment"));
         assert!(rank("Deployment") < rank("HelmRelease"));
+    }
+}
+
+#[cfg(test)]
+mod seen_tests {
+    use super::*;
+
+    fn ar(kind: &str) -> ApiResource {
+        ApiResource {
+            group: "apps".into(),
+            version: "v1".into(),
+            api_version: "apps/v1".into(),
+            kind: kind.into(),
+            plural: format!("{}s", kind.to_lowercase()),
+        }
+    }
+
+    #[test]
+    fn each_kind_is_held_once_and_the_latest_wins() {
+        let mut seen = Seen::default();
+        let (a, b) = (
+            ResourceId::new("n", "deployment", "a"),
+            ResourceId::new("n", "deployment", "b"),
+        );
+        seen.insert(&a, &ar("Deployment"));
+        seen.insert(&b, &ar("Deployment"));
+        seen.insert(&a, &ar("Deployment"));
+        assert_eq!(seen.kinds.len(), 1);
+        assert!(Arc::ptr_eq(&seen.objects[&a], &seen.objects[&b]));
+        seen.insert(&a, &ar("StatefulSet"));
+        assert_eq!(seen.kinds.len(), 2);
+        assert_eq!(seen.objects[&a].kind, "StatefulSet");
+        assert_eq!(seen.objects[&b].kind, "Deployment");
     }
 }
