@@ -129,18 +129,18 @@ impl Resource {
 
     /// `metadata.annotations`, string values only.
     pub fn annotations(&self) -> BTreeMap<&str, &str> {
-        self.object
-            .pointer(&["metadata", "annotations"])
-            .into_iter()
-            .flat_map(Node::entries)
-            .filter_map(|(k, v)| Some((k, v.as_str()?)))
-            .collect()
+        self.metadata_strings("annotations")
     }
 
     /// `metadata.labels`, string values only.
     pub fn labels(&self) -> BTreeMap<&str, &str> {
+        self.metadata_strings("labels")
+    }
+
+    /// The string values of mapping `metadata.<key>`.
+    fn metadata_strings(&self, key: &str) -> BTreeMap<&str, &str> {
         self.object
-            .pointer(&["metadata", "labels"])
+            .pointer(&["metadata", key])
             .into_iter()
             .flat_map(Node::entries)
             .filter_map(|(k, v)| Some((k, v.as_str()?)))
