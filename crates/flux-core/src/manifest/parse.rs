@@ -387,6 +387,33 @@ mod tests {
     const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n";
 
     #[test]
+    fn resources_are_read_in_place_as_written() {
+        let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  \
+                    labels: {app: web, tier: \"2\"}\n  annotations: {a: x}\n\
+                    spec:\n  template:\n    spec:\n      containers:\n      - {name: c, image: nginx:1}\n";
+        let m = parse(&[
+            ("a.yaml", text),
+            (
+                "b.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+            ),
+        ])
+        .unwrap();
+        let web = &m.resources[&"default:deployment/web".parse().unwrap()];
+        assert_eq!((web.api_version(), web.kind()), ("apps/v1", "Deployment"));
+        let labels: Vec<(&str, &str)> = web.labels().into_iter().collect();
+        assert_eq!(labels, [("app", "web"), ("tier", "2")]);
+        assert_eq!(web.annotations().get("a"), Some(&"x"));
+        assert_eq!(web.containers().unwrap()[0].image, "nginx:1");
+        let value = web.object().to_value();
+        assert_eq!(value["metadata"]["labels"]["tier"], "2");
+        assert!(value["metadata"].get("namespace").is_none(), "as written");
+        let cm = &m.resources[&"default:configmap/c".parse().unwrap()];
+        assert!(cm.labels().is_empty() && cm.annotations().is_empty());
+        assert!(cm.containers().unwrap().is_empty());
+    }
+
+    #[test]
     fn default_namespace_only_for_namespaced_kinds() {
         let m = parse(&[
             ("a.yaml", DEPLOY),
