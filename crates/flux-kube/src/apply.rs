@@ -14,10 +14,12 @@
 //! Reads never make an apply fail: an object whose live state could not be
 //! read is simply applied.
 //!
-//! The objects arrive frozen; each request body, and each live object a
-//! watch cache knows, is made as JSON only while that one object is
-//! checked or sent, so applying ten thousand objects never holds ten
-//! thousand JSON trees.
+//! The objects arrive frozen; each request body is made as JSON only while
+//! that one object is checked or sent. The live objects are read from the
+//! server, never from the watch caches: the unchanged check needs Flux's
+//! managedFields entry, which the caches do not keep (it would be nearly
+//! half of each cached object), and a sync only applies what it found
+//! changed.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -29,7 +31,6 @@ use flux_core::frozen::{Frozen, Node};
 use futures::StreamExt as _;
 use kube::api::{GetParams, ListParams, Patch, PatchParams};
 use kube::core::Request;
-use kube::discovery::ApiResource;
 use serde_json::Value;
 
 use crate::discovery::Served;
@@ -60,8 +61,6 @@ impl Ready<'_> {
 enum Live {
     Absent,
     Present(Value),
-    /// In the watch cache: read when the object is checked.
-    Cached,
     Unknown,
 }
 
@@ -111,16 +110,6 @@ fn describe(r: &Ready<'_>) -> String {
     }
 }
 
-/// Live objects known without asking the server (the watch cache), with
-/// the field manager's `managedFields` entry, for the unchanged check.
-pub(crate) trait Known: Sync {
-    /// The object, if known.
-    fn live(&self, ar: &ApiResource, namespace: Option<&str>, name: &str) -> Option<Value>;
-
-    /// Whether the object is known (without converting it).
-    fn has(&self, ar: &ApiResource, namespace: Option<&str>, name: &str) -> bool;
-}
-
 /// What one apply wrote: the result, and the object's resourceVersion
 /// after a write (`None` when nothing was written or it failed).
 pub(crate) type Outcome = (Result<Applied, ClusterError>, Option<String>);
@@ -130,19 +119,18 @@ pub(crate) async fn apply(
     objects: &[ApplyObject],
     gate: &dyn WriteGate,
 ) -> PerObject<Applied> {
-    apply_with(cluster, objects, None, gate)
+    apply_with(cluster, objects, gate)
         .await
         .into_iter()
         .map(|(id, (r, _))| (id, r))
         .collect()
 }
 
-/// [`apply`], reading live objects from `known` where it has them and
-/// asking `gate` before each write request.
+/// [`apply`], asking `gate` before each write request, with the
+/// resourceVersion each write left.
 pub(crate) async fn apply_with(
     cluster: &KubeCluster,
     objects: &[ApplyObject],
-    known: Option<&dyn Known>,
     gate: &dyn WriteGate,
 ) -> Vec<(flux_core::ResourceId, Outcome)> {
     let _writing = cluster.recent.writing();
@@ -152,7 +140,7 @@ pub(crate) async fn apply_with(
         tiers.entry(rank(o.id.kind())).or_default().push(i);
     }
     for indices in tiers.values() {
-        for (i, r) in apply_tier(cluster, objects, indices, known, gate).await {
+        for (i, r) in apply_tier(cluster, objects, indices, gate).await {
             results[i] = Some(r);
         }
     }
@@ -174,7 +162,6 @@ async fn apply_tier(
     cluster: &KubeCluster,
     objects: &[ApplyObject],
     indices: &[usize],
-    known: Option<&dyn Known>,
     gate: &dyn WriteGate,
 ) -> Vec<(usize, Outcome)> {
     let mut out = Vec::with_capacity(indices.len());
@@ -185,16 +172,13 @@ async fn apply_tier(
             Err(e) => out.push((i, (Err(e), None))),
         }
     }
-    let live = read_live(cluster, &ready, known).await;
+    let refs: Vec<&Ready<'_>> = ready.iter().collect();
+    let live = read_from_server(cluster, &refs).await;
     let manager = cluster.options.field_manager.as_str();
     let mut to_apply = Vec::new();
     for (r, l) in ready.into_iter().zip(live) {
         let (current, absent) = match l {
             Live::Present(v) => (Some(v), false),
-            Live::Cached => (
-                known.and_then(|k| k.live(&r.served.ar, r.namespace.as_deref(), &r.name)),
-                false,
-            ),
             Live::Absent => (None, true),
             Live::Unknown => (None, false),
         };
@@ -289,36 +273,6 @@ async fn prepare_one<'a>(
 }
 
 type GroupKey = (String, String, Option<String>);
-
-/// Reads the live state of every object, in order: from `known` where it
-/// has the object, else from the server.
-async fn read_live(
-    cluster: &KubeCluster,
-    all: &[Ready<'_>],
-    known: Option<&dyn Known>,
-) -> Vec<Live> {
-    let mut live: Vec<Live> = all.iter().map(|_| Live::Unknown).collect();
-    let mut unknown: Vec<usize> = Vec::new();
-    for (i, r) in all.iter().enumerate() {
-        if known.is_some_and(|k| k.has(&r.served.ar, r.namespace.as_deref(), &r.name)) {
-            live[i] = Live::Cached;
-        } else {
-            unknown.push(i);
-        }
-    }
-    if unknown.is_empty() {
-        return live;
-    }
-    let ready: Vec<&Ready<'_>> = unknown.iter().map(|&i| &all[i]).collect();
-    for (j, l) in read_from_server(cluster, &ready)
-        .await
-        .into_iter()
-        .enumerate()
-    {
-        live[unknown[j]] = l;
-    }
-    live
-}
 
 /// Reads the live state of every object from the server, in order.
 async fn read_from_server(cluster: &KubeCluster, ready: &[&Ready<'_>]) -> Vec<Live> {

@@ -2,13 +2,12 @@
 //! watch decoded it, trimmed and frozen ([`flux_core::frozen`]).
 //!
 //! The caches answer the export and the GC listing with the objects the
-//! listing adapter would return (every field but managedFields), and the
-//! apply's unchanged check with Flux's Apply entry of managedFields too, so
-//! they keep every field but the other managedFields entries; a frozen
-//! object keeps them in a fraction of the memory a decoded one takes and
-//! turns back into the same JSON. Name, namespace, resourceVersion, labels
-//! and owners are read without thawing it, and a sync reads the frozen
-//! document itself (shared, not copied).
+//! listing adapter would return: every field but managedFields (which no
+//! decision reads, and which would be nearly half of each object); a
+//! frozen object keeps them in a fraction of the memory a decoded one takes
+//! and turns back into the same JSON. Name, namespace, resourceVersion,
+//! labels and owners are read without thawing it, and a sync reads the
+//! frozen document itself (shared, not copied).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -17,7 +16,6 @@ use flux_core::frozen::{Frozen, Node};
 use kube::api::DynamicObject;
 use kube::runtime::reflector::{Lookup, ObjectRef};
 use kube::runtime::watcher;
-use serde_json::Value;
 
 use super::scope::Spec;
 
@@ -34,22 +32,10 @@ const BOOKKEEPING: &[&[&str]] = &[
     &["status"],
 ];
 
-#[cfg(test)]
-const MANAGED_FIELDS: &[&str] = &["metadata", "managedFields"];
-
-/// Keeps only Flux's Apply entry of managedFields, and fills in the kind
-/// (list items of built-in kinds come without it).
-pub fn trim(obj: &mut DynamicObject, spec: &Spec, manager: &str) {
-    if let Some(fields) = obj.metadata.managed_fields.as_mut() {
-        fields.retain(|f| {
-            f.manager.as_deref() == Some(manager)
-                && f.operation.as_deref() == Some("Apply")
-                && f.subresource.as_deref().is_none_or(str::is_empty)
-        });
-        if fields.is_empty() {
-            obj.metadata.managed_fields = None;
-        }
-    }
+/// Drops managedFields, and fills in the kind (list items of built-in
+/// kinds come without it).
+pub fn trim(obj: &mut DynamicObject, spec: &Spec) {
+    obj.metadata.managed_fields = None;
     if obj.types.is_none() {
         obj.types = Some(kube::api::TypeMeta {
             api_version: spec.served.ar.api_version.clone(),
@@ -63,10 +49,9 @@ pub fn trim(obj: &mut DynamicObject, spec: &Spec, manager: &str) {
 pub fn freeze_event(
     event: watcher::Event<DynamicObject>,
     spec: &Spec,
-    manager: &str,
 ) -> Option<watcher::Event<Cached>> {
     let cache = |mut o: DynamicObject| {
-        trim(&mut o, spec, manager);
+        trim(&mut o, spec);
         Cached::new(&o)
     };
     Some(match event {
@@ -135,17 +120,10 @@ impl Cached {
         self.0.non_empty_list_at(&["metadata", "ownerReferences"])
     }
 
-    /// The object as JSON, with Flux's Apply entry of managedFields if it
-    /// has one (for the unchanged check).
-    pub fn to_value(&self) -> Value {
-        self.0.to_value()
-    }
-
-    /// The object as JSON without managedFields, as the listing adapter
-    /// returns it.
+    /// The object as JSON.
     #[cfg(test)]
-    pub fn to_lean_value(&self) -> Value {
-        self.0.to_value_without(MANAGED_FIELDS)
+    pub fn to_value(&self) -> serde_json::Value {
+        self.0.to_value()
     }
 
     /// Whether `other` is this object with at most its status and
@@ -212,6 +190,7 @@ pub fn key(namespace: Option<&str>, name: &str) -> ObjectRef<Cached> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
     use serde_json::json;
 
     fn obj(v: Value) -> DynamicObject {
@@ -247,26 +226,18 @@ mod tests {
     }
 
     #[test]
-    fn only_flux_apply_entry_of_managed_fields_is_kept() {
+    fn managed_fields_are_dropped_and_the_kind_filled_in() {
         let spec = spec();
         let mut o = obj(
             json!({"metadata": {"name": "c", "namespace": "n", "managedFields": [
             {"manager": "flux", "operation": "Apply", "fieldsV1": {"f:data": {}}},
-            {"manager": "flux", "operation": "Update"},
-            {"manager": "flux", "operation": "Apply", "subresource": "status"},
-            {"manager": "kubectl", "operation": "Apply"}]}}),
+            {"manager": "kubectl", "operation": "Update"}]}}),
         );
-        trim(&mut o, &spec, "flux");
-        let kept = o.metadata.managed_fields.as_ref().expect("one kept");
-        assert_eq!(kept.len(), 1);
-        assert_eq!(kept[0].operation.as_deref(), Some("Apply"));
-        assert!(kept[0].subresource.is_none());
+        trim(&mut o, &spec);
+        assert!(o.metadata.managed_fields.is_none());
         assert_eq!(o.types.as_ref().map(|t| t.kind.as_str()), Some("ConfigMap"));
-        let mut p = obj(
-            json!({"metadata": {"name": "c", "managedFields": [{"manager": "kubectl", "operation": "Update"}]}}),
-        );
-        trim(&mut p, &spec, "flux");
-        assert!(p.metadata.managed_fields.is_none());
+        let value = Cached::new(&o).unwrap().to_value();
+        assert!(value["metadata"].get("managedFields").is_none(), "{value}");
     }
 
     #[test]
@@ -279,12 +250,6 @@ mod tests {
             "data": {"k": "v", "n": "1"}}));
         let c = Cached::new(&o).unwrap();
         assert_eq!(c.to_value(), serde_json::to_value(&o).unwrap());
-        let mut lean = serde_json::to_value(&o).unwrap();
-        lean["metadata"]
-            .as_object_mut()
-            .unwrap()
-            .remove("managedFields");
-        assert_eq!(c.to_lean_value(), lean);
         assert_eq!(
             (c.name(), c.namespace(), c.resource_version()),
             ("c", Some("n"), Some("12"))
@@ -304,18 +269,17 @@ mod tests {
         let spec = spec();
         let o = obj(json!({"metadata": {"name": "c", "namespace": "n",
             "managedFields": [{"manager": "kubectl", "operation": "Update"}]}}));
-        let Some(watcher::Event::Apply(c)) =
-            freeze_event(watcher::Event::Apply(o.clone()), &spec, "flux")
+        let Some(watcher::Event::Apply(c)) = freeze_event(watcher::Event::Apply(o.clone()), &spec)
         else {
             panic!("an apply event");
         };
         assert_eq!(c.to_value()["kind"], "ConfigMap");
         assert!(c.to_value()["metadata"].get("managedFields").is_none());
         assert!(matches!(
-            freeze_event(watcher::Event::InitDone, &spec, "flux"),
+            freeze_event(watcher::Event::InitDone, &spec),
             Some(watcher::Event::InitDone)
         ));
         let nameless = obj(json!({"metadata": {"namespace": "n"}}));
-        assert!(freeze_event(watcher::Event::Delete(nameless), &spec, "flux").is_none());
+        assert!(freeze_event(watcher::Event::Delete(nameless), &spec).is_none());
     }
 }

@@ -11,11 +11,9 @@ use flux_core::cluster::{
 };
 use flux_core::fence::{Open, WriteGate};
 use flux_core::registry::Credentials;
-use kube::discovery::ApiResource;
-use serde_json::Value;
 
 use super::WatchedCluster;
-use super::read::{self, Collections};
+use super::read;
 
 /// Whether everything `requested` allows is inside `watched`.
 fn covers(watched: &Namespaces, requested: &Namespaces) -> bool {
@@ -23,30 +21,6 @@ fn covers(watched: &Namespaces, requested: &Namespaces) -> bool {
         (Namespaces::All, _) => true,
         (Namespaces::Only(w), Namespaces::Only(r)) => r.is_subset(w),
         (Namespaces::Only(_), Namespaces::All) => false,
-    }
-}
-
-/// The live objects the apply's unchanged check can take from the caches.
-struct Known<'a>(&'a Collections);
-
-impl crate::apply::Known for Known<'_> {
-    fn live(&self, ar: &ApiResource, namespace: Option<&str>, name: &str) -> Option<Value> {
-        self.0
-            .iter()
-            .filter(|((av, plural, _), c)| {
-                *av == ar.api_version && *plural == ar.plural && c.usable()
-            })
-            .find_map(|(_, c)| c.get(namespace, name))
-            .map(|o| o.to_value())
-    }
-
-    fn has(&self, ar: &ApiResource, namespace: Option<&str>, name: &str) -> bool {
-        self.0
-            .iter()
-            .filter(|((av, plural, _), c)| {
-                *av == ar.api_version && *plural == ar.plural && c.usable()
-            })
-            .any(|(_, c)| c.get(namespace, name).is_some())
     }
 }
 
@@ -131,10 +105,7 @@ impl Cluster for WatchedCluster {
         inner
             .hub
             .with_own(|o| o.begin(objects.iter().map(|o| &o.id)));
-        let cols = inner.read_collections().clone();
-        let results =
-            crate::apply::apply_with(&inner.kube, objects, Some(&Known(&cols)), gate).await;
-        drop(cols);
+        let results = crate::apply::apply_with(&inner.kube, objects, gate).await;
         let mut written: Vec<(ResourceId, String, bool)> = Vec::new();
         let mut crds = false;
         for ((id, (r, rv)), o) in results.iter().zip(objects) {

@@ -81,8 +81,6 @@ pub struct Hub {
     pub crds_changed: Notify,
     /// The GC mark label.
     pub label: String,
-    /// Flux's field manager (its managedFields entry is kept).
-    pub field_manager: String,
     /// Notices sent.
     pub notices_sent: AtomicU64,
 }
@@ -299,7 +297,7 @@ async fn run(
     let mut before: Option<HashMap<ObjectRef<Cached>, Arc<Cached>>> = None;
     while let Some(event) = stream.next().await {
         let event = match event {
-            Ok(e) => match cached::freeze_event(e, &spec, &hub.field_manager) {
+            Ok(e) => match cached::freeze_event(e, &spec) {
                 Some(e) => e,
                 None => {
                     tracing::warn!(kind = %ar.kind, scope = ?spec.scope, "a watch event without an object name; left out of the cache");

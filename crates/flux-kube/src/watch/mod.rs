@@ -9,13 +9,12 @@
 //! watch per collection (see `scope.rs` for which), so that:
 //! - `export_workloads` and `list_managed` read no lists: they are
 //!   answered from the stores, in the same order and with the same
-//!   objects as [`KubeCluster`] answers them (the cached documents
-//!   themselves, shared rather than copied, which keep Flux's own entry of
-//!   managedFields that no decision reads), so flux-core plans the same
-//!   sync;
-//! - `apply`, `delete` and `image_pull_secrets` go to [`KubeCluster`],
-//!   with the unchanged check fed from the stores (they keep Flux's Apply
-//!   entry of managedFields for it); after a write, reads wait (bounded)
+//!   objects as [`KubeCluster`] answers them (without managedFields; the
+//!   cached documents themselves, shared rather than copied), so
+//!   flux-core plans the same sync;
+//! - `apply`, `delete` and `image_pull_secrets` go to [`KubeCluster`]
+//!   (the apply's unchanged check reads the objects it applies from the
+//!   server, as the stores keep no managedFields); after a write, reads wait (bounded)
 //!   until the stores show it, and an apply that adds kinds (a CRD)
 //!   refreshes discovery and starts watching them;
 //! - changes made by others are sent as [`Notice`]s, for the daemon to
@@ -340,7 +339,6 @@ impl WatchedCluster {
             own: Mutex::new(own::Own::default()),
             crds_changed: tokio::sync::Notify::new(),
             label: options.label.clone(),
-            field_manager: kube.options.field_manager.clone(),
             notices_sent: AtomicU64::new(0),
         });
         let inner = Arc::new(Inner {
