@@ -45,8 +45,12 @@ ENV HOME=/home/flux
 # One glibc malloc arena: a sync allocates in bursts on several threads and
 # each thread's arena kept its burst's pages (benches/compare/fluxd.sh, 10,000
 # resources: 270 MB after the first sync, 378 MB after five more; with one
-# arena 252 MB, flat). musl ignores it.
-ENV MALLOC_ARENA_MAX=1
+# arena 252 MB, flat). A fixed mmap threshold: glibc otherwise raises it
+# after each large free, and large buffers (request bodies, pack data,
+# vectors of ten thousand entries) then stay in the heap's high-water mark
+# (10,000 resources and 20,000 cached tags: 119 MB without, 109 MB with).
+# musl ignores both.
+ENV MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=131072
 EXPOSE 3030 3031
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/fluxd"]
 CMD ["--state-dir=/var/lib/fluxd", "--ssh-keygen-dir=/var/fluxd/keygen"]
