@@ -190,13 +190,7 @@ impl Frozen {
 
     /// The document as a `Value`, equal to the one it was made from.
     pub fn to_value(&self) -> Value {
-        self.value(0, None)
-    }
-
-    /// The document as a `Value` without the entry at `path` (a path of
-    /// mapping keys, such as `metadata`, `managedFields`).
-    pub fn to_value_without(&self, path: &[&str]) -> Value {
-        self.value(0, Some(path))
+        self.value(0)
     }
 
     fn str_of(&self, at: u32, len: u32) -> &str {
@@ -205,7 +199,7 @@ impl Frozen {
             .unwrap_or_default()
     }
 
-    fn value(&self, i: usize, skip: Option<&[&str]>) -> Value {
+    fn value(&self, i: usize) -> Value {
         match self.nodes[i] {
             Cell::Null => Value::Null,
             Cell::Bool(b) => Value::Bool(b),
@@ -216,19 +210,12 @@ impl Frozen {
             }
             Cell::Str { at, len } => Value::String(self.str_of(at, len).to_owned()),
             Cell::List { first, len } => (first as usize..(first + len) as usize)
-                .map(|c| self.value(c, None))
+                .map(|c| self.value(c))
                 .collect(),
             Cell::Map { first, len } => {
                 let map: Map<String, Value> = self
                     .entries(first, len)
-                    .filter_map(|(k, c)| {
-                        let below = match skip {
-                            Some([one]) if *one == k => return None,
-                            Some([head, rest @ ..]) if *head == k => Some(rest),
-                            _ => None,
-                        };
-                        Some((k.to_owned(), self.value(c, below)))
-                    })
+                    .map(|(k, c)| (k.to_owned(), self.value(c)))
                     .collect();
                 Value::Object(map)
             }
@@ -244,42 +231,6 @@ impl Frozen {
                 _ => "",
             };
             (key, at + 1)
-        })
-    }
-
-    /// The node at a path of mapping keys.
-    fn find(&self, path: &[&str]) -> Option<usize> {
-        let mut i = 0;
-        for key in path {
-            let Cell::Map { first, len } = self.nodes[i] else {
-                return None;
-            };
-            i = self
-                .entries(first, len)
-                .find_map(|(k, c)| (k == *key).then_some(c))?;
-        }
-        Some(i)
-    }
-
-    /// The string at a path of mapping keys.
-    pub fn str_at(&self, path: &[&str]) -> Option<&str> {
-        match self.nodes[self.find(path)?] {
-            Cell::Str { at, len } => Some(self.str_of(at, len)),
-            _ => None,
-        }
-    }
-
-    /// Whether the value at a path is a non-empty list.
-    pub fn non_empty_list_at(&self, path: &[&str]) -> bool {
-        self.find(path)
-            .is_some_and(|i| matches!(self.nodes[i], Cell::List { len, .. } if len > 0))
-    }
-
-    /// Whether the value at a path is a mapping with the key `key`.
-    pub fn map_has_key(&self, path: &[&str], key: &str) -> bool {
-        self.find(path).is_some_and(|i| match self.nodes[i] {
-            Cell::Map { first, len } => self.entries(first, len).any(|(k, _)| k == key),
-            _ => false,
         })
     }
 
@@ -385,35 +336,22 @@ mod tests {
     }
 
     #[test]
-    fn leaves_out_one_path() {
-        let v = sample();
-        let f = Frozen::new(&v).unwrap();
-        let mut want = v.clone();
-        want["metadata"]
-            .as_object_mut()
-            .unwrap()
-            .remove("managedFields");
-        assert_eq!(f.to_value_without(&["metadata", "managedFields"]), want);
-        assert_eq!(f.to_value_without(&["metadata", "absent"]), v);
-        let mut no_status = v.clone();
-        no_status.as_object_mut().unwrap().remove("status");
-        assert_eq!(f.to_value_without(&["status"]), no_status);
-    }
-
-    #[test]
     fn reads_in_place() {
         let f = Frozen::new(&sample()).unwrap();
-        assert_eq!(f.str_at(&["metadata", "name"]), Some("web"));
-        assert_eq!(f.str_at(&["metadata", "resourceVersion"]), Some("7"));
-        assert_eq!(f.str_at(&["metadata", "uid"]), None);
-        assert_eq!(f.str_at(&["spec", "replicas"]), None, "not a string");
-        assert!(f.find(&["spec", "nothing"]).is_some());
-        assert!(f.find(&["spec", "replicas", "deeper"]).is_none());
-        assert!(f.map_has_key(&["metadata", "labels"], "fluxcd.io/sync-gc-mark"));
-        assert!(!f.map_has_key(&["metadata", "labels"], "other"));
-        assert!(!f.map_has_key(&["metadata", "name"], "web"));
-        assert!(!f.non_empty_list_at(&["metadata", "ownerReferences"]));
-        assert!(f.non_empty_list_at(&["metadata", "managedFields"]));
+        let text = |path: &[&str]| f.pointer(path).and_then(Node::as_str);
+        assert_eq!(text(&["metadata", "name"]), Some("web"));
+        assert_eq!(text(&["metadata", "resourceVersion"]), Some("7"));
+        assert_eq!(text(&["metadata", "uid"]), None);
+        assert_eq!(text(&["spec", "replicas"]), None, "not a string");
+        assert!(f.pointer(&["spec", "nothing"]).is_some());
+        assert!(f.pointer(&["spec", "replicas", "deeper"]).is_none());
+        let label = |k: &str| f.pointer(&["metadata", "labels", k]).is_some();
+        assert!(label("fluxcd.io/sync-gc-mark"));
+        assert!(!label("other"));
+        assert!(f.pointer(&["metadata", "name", "web"]).is_none());
+        let list_len = |path: &[&str]| f.pointer(path).and_then(Node::list_len);
+        assert_eq!(list_len(&["metadata", "ownerReferences"]), Some(0));
+        assert_eq!(list_len(&["metadata", "managedFields"]), Some(1));
         // Repeated strings are kept once.
         let text: usize = ["web", "nginx:1", "name"].iter().map(|s| s.len()).sum();
         assert!(f.text.matches("web").count() == 1 && f.text.len() > text);

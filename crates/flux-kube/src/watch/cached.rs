@@ -80,7 +80,7 @@ impl Cached {
     }
 
     fn str_at(&self, path: &[&str]) -> Option<&str> {
-        self.0.str_at(path)
+        self.0.pointer(path).and_then(Node::as_str)
     }
 
     /// The frozen document, shared.
@@ -90,9 +90,7 @@ impl Cached {
 
     /// The value of label `key`, if it is a string.
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.0
-            .pointer(&["metadata", "labels", key])
-            .and_then(Node::as_str)
+        self.str_at(&["metadata", "labels", key])
     }
 
     /// Its name.
@@ -112,12 +110,15 @@ impl Cached {
 
     /// Whether it carries the label `key` (any value).
     pub fn has_label(&self, key: &str) -> bool {
-        self.0.map_has_key(&["metadata", "labels"], key)
+        self.0.pointer(&["metadata", "labels", key]).is_some()
     }
 
     /// Whether another object owns it (`ownerReferences` not empty).
     pub fn owned(&self) -> bool {
-        self.0.non_empty_list_at(&["metadata", "ownerReferences"])
+        self.0
+            .pointer(&["metadata", "ownerReferences"])
+            .and_then(Node::list_len)
+            .is_some_and(|n| n > 0)
     }
 
     /// The object as JSON.
