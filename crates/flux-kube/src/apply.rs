@@ -172,27 +172,19 @@ async fn apply_tier(
             Err(e) => out.push((i, (Err(e), None))),
         }
     }
-    let refs: Vec<&Ready<'_>> = ready.iter().collect();
-    let live = read_from_server(cluster, &refs).await;
+    let live = read_from_server(cluster, &ready).await;
     let manager = cluster.options.field_manager.as_str();
     let mut to_apply = Vec::new();
     for (r, l) in ready.into_iter().zip(live) {
-        let (current, absent) = match l {
-            Live::Present(v) => (Some(v), false),
-            Live::Absent => (None, true),
-            Live::Unknown => (None, false),
-        };
-        if let Some(current) = &current
-            && crate::unchanged(&r.body(), current, manager)
-        {
-            cluster.remember(&objects[r.index].id, &r.served.ar);
-            out.push((r.index, (Ok(Applied::Unchanged), None)));
-            continue;
-        }
-        let before = match current {
-            Some(v) => Before::Present(resource_version(&v)),
-            None if absent => Before::Absent,
-            None => Before::Unknown,
+        let before = match l {
+            Live::Present(current) if crate::unchanged(&r.body(), &current, manager) => {
+                cluster.remember(&objects[r.index].id, &r.served.ar);
+                out.push((r.index, (Ok(Applied::Unchanged), None)));
+                continue;
+            }
+            Live::Present(current) => Before::Present(resource_version(&current)),
+            Live::Absent => Before::Absent,
+            Live::Unknown => Before::Unknown,
         };
         to_apply.push((r, before));
     }
@@ -275,7 +267,7 @@ async fn prepare_one<'a>(
 type GroupKey = (String, String, Option<String>);
 
 /// Reads the live state of every object from the server, in order.
-async fn read_from_server(cluster: &KubeCluster, ready: &[&Ready<'_>]) -> Vec<Live> {
+async fn read_from_server(cluster: &KubeCluster, ready: &[Ready<'_>]) -> Vec<Live> {
     let limited = !matches!(
         cluster.options.namespaces,
         flux_core::cluster::Namespaces::All
@@ -319,7 +311,7 @@ async fn read_from_server(cluster: &KubeCluster, ready: &[&Ready<'_>]) -> Vec<Li
 
 /// A label key every member carries (so a list can be narrowed to it
 /// without missing any of them); the GC mark if there is one.
-fn common_label(ready: &[&Ready<'_>], members: &[usize]) -> Option<String> {
+fn common_label(ready: &[Ready<'_>], members: &[usize]) -> Option<String> {
     let keys = |r: &Ready<'_>| -> Vec<String> {
         r.object
             .pointer(&["metadata", "labels"])
@@ -328,9 +320,9 @@ fn common_label(ready: &[&Ready<'_>], members: &[usize]) -> Option<String> {
             .map(|(k, _)| k.to_owned())
             .collect()
     };
-    let mut common = keys(ready[members[0]]);
+    let mut common = keys(&ready[members[0]]);
     for &m in &members[1..] {
-        let k = keys(ready[m]);
+        let k = keys(&ready[m]);
         common.retain(|c| k.contains(c));
     }
     common
@@ -342,7 +334,7 @@ fn common_label(ready: &[&Ready<'_>], members: &[usize]) -> Option<String> {
 
 async fn read_group(
     cluster: &KubeCluster,
-    ready: &[&Ready<'_>],
+    ready: &[Ready<'_>],
     ns: Option<&str>,
     members: &[usize],
 ) -> Vec<(usize, Live)> {
@@ -400,11 +392,11 @@ async fn read_group(
 /// Reads `members` one by one.
 async fn get_each(
     cluster: &KubeCluster,
-    ready: &[&Ready<'_>],
+    ready: &[Ready<'_>],
     members: &[usize],
 ) -> Vec<(usize, Live)> {
     futures::stream::iter(members.iter().copied())
-        .map(|m| async move { (m, get_one(cluster, ready[m]).await) })
+        .map(|m| async move { (m, get_one(cluster, &ready[m]).await) })
         .buffer_unordered(cluster.options.concurrency.max(1))
         .collect()
         .await

@@ -172,7 +172,9 @@ mod tests {
             Some("web")
         );
         assert_eq!(
-            f.pointer(&["metadata", "labels", "app"]).unwrap().to_value(),
+            f.pointer(&["metadata", "labels", "app"])
+                .unwrap()
+                .to_value(),
             json!("web")
         );
         assert!(f.pointer(&["metadata", "labels", "absent"]).is_none());

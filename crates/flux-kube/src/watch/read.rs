@@ -1,9 +1,7 @@
 //! Answering the export and the GC listing from the caches, in the same
 //! order and shape as the listing adapter (`crate::export`) answers them,
 //! so that flux-core plans the same sync from either. The objects handed
-//! out are the cached documents themselves (shared, not copied); they keep
-//! Flux's own entry of managedFields, which the listing leaves out and no
-//! decision reads.
+//! out are the cached documents themselves (shared, not copied).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
