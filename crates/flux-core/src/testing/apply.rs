@@ -3,11 +3,11 @@
 
 use serde_json::Value;
 
-use crate::cluster::{ApplyObject, ClusterError, ClusterErrorKind};
+use crate::cluster::{ClusterError, ClusterErrorKind};
+use crate::resource::ResourceId;
 
-pub(super) fn validate(request: &ApplyObject) -> Result<(), ClusterError> {
-    let id = &request.id;
-    let object = &request.object.to_value();
+/// Checks `object`, to be applied as `id`, as an API server would.
+pub(super) fn validate(id: &ResourceId, object: &Value) -> Result<(), ClusterError> {
     let invalid = |message: String| {
         Err(ClusterError::new(
             ClusterErrorKind::Invalid,

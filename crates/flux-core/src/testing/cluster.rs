@@ -337,8 +337,8 @@ impl State {
         if let Some(e) = self.failures.check(Operation::Apply, Some(id)) {
             return Err(e);
         }
-        validate(request)?;
         let object = request.object.to_value();
+        validate(id, &object)?;
         let api_version = object["apiVersion"].as_str().unwrap_or_default();
         let kind = object["kind"].as_str().unwrap_or_default();
         if self.scopes.lookup(api_version, kind).is_none() {
