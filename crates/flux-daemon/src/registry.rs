@@ -203,7 +203,7 @@ impl Registry {
         match cluster.export_workloads(namespaces).await {
             Ok(live) => {
                 for o in live {
-                    if let Ok(cs) = flux_core::workload::containers(&o.object.to_value()) {
+                    if let Ok(cs) = flux_core::workload::frozen_containers(&o.object) {
                         for c in cs {
                             add(&c.image, &o.id, None);
                         }

@@ -154,10 +154,7 @@ impl Resource {
 
     /// The containers of a workload (empty for other kinds).
     pub fn containers(&self) -> Result<Vec<Container>, WorkloadError> {
-        if !workload::has_containers(self.kind()) {
-            return Ok(Vec::new());
-        }
-        workload::containers(&self.object.to_value())
+        workload::frozen_containers(&self.object)
     }
 }
 

@@ -17,6 +17,8 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::frozen::{Frozen, Node};
+
 pub use helm::{HELM_CHART_CONTAINER, HelmImageMap};
 
 /// Kinds whose containers Flux can list and update.
@@ -194,10 +196,14 @@ pub fn containers(object: &Value) -> Result<Vec<Container>, WorkloadError> {
     Ok(Vec::new())
 }
 
-/// Whether objects of `kind` can have containers ([`containers`] finds
-/// none in any other kind).
-pub fn has_containers(kind: &str) -> bool {
-    pod_spec_path(kind).is_some() || is_helm_release(kind)
+/// [`containers`] of a frozen object (a manifest, a live object), thawed
+/// only when its kind can have containers.
+pub fn frozen_containers(object: &Frozen) -> Result<Vec<Container>, WorkloadError> {
+    let kind = object.pointer(&["kind"]).and_then(Node::as_str);
+    if !kind.is_some_and(|k| pod_spec_path(k).is_some() || is_helm_release(k)) {
+        return Ok(Vec::new());
+    }
+    containers(&object.to_value())
 }
 
 fn is_helm_release(kind: &str) -> bool {
@@ -255,6 +261,30 @@ fn pod_containers(object: &Value, spec_path: &FieldPath) -> Result<Vec<Container
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn frozen_objects_give_the_containers_their_json_gives() {
+        let spec = json!({"containers": [{"name": "a", "image": "nginx:1"}],
+                          "initContainers": [{"name": "i", "image": "busybox:1"}]});
+        for object in [
+            pod_spec("Deployment", spec.clone()),
+            pod_spec("CronJob", spec.clone()),
+            pod_spec("Pod", spec.clone()),
+            json!({"kind": "HelmRelease", "spec": {"values": {"image": "repo/app:1"}}}),
+            json!({"kind": "ConfigMap", "data": {"containers": "none"}}),
+            json!({"data": {}}),
+        ] {
+            let frozen = Frozen::new(&object).unwrap();
+            let (got, want) = (frozen_containers(&frozen), containers(&object));
+            assert_eq!(
+                got.map_err(|e| e.to_string()),
+                want.map_err(|e| e.to_string()),
+                "{object}"
+            );
+        }
+        let broken = pod_spec("Deployment", json!({"containers": "not a list"}));
+        assert!(frozen_containers(&Frozen::new(&broken).unwrap()).is_err());
+    }
 
     fn pod_spec(kind: &str, spec: Value) -> Value {
         let mut obj = json!({"kind": kind});
