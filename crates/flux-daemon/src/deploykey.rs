@@ -260,25 +260,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mount = dir.path().join("mount");
         let secret = Arc::new(MemorySecret::new());
-        let (work_a, work_b) = (dir.path().join("a"), dir.path().join("b"));
-        let a = Identity::setup(
-            &mount,
-            "identity",
-            Some(secret.clone()),
-            &work_a,
-            KeySpec::default(),
-        )
-        .await
-        .unwrap();
-        let b = Identity::setup(
-            &mount,
-            "identity",
-            Some(secret.clone()),
-            &work_b,
-            KeySpec::default(),
-        )
-        .await
-        .unwrap();
+        // Two replicas sharing the Secret, each with its own work directory.
+        let setup = |work: &str| {
+            let work = dir.path().join(work);
+            let secret: Arc<dyn SecretStore> = secret.clone();
+            let mount = mount.clone();
+            async move {
+                Identity::setup(&mount, "identity", Some(secret), &work, KeySpec::default())
+                    .await
+                    .unwrap()
+            }
+        };
+        let (a, b) = (setup("a").await, setup("b").await);
         assert_eq!(a.public_key(), b.public_key());
         assert!(!b.reload().await.unwrap(), "nothing changed");
 

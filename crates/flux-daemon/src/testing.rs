@@ -186,6 +186,17 @@ impl TestBed {
         Ok(format!("--config={}", file.display()))
     }
 
+    /// fluxd with the sources `yaml` lists (a sources file), git polling
+    /// and periodic syncs off.
+    pub async fn start_with_sources(&self, yaml: &str) -> Result<Fluxd, BedError> {
+        let config = self.sources_flag(yaml)?;
+        self.start_fluxd(
+            "fluxd",
+            &[&config, "--git-poll-interval=1h", "--sync-interval=1h"],
+        )
+        .await
+    }
+
     /// fluxd with two sources: the bed's repository as `apps` (namespace
     /// `apps` allowed) and a new repository `team.git` holding
     /// `team_files` as `team` (namespace `team`), git polling and periodic
@@ -199,17 +210,13 @@ impl TestBed {
         let team = BareRepo::create(self.dir.path(), "team.git")?;
         team.commit_files(team_files, "team's files")?;
         let team_url = self.sshd.url(team.path());
-        let config = self.sources_flag(&format!(
-            "sources:\n\
-             - name: apps\n  url: {}\n  allowNamespaces: [apps]\n\
-             - name: team\n  url: {team_url}\n  allowNamespaces: [team]\n",
-            self.git_url
-        ))?;
         let fluxd = self
-            .start_fluxd(
-                "fluxd",
-                &[&config, "--git-poll-interval=1h", "--sync-interval=1h"],
-            )
+            .start_with_sources(&format!(
+                "sources:\n\
+                 - name: apps\n  url: {}\n  allowNamespaces: [apps]\n\
+                 - name: team\n  url: {team_url}\n  allowNamespaces: [team]\n",
+                self.git_url
+            ))
             .await?;
         fluxd.wait_git_ready(patience).await?;
         Ok((fluxd, team, team_url))

@@ -327,21 +327,11 @@ async fn four_sources_spread_and_a_replica_cut_from_its_leases_stops_writing_bef
     }
 
     // After the handover, one more commit is written exactly once.
-    let before = bed.emulator.request_log().len();
     let s = theirs[0];
     let i = SOURCES.iter().position(|x| *x == s).expect("source");
-    repos[i]
-        .commit_files(&[("cm.yaml", &config_map(s, 1000))], "once more")
-        .expect("commit");
-    count_is(&bed, s, "1000").await;
-    // Let any second writer show itself.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let writes: Vec<String> = bed
-        .emulator
-        .request_log()
-        .split_off(before)
+    let writes: Vec<String> = writes_of_commit(&bed, &repos[i], s, 1000)
+        .await
         .iter()
-        .filter(|r| written_source(r) == Some(s))
         .map(|r| format!("{} {}", r.token.as_deref().unwrap_or(""), r.line()))
         .collect();
     assert_eq!(writes.len(), 1, "{writes:?}");
@@ -369,19 +359,10 @@ async fn four_sources_spread_and_a_replica_cut_from_its_leases_stops_writing_bef
     eprintln!("{dead} killed; {survivor} holds every source after {takeover:?}");
     assert!(all.values().all(|o| *o == survivor), "{all:?}");
     assert!(takeover < LEASE + Duration::from_secs(3), "{takeover:?}");
-    let before = bed.emulator.request_log().len();
-    repos[i]
-        .commit_files(&[("cm.yaml", &config_map(s, 2000))], "after the kill")
-        .expect("commit");
-    count_is(&bed, s, "2000").await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let writers: Vec<String> = bed
-        .emulator
-        .request_log()
-        .split_off(before)
-        .iter()
-        .filter(|r| written_source(r) == Some(s))
-        .map(|r| r.token.clone().unwrap_or_default())
+    let writers: Vec<String> = writes_of_commit(&bed, &repos[i], s, 2000)
+        .await
+        .into_iter()
+        .map(|r| r.token.unwrap_or_default())
         .collect();
     assert_eq!(writers, [survivor], "{s} written by");
     bed.emulator.faults().remove(fault);
@@ -389,6 +370,23 @@ async fn four_sources_spread_and_a_replica_cut_from_its_leases_stops_writing_bef
     for (_, f) in replicas {
         f.stop().await;
     }
+}
+
+/// Commits count `n` to source `s`'s repository, waits until it is applied
+/// and a second more (for any second writer to show itself), and returns
+/// the writes of `s`'s ConfigMap the API server received meanwhile.
+async fn writes_of_commit(bed: &TestBed, repo: &BareRepo, s: &str, n: u32) -> Vec<RequestRecord> {
+    let before = bed.emulator.request_log().len();
+    repo.commit_files(&[("cm.yaml", &config_map(s, n))], &format!("count {n}"))
+        .expect("commit");
+    count_is(bed, s, &n.to_string()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    bed.emulator
+        .request_log()
+        .split_off(before)
+        .into_iter()
+        .filter(|r| written_source(r) == Some(s))
+        .collect()
 }
 
 /// Waits until source `s`'s ConfigMap holds `count`.

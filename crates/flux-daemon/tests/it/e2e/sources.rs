@@ -121,14 +121,7 @@ async fn three_sources_with_overlapping_namespaces_keep_their_own_sets() {
          - name: team\n  url: {team_url}\n  allowNamespaces: [shared]\n  garbageCollection: true\n",
         bed.git_url
     );
-    let config = bed.sources_flag(&yaml).expect("write the sources file");
-    let fluxd = bed
-        .start_fluxd(
-            "fluxd",
-            &[&config, "--git-poll-interval=1h", "--sync-interval=1h"],
-        )
-        .await
-        .expect("fluxd");
+    let fluxd = bed.start_with_sources(&yaml).await.expect("fluxd");
     let names: Vec<&str> = fluxd
         .shared()
         .sources
@@ -314,14 +307,7 @@ async fn syncs_wait_for_a_permit_shared_by_the_sources() {
         "sources:\n- name: one\n  url: {}\n- name: two\n  url: {other_url}\n",
         bed.git_url
     );
-    let config = bed.sources_flag(&yaml).expect("write");
-    let fluxd = bed
-        .start_fluxd(
-            "fluxd",
-            &[&config, "--git-poll-interval=1h", "--sync-interval=1h"],
-        )
-        .await
-        .expect("fluxd");
+    let fluxd = bed.start_with_sources(&yaml).await.expect("fluxd");
     wait_cm(&bed, "default", "one", Some("v1")).await;
     wait_cm(&bed, "default", "two", Some("v1")).await;
 

@@ -164,14 +164,9 @@ fn edit(files: &[(String, Vec<u8>)], path: &str, from: &str, to: &str) -> (Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switching_from_flux_v1_changes_only_what_git_changed() {
-    let bed = TestBed::start(&[])
-        .await
-        .expect("test bed")
-        .with_registry()
-        .expect("registry");
     // The example, its automated DaemonSet's image served by this bed's
     // registry.
-    let registry = bed.registry_addr().expect("registry").to_owned();
+    let (bed, registry) = super::bed_with_registry().await;
     let node_exporter = format!("{registry}/prometheus/node-exporter");
     push(
         &registry,
