@@ -106,7 +106,9 @@ impl Cluster for WatchedCluster {
             .hub
             .with_own(|o| o.begin(objects.iter().map(|o| &o.id)));
         let results = crate::apply::apply_with(&inner.kube, objects, gate).await;
-        let mut written: Vec<(ResourceId, String, bool)> = Vec::new();
+        // What was written, as (the object's ID, its resourceVersion,
+        // whether it carries the GC mark), borrowed from the results.
+        let mut written: Vec<(&ResourceId, &str, bool)> = Vec::new();
         let mut crds = false;
         for ((id, (r, rv)), o) in results.iter().zip(objects) {
             let rv = rv.as_deref().filter(|_| r.is_ok());
@@ -117,7 +119,7 @@ impl Cluster for WatchedCluster {
                     .object
                     .pointer(&["metadata", "labels", &inner.options.label])
                     .is_some();
-                written.push((id.clone(), rv.to_owned(), marked));
+                written.push((id, rv, marked));
                 crds |= id.kind() == "customresourcedefinition";
             }
         }
@@ -131,8 +133,8 @@ impl Cluster for WatchedCluster {
         if !written.is_empty() {
             inner
                 .settle("the applied objects", |cols| {
-                    written.iter().all(|(id, rv, marked)| {
-                        let mut holders = read::holders(cols, id, *marked).peekable();
+                    written.iter().all(|&(id, rv, marked)| {
+                        let mut holders = read::holders(cols, id, marked).peekable();
                         holders.peek().is_none()
                             || holders.any(|c| {
                                 !c.usable()

@@ -105,8 +105,8 @@ impl Hub {
     }
 
     /// Sends notices released by a finished write.
-    pub fn release(&self, notices: Vec<Notice>) {
-        for n in notices {
+    pub fn release(&self, notice: Option<Notice>) {
+        if let Some(n) = notice {
             self.send(n);
         }
     }

@@ -21,12 +21,34 @@ use super::notice::{Change, Notice};
 pub const REMEMBER: Duration = Duration::from_secs(60);
 
 enum Entry {
-    /// Being written; the notices that arrived meanwhile.
-    Pending(Vec<Notice>),
+    /// Being written; the last notice that arrived meanwhile, without its
+    /// ID (the entry's key). Only the last is kept: resourceVersions only
+    /// grow, so it is the one the write may leave unexplained, and the
+    /// daemon keeps only the last notice of each object anyway (a first
+    /// sync holds one for each of thousands of objects at once).
+    Pending(Option<Held>),
     /// Applied; notices up to this resourceVersion are ours.
     Applied { rv: String, at: Instant },
     /// Deleted by us.
     Deleted { at: Instant },
+}
+
+/// A notice held while its object is being written.
+struct Held {
+    change: Change,
+    marked: bool,
+    resource_version: Option<String>,
+}
+
+impl Held {
+    fn notice(self, id: &ResourceId) -> Notice {
+        Notice {
+            id: id.clone(),
+            change: self.change,
+            marked: self.marked,
+            resource_version: self.resource_version,
+        }
+    }
 }
 
 /// The writes in flight or recently finished.
@@ -53,28 +75,30 @@ impl Own {
             Entry::Applied { at, .. } | Entry::Deleted { at } => now.duration_since(*at) < REMEMBER,
         });
         for id in ids {
-            self.entries.insert(id.clone(), Entry::Pending(Vec::new()));
+            self.entries.insert(id.clone(), Entry::Pending(None));
         }
     }
 
     /// The apply of `id` finished: written at `rv`, or (`None`) not written
-    /// (unchanged or failed). Returns the held notices it does not explain.
-    pub fn applied(&mut self, id: &ResourceId, rv: Option<&str>) -> Vec<Notice> {
+    /// (unchanged or failed). Returns the held notice if it does not
+    /// explain it.
+    pub fn applied(&mut self, id: &ResourceId, rv: Option<&str>) -> Option<Notice> {
         let held = match self.entries.remove(id) {
             Some(Entry::Pending(held)) => held,
             Some(other) => {
                 self.entries.insert(id.clone(), other);
-                return Vec::new();
+                return None;
             }
-            None => Vec::new(),
+            None => None,
         };
-        let Some(rv) = rv else { return held };
-        let left: Vec<Notice> = held
-            .into_iter()
-            .filter(|n| {
-                !(n.change == Change::Changed && at_or_before(n.resource_version.as_deref(), rv))
+        let Some(rv) = rv else {
+            return held.map(|h| h.notice(id));
+        };
+        let left = held
+            .filter(|h| {
+                !(h.change == Change::Changed && at_or_before(h.resource_version.as_deref(), rv))
             })
-            .collect();
+            .map(|h| h.notice(id));
         self.entries.insert(
             id.clone(),
             Entry::Applied {
@@ -86,18 +110,18 @@ impl Own {
     }
 
     /// The delete of `id` finished (`ok`: it is gone). Returns the held
-    /// notices it does not explain.
-    pub fn deleted(&mut self, id: &ResourceId, ok: bool) -> Vec<Notice> {
+    /// notice if it does not explain it.
+    pub fn deleted(&mut self, id: &ResourceId, ok: bool) -> Option<Notice> {
         let held = match self.entries.remove(id) {
             Some(Entry::Pending(held)) => held,
-            _ => Vec::new(),
+            _ => None,
         };
         if !ok {
-            return held;
+            return held.map(|h| h.notice(id));
         }
         self.entries
             .insert(id.clone(), Entry::Deleted { at: Instant::now() });
-        Vec::new()
+        None
     }
 
     /// A notice from a watch: `Some` when it is drift to report now.
@@ -107,7 +131,11 @@ impl Own {
         };
         match entry {
             Entry::Pending(held) => {
-                held.push(n);
+                *held = Some(Held {
+                    change: n.change,
+                    marked: n.marked,
+                    resource_version: n.resource_version,
+                });
                 None
             }
             Entry::Applied { rv, .. } => {
@@ -156,9 +184,9 @@ mod tests {
         // The watch is faster than the apply's answer: held, then dropped.
         own.begin([&x, &y]);
         assert!(own.filter(n("a:configmap/x", Change::Changed, 5)).is_none());
-        assert!(own.applied(&x, Some("5")).is_empty());
+        assert!(own.applied(&x, Some("5")).is_none());
         // ... or the answer comes first: dropped on arrival.
-        assert!(own.applied(&y, Some("6")).is_empty());
+        assert!(own.applied(&y, Some("6")).is_none());
         assert!(own.filter(n("a:configmap/y", Change::Changed, 6)).is_none());
         // A later change by someone else is drift.
         assert!(own.filter(n("a:configmap/y", Change::Changed, 9)).is_some());
@@ -178,7 +206,20 @@ mod tests {
                 .is_none()
         );
         let left = own.applied(&x, Some("11"));
-        assert_eq!(left, [n("a:configmap/x", Change::Changed, 13)]);
+        assert_eq!(left, Some(n("a:configmap/x", Change::Changed, 13)));
+
+        // Deleted by someone while being written, then re-created by the
+        // write: nothing left to report.
+        own.begin([&x]);
+        assert!(
+            own.filter(n("a:configmap/x", Change::Deleted, 14))
+                .is_none()
+        );
+        assert!(
+            own.filter(n("a:configmap/x", Change::Changed, 15))
+                .is_none()
+        );
+        assert_eq!(own.applied(&x, Some("15")), None);
 
         // Unchanged or failed: everything held is released.
         own.begin([&x]);
@@ -186,7 +227,10 @@ mod tests {
             own.filter(n("a:configmap/x", Change::Deleted, 14))
                 .is_none()
         );
-        assert_eq!(own.applied(&x, None).len(), 1);
+        assert_eq!(
+            own.applied(&x, None),
+            Some(n("a:configmap/x", Change::Deleted, 14))
+        );
 
         // Deletes: the deletion and changes while finalizing are ours.
         own.begin([&y]);
@@ -194,7 +238,7 @@ mod tests {
             own.filter(n("a:configmap/y", Change::Changed, 15))
                 .is_none()
         );
-        assert!(own.deleted(&y, true).is_empty());
+        assert!(own.deleted(&y, true).is_none());
         assert!(
             own.filter(n("a:configmap/y", Change::Deleted, 16))
                 .is_none()
@@ -209,7 +253,11 @@ mod tests {
             own.filter(n("a:configmap/y", Change::Changed, 18))
                 .is_none()
         );
-        assert_eq!(own.deleted(&y, false).len(), 1, "a failed delete releases");
+        assert_eq!(
+            own.deleted(&y, false),
+            Some(n("a:configmap/y", Change::Changed, 18)),
+            "a failed delete releases"
+        );
 
         // Remembered for a while only.
         own.begin([&x]);
