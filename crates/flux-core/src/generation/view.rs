@@ -13,6 +13,7 @@
 //! is a duplicate.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -106,8 +107,10 @@ pub fn build_view(
         select(files, plain_paths)
     };
     let mut view_files = FileSet::new();
-    for (path, bytes) in &plain {
-        view_files.insert(*path, *bytes);
+    for (path, _) in &plain {
+        if let Some(bytes) = files.get_shared(path) {
+            view_files.insert_shared(*path, Arc::clone(bytes));
+        }
     }
     let mut parts = Vec::new();
     for out in outputs {

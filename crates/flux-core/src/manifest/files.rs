@@ -7,16 +7,19 @@
 //! `.git` or `.github`) or hidden themselves (such as `.flux.yaml`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::LoadError;
 
 /// Files of a repository: `/`-separated paths relative to its root, and bytes.
 ///
 /// Sources need only include manifest files (see [`is_manifest_file`]), which
-/// covers the `Chart.yaml` files used to recognise charts.
+/// covers the `Chart.yaml` files used to recognise charts. The bytes are
+/// shared: a source that keeps what it read (flux-git keeps the last
+/// commit's blobs) hands out the same allocation, not a copy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileSet {
-    files: BTreeMap<String, Vec<u8>>,
+    files: BTreeMap<String, Arc<[u8]>>,
 }
 
 impl FileSet {
@@ -27,12 +30,22 @@ impl FileSet {
 
     /// Adds (or replaces) a file.
     pub fn insert(&mut self, path: impl Into<String>, bytes: impl Into<Vec<u8>>) {
-        self.files.insert(path.into(), bytes.into());
+        self.files.insert(path.into(), Arc::from(bytes.into()));
+    }
+
+    /// Adds (or replaces) a file whose bytes are shared with their owner.
+    pub fn insert_shared(&mut self, path: impl Into<String>, bytes: Arc<[u8]>) {
+        self.files.insert(path.into(), bytes);
     }
 
     /// The bytes of a file.
     pub fn get(&self, path: &str) -> Option<&[u8]> {
-        self.files.get(path).map(Vec::as_slice)
+        self.files.get(path).map(|b| &b[..])
+    }
+
+    /// The bytes of a file, shared (to put in another set without a copy).
+    pub fn get_shared(&self, path: &str) -> Option<&Arc<[u8]>> {
+        self.files.get(path)
     }
 
     /// Whether a file or directory exists at `path` (`""` is the root).
@@ -51,7 +64,7 @@ impl FileSet {
 
     /// All files, in path order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.files.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+        self.files.iter().map(|(k, v)| (k.as_str(), &v[..]))
     }
 
     /// Number of files.
@@ -68,7 +81,10 @@ impl FileSet {
 impl FromIterator<(String, Vec<u8>)> for FileSet {
     fn from_iter<T: IntoIterator<Item = (String, Vec<u8>)>>(iter: T) -> Self {
         FileSet {
-            files: iter.into_iter().collect(),
+            files: iter
+                .into_iter()
+                .map(|(path, bytes)| (path, Arc::from(bytes)))
+                .collect(),
         }
     }
 }

@@ -12,14 +12,14 @@ use crate::repo::mirror_error;
 /// The file contents of the last read, by blob id, so that reading the next
 /// commit (usually a few files different) inflates only what changed.
 /// Holds at most one read's files, and nothing when they exceed
-/// [`BlobCache::MAX_BYTES`].
+/// [`BlobCache::MAX_BYTES`]. The reads hand out the same bytes, not copies.
 #[derive(Debug, Default)]
 pub(crate) struct BlobCache {
-    last: Mutex<Arc<HashMap<ObjectId, Arc<Vec<u8>>>>>,
+    last: Mutex<Arc<HashMap<ObjectId, Arc<[u8]>>>>,
 }
 
 /// A blob that was read, or the size of one refused as too large.
-type Read = Result<Vec<u8>, u64>;
+type Read = Result<Arc<[u8]>, u64>;
 
 impl BlobCache {
     /// The most file bytes kept between reads.
@@ -42,20 +42,20 @@ impl BlobCache {
             found.into_iter().partition(|(_, id)| last.contains_key(id));
         let ids: HashMap<String, ObjectId> = missing.iter().cloned().collect();
         let mut out: Vec<(String, Read)> = Vec::with_capacity(hits.len() + missing.len());
-        let mut next: HashMap<ObjectId, Arc<Vec<u8>>> =
+        let mut next: HashMap<ObjectId, Arc<[u8]>> =
             HashMap::with_capacity(hits.len() + missing.len());
         let mut bytes = 0;
         for (rel, id) in hits {
             if let Some(data) = last.get(&id) {
                 bytes += data.len();
-                out.push((rel, Ok(data.as_ref().clone())));
+                out.push((rel, Ok(Arc::clone(data))));
                 next.insert(id, Arc::clone(data));
             }
         }
         for (rel, read) in read_missing(missing)? {
             if let (Ok(data), Some(id)) = (&read, ids.get(&rel)) {
                 bytes += data.len();
-                next.entry(*id).or_insert_with(|| Arc::new(data.clone()));
+                next.entry(*id).or_insert_with(|| Arc::clone(data));
             }
             out.push((rel, read));
         }
@@ -95,7 +95,10 @@ pub(super) fn read_blobs(
         if data.len() as u64 > max_size {
             return Ok(Err(data.len() as u64));
         }
-        Ok(Ok(data))
+        // A copy of exactly the blob's size: gix's buffer for a delta keeps
+        // room for the base and the delta beside it (twice the bytes of the
+        // files of a whole read, measured).
+        Ok(Ok(Arc::from(data)))
     };
     if threads == 1 {
         return found
@@ -150,7 +153,7 @@ mod tests {
                     asked.push(missing.iter().map(|(r, _)| r.clone()).collect());
                     Ok(missing
                         .into_iter()
-                        .map(|(r, i)| (r, Ok(vec![i.as_bytes()[0]])))
+                        .map(|(r, i)| (r, Ok(Arc::from(vec![i.as_bytes()[0]]))))
                         .collect())
                 })
                 .unwrap()
@@ -169,8 +172,23 @@ mod tests {
             &mut asked,
         );
         assert_eq!(asked, [vec!["a", "b"], vec!["a", "c"]]);
-        let mut got: Vec<(String, Vec<u8>)> =
-            second.into_iter().map(|(r, b)| (r, b.unwrap())).collect();
+        // An unchanged blob is handed out again, not copied.
+        let bytes_of = |reads: &[(String, Read)], name: &str| {
+            reads
+                .iter()
+                .find(|(r, _)| r == name)
+                .and_then(|(_, b)| b.clone().ok())
+                .unwrap()
+        };
+        assert!(Arc::ptr_eq(&bytes_of(&first, "b"), &bytes_of(&second, "b")));
+        assert!(Arc::ptr_eq(
+            &bytes_of(&first, "b"),
+            &bytes_of(&second, "link")
+        ));
+        let mut got: Vec<(String, Vec<u8>)> = second
+            .into_iter()
+            .map(|(r, b)| (r, b.unwrap().to_vec()))
+            .collect();
         got.sort();
         assert_eq!(
             got,

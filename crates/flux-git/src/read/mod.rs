@@ -361,7 +361,7 @@ pub(crate) fn read_files(
     let mut files = FileSet::new();
     for (rel, read) in blobs {
         match read {
-            Ok(bytes) => files.insert(rel, bytes),
+            Ok(bytes) => files.insert_shared(rel, bytes),
             Err(size) => errors.push(LoadError::TooLarge {
                 path: rel,
                 size,
