@@ -15,7 +15,7 @@ use flux_api::update::{
 };
 use flux_core::automation::{calculate_automation, commit_message};
 use flux_core::cluster::Cluster;
-use flux_core::manifest::{FileSet, Manifests, parse_files};
+use flux_core::manifest::{FileSet, Manifests};
 use flux_core::release::{ReleaseContext, ReleaseResult, Status};
 use flux_core::source::Snapshot;
 use flux_generate::Calculated;
@@ -24,7 +24,7 @@ use flux_git::{BoxError, CommitOutcome, CommitRequest, FileChanges};
 use crate::job::JobId;
 use crate::job::run::SharedRegistry;
 use crate::metrics::{Metrics, SourceLabel};
-use crate::source::Source;
+use crate::source::{Loaded, Source, parse_manifests};
 
 /// What an automation run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +73,7 @@ pub async fn automate(
         load: source.load.clone(),
         in_cluster,
         registry,
+        last: source.last_parse(),
     };
     let calc = std::sync::Arc::new(calc);
     let first = match &source.generator {
@@ -172,11 +173,19 @@ struct Calc {
     load: flux_core::manifest::LoadOptions,
     in_cluster: BTreeSet<flux_core::ResourceId>,
     registry: SharedRegistry,
+    /// The last parse, for the files unchanged since.
+    last: Option<std::sync::Arc<Loaded>>,
 }
 
 impl Calc {
     fn at(&self, snapshot: &Snapshot) -> Result<ReleaseResult, BoxError> {
-        let manifests = parse_files(&snapshot.files, &self.paths, &self.scopes, &self.load)?;
+        let manifests = parse_manifests(
+            &snapshot.files,
+            &self.paths,
+            &self.scopes,
+            &self.load,
+            self.last.as_deref(),
+        )?;
         Ok(self.on(&manifests, &snapshot.files))
     }
 

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use flux_core::manifest::{LoadOptions, Manifests};
+use flux_core::manifest::{
+    FileSet, LastParse, LoadErrors, LoadOptions, Manifests, parse_files, reparse_files,
+};
 use flux_core::source::Snapshot;
 use flux_core::sync::{SyncOptions, SyncSetName};
 use flux_core::{ResourceId, ScopeTable};
@@ -25,6 +27,32 @@ pub struct Loaded {
     pub snapshot: Snapshot,
     /// The resources in them.
     pub manifests: Manifests,
+}
+
+/// Parses the manifests of `files`, taking the files unchanged since
+/// `last` (see [`Source::last_parse`]) from it rather than parsing them
+/// again: the same result, without the YAML parse of every file or a
+/// second copy of every object while `last` is still held.
+pub fn parse_manifests(
+    files: &FileSet,
+    paths: &[String],
+    scopes: &ScopeTable,
+    load: &LoadOptions,
+    last: Option<&Loaded>,
+) -> Result<Manifests, LoadErrors> {
+    match last {
+        Some(last) => reparse_files(
+            files,
+            paths,
+            scopes,
+            load,
+            LastParse {
+                files: &last.snapshot.files,
+                manifests: &last.manifests,
+            },
+        ),
+        None => parse_files(files, paths, scopes, load),
+    }
 }
 
 /// How the last sync went.
@@ -157,6 +185,12 @@ impl Source {
     /// The last manifests loaded.
     pub fn loaded(&self) -> Option<Arc<Loaded>> {
         self.with_status(|s| s.loaded.clone())
+    }
+
+    /// The last manifests loaded, to parse the next revision from: none
+    /// when they are generated (they are not a parse of the files).
+    pub fn last_parse(&self) -> Option<Arc<Loaded>> {
+        self.generator.is_none().then(|| self.loaded()).flatten()
     }
 
     /// The scopes to read manifests with.

@@ -18,13 +18,12 @@ use tokio::sync::Semaphore;
 use flux_core::Cluster;
 use flux_core::ResourceId;
 use flux_core::cluster::Applied;
-use flux_core::manifest::parse_files;
 use flux_core::source::Snapshot;
 use flux_core::sync::{GcMode, SetView, SyncReport, overlaps_of};
 use std::collections::BTreeMap;
 
 use crate::metrics::{Metrics, ObjectLabels, Outcome, SourceLabel};
-use crate::source::{Loaded, Source, SyncSummary};
+use crate::source::{Loaded, Source, SyncSummary, parse_manifests};
 
 /// A sync that did not run to the end.
 #[derive(Debug, thiserror::Error)]
@@ -77,9 +76,18 @@ pub async fn load(source: &Source, revision: &str) -> Result<Arc<Loaded>, SyncFa
                 .map_err(SyncFailure::Git)?;
             let load_options = source.load.clone();
             let paths = source.paths.clone();
+            // The files of the last parse that did not change are taken
+            // from it, objects shared, rather than parsed again.
+            let last = source.last_parse();
             tokio::task::spawn_blocking(move || {
-                let manifests = parse_files(&snapshot.files, &paths, &scopes, &load_options)
-                    .map_err(|errors| errors.to_string());
+                let manifests = parse_manifests(
+                    &snapshot.files,
+                    &paths,
+                    &scopes,
+                    &load_options,
+                    last.as_deref(),
+                )
+                .map_err(|errors| errors.to_string());
                 (snapshot, manifests)
             })
             .await

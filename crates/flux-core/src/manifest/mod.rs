@@ -12,10 +12,12 @@ mod files;
 mod kustomize;
 mod load;
 mod parse;
+mod reuse;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -26,6 +28,7 @@ pub use kustomize::{
 };
 pub use load::{DirSource, load_dir, read_dir_files};
 pub use parse::{parse_files, parse_streams};
+pub use reuse::{LastParse, reparse_files};
 
 use crate::frozen::{Frozen, Node};
 use crate::resource::{ResourceId, Scope};
@@ -77,13 +80,15 @@ impl fmt::Display for SourceRef {
 ///
 /// The object is held frozen ([`crate::frozen`]): a daemon keeps the
 /// resources of its repository between syncs, and ten thousand serde_json
-/// trees would be most of its memory.
+/// trees would be most of its memory. It is shared: a parse of the next
+/// commit takes the objects of unchanged files from the last one
+/// ([`reparse_files`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resource {
     id: ResourceId,
     scope: Scope,
     source: SourceRef,
-    object: Frozen,
+    object: Arc<Frozen>,
 }
 
 impl Resource {

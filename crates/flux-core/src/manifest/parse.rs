@@ -4,6 +4,8 @@
 //! large repository); everything after that is a short sequential pass so the
 //! result, and the order of errors, never depends on thread timing.
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 use serde_json::Value;
 
@@ -17,9 +19,9 @@ use crate::yaml;
 /// One object found in a file, before its scope is known: frozen as soon
 /// as it is checked, so a repository's objects are never all held as
 /// serde_json trees at once.
-struct Found {
-    object: Frozen,
-    source: SourceRef,
+pub(super) struct Found {
+    pub(super) object: Arc<Frozen>,
+    pub(super) source: SourceRef,
 }
 
 /// Parses the manifest files of `files` under `paths` (normalised
@@ -46,9 +48,22 @@ pub fn parse_streams(
     scopes: &ScopeTable,
     options: &LoadOptions,
 ) -> Result<Manifests, LoadErrors> {
+    parse_streams_with(streams, scopes, options, |_, _| None)
+}
+
+/// [`parse_streams`], taking each stream's objects from `reuse` when it
+/// has them (an earlier parse of the same bytes) instead of parsing it.
+pub(super) fn parse_streams_with(
+    streams: &[(&str, &[u8])],
+    scopes: &ScopeTable,
+    options: &LoadOptions,
+    reuse: impl Fn(&str, &[u8]) -> Option<Parsed> + Sync,
+) -> Result<Manifests, LoadErrors> {
     let parsed: Vec<Result<Parsed, Vec<LoadError>>> = streams
         .par_iter()
-        .map(|(path, bytes)| parse_file(path, bytes, options))
+        .map(|(path, bytes)| {
+            reuse(path, bytes).map_or_else(|| parse_file(path, bytes, options), Ok)
+        })
         .collect();
 
     let mut errors = Vec::new();
@@ -136,9 +151,9 @@ fn line_of(bytes: &[u8], offset: usize) -> usize {
 }
 
 /// What one file gave.
-struct Parsed {
-    found: Vec<Found>,
-    skipped: Vec<Skipped>,
+pub(super) struct Parsed {
+    pub(super) found: Vec<Found>,
+    pub(super) skipped: Vec<Skipped>,
 }
 
 fn parse_file(path: &str, bytes: &[u8], options: &LoadOptions) -> Result<Parsed, Vec<LoadError>> {
@@ -347,7 +362,10 @@ fn collect(
         }
     }
     match Frozen::new(&object) {
-        Ok(object) => found.push(Found { object, source }),
+        Ok(object) => found.push(Found {
+            object: Arc::new(object),
+            source,
+        }),
         Err(e) => errors.push(LoadError::InvalidField {
             at: source,
             field: "document",

@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use flux_core::cluster::Cluster;
-use flux_core::manifest::parse_files;
 use flux_core::policy::{Policy, PolicyUpdate};
 use flux_core::registry::RegistryView;
 use flux_core::release::{
@@ -23,7 +22,7 @@ use flux_generate::Calculated;
 use flux_git::{BoxError, CommitOutcome, CommitRequest, FileChanges};
 
 use super::{Cause, JobId, JobOutcome, JobSpec};
-use crate::source::Source;
+use crate::source::{Loaded, Source, parse_manifests};
 
 /// A registry view shared with the edit functions jobs hand to flux-git.
 pub type SharedRegistry = Arc<dyn RegistryView + Send + Sync>;
@@ -194,6 +193,8 @@ struct Calc {
     policies: Option<BTreeMap<ResourceId, PolicyUpdate>>,
     /// Present with `--manifest-generation`.
     generator: Option<flux_generate::Generator>,
+    /// The last parse, for the files unchanged since.
+    last: Option<Arc<Loaded>>,
 }
 
 impl Calc {
@@ -212,12 +213,19 @@ impl Calc {
             f: Arc::new(f),
             policies,
             generator: cx.source.generator.clone(),
+            last: cx.source.last_parse(),
         })
     }
 
     /// The result and edits at `snapshot`.
     fn at(&self, snapshot: &Snapshot) -> Result<ReleaseResult, BoxError> {
-        let manifests = parse_files(&snapshot.files, &self.paths, &self.scopes, &self.load)?;
+        let manifests = parse_manifests(
+            &snapshot.files,
+            &self.paths,
+            &self.scopes,
+            &self.load,
+            self.last.as_deref(),
+        )?;
         let registry: &dyn RegistryView = &*self.registry;
         let cx = ReleaseContext {
             manifests: &manifests,
