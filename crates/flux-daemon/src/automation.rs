@@ -24,7 +24,7 @@ use flux_git::{BoxError, CommitOutcome, CommitRequest, FileChanges};
 use crate::job::JobId;
 use crate::job::run::SharedRegistry;
 use crate::metrics::{Metrics, SourceLabel};
-use crate::source::{Loaded, Source, parse_manifests};
+use crate::source::{ManifestReader, Source};
 
 /// What an automation run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,20 +68,22 @@ pub async fn automate(
         .await
         .map_err(|e| AutomationError(e.to_string()))?;
     let calc = Calc {
-        paths: source.paths.clone(),
-        scopes: source.scopes(),
-        load: source.load.clone(),
+        reader: source.manifest_reader(),
         in_cluster,
         registry,
-        last: source.last_parse(),
     };
     let calc = std::sync::Arc::new(calc);
     let first = match &source.generator {
         Some(generator) => {
-            let (snapshot, manifests) =
-                crate::generation::view(source, generator, &revision, &calc.scopes, &calc.load)
-                    .await
-                    .map_err(|e| AutomationError(e.to_string()))?;
+            let (snapshot, manifests) = crate::generation::view(
+                source,
+                generator,
+                &revision,
+                &calc.reader.scopes,
+                &calc.reader.load,
+            )
+            .await
+            .map_err(|e| AutomationError(e.to_string()))?;
             calc.on(&manifests, &snapshot.files)
         }
         None => {
@@ -113,9 +115,9 @@ pub async fn automate(
             let edit_calc = calc.clone();
             let (edit, _) = generator.commit_edit(
                 source.repo.clone(),
-                calc.paths.clone(),
-                calc.scopes.clone(),
-                calc.load.clone(),
+                calc.reader.paths.clone(),
+                calc.reader.scopes.clone(),
+                calc.reader.load.clone(),
                 move |view| {
                     Ok(Calculated::Release(
                         edit_calc.on(&view.manifests, &view.files),
@@ -168,24 +170,14 @@ pub async fn automate(
 }
 
 struct Calc {
-    paths: Vec<String>,
-    scopes: flux_core::ScopeTable,
-    load: flux_core::manifest::LoadOptions,
+    reader: ManifestReader,
     in_cluster: BTreeSet<flux_core::ResourceId>,
     registry: SharedRegistry,
-    /// The last parse, for the files unchanged since.
-    last: Option<std::sync::Arc<Loaded>>,
 }
 
 impl Calc {
     fn at(&self, snapshot: &Snapshot) -> Result<ReleaseResult, BoxError> {
-        let manifests = parse_manifests(
-            &snapshot.files,
-            &self.paths,
-            &self.scopes,
-            &self.load,
-            self.last.as_deref(),
-        )?;
+        let manifests = self.reader.parse(&snapshot.files)?;
         Ok(self.on(&manifests, &snapshot.files))
     }
 

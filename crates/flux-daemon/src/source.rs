@@ -29,29 +29,38 @@ pub struct Loaded {
     pub manifests: Manifests,
 }
 
-/// Parses the manifests of `files`, taking the files unchanged since
-/// `last` (see [`Source::last_parse`]) from it rather than parsing them
-/// again: the same result, without the YAML parse of every file or a
-/// second copy of every object while `last` is still held.
-pub fn parse_manifests(
-    files: &FileSet,
-    paths: &[String],
-    scopes: &ScopeTable,
-    load: &LoadOptions,
-    last: Option<&Loaded>,
-) -> Result<Manifests, LoadErrors> {
-    match last {
-        Some(last) => reparse_files(
-            files,
-            paths,
-            scopes,
-            load,
-            LastParse {
-                files: &last.snapshot.files,
-                manifests: &last.manifests,
-            },
-        ),
-        None => parse_files(files, paths, scopes, load),
+/// How a source's manifests are parsed: its paths, scopes and load
+/// options, and its last parse, whose unchanged files are taken rather than
+/// parsed again (the same result, without the YAML parse of every file or
+/// a second copy of every object while the last parse is still held).
+#[derive(Debug, Clone)]
+pub struct ManifestReader {
+    /// The source's `--git-path`s.
+    pub paths: Vec<String>,
+    /// The scopes to place kinds with.
+    pub scopes: ScopeTable,
+    /// The load options.
+    pub load: LoadOptions,
+    /// The last parse (see [`Source::last_parse`]).
+    pub last: Option<Arc<Loaded>>,
+}
+
+impl ManifestReader {
+    /// Parses the manifests of `files`.
+    pub fn parse(&self, files: &FileSet) -> Result<Manifests, LoadErrors> {
+        match &self.last {
+            Some(last) => reparse_files(
+                files,
+                &self.paths,
+                &self.scopes,
+                &self.load,
+                LastParse {
+                    files: &last.snapshot.files,
+                    manifests: &last.manifests,
+                },
+            ),
+            None => parse_files(files, &self.paths, &self.scopes, &self.load),
+        }
     }
 }
 
@@ -191,6 +200,16 @@ impl Source {
     /// when they are generated (they are not a parse of the files).
     pub fn last_parse(&self) -> Option<Arc<Loaded>> {
         self.generator.is_none().then(|| self.loaded()).flatten()
+    }
+
+    /// How to parse this source's manifests now.
+    pub fn manifest_reader(&self) -> ManifestReader {
+        ManifestReader {
+            paths: self.paths.clone(),
+            scopes: self.scopes(),
+            load: self.load.clone(),
+            last: self.last_parse(),
+        }
     }
 
     /// The scopes to read manifests with.

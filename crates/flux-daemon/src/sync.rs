@@ -23,7 +23,7 @@ use flux_core::sync::{GcMode, SetView, SyncReport, overlaps_of};
 use std::collections::BTreeMap;
 
 use crate::metrics::{Metrics, ObjectLabels, Outcome, SourceLabel};
-use crate::source::{Loaded, Source, SyncSummary, parse_manifests};
+use crate::source::{Loaded, Source, SyncSummary};
 
 /// A sync that did not run to the end.
 #[derive(Debug, thiserror::Error)]
@@ -58,9 +58,9 @@ pub async fn load(source: &Source, revision: &str) -> Result<Arc<Loaded>, SyncFa
     {
         return Ok(loaded);
     }
-    let scopes = source.scopes();
     let (snapshot, manifests) = match &source.generator {
         Some(generator) => {
+            let scopes = source.scopes();
             match crate::generation::view(source, generator, revision, &scopes, &source.load).await
             {
                 Ok((snapshot, manifests)) => (snapshot, Ok(manifests)),
@@ -74,20 +74,13 @@ pub async fn load(source: &Source, revision: &str) -> Result<Arc<Loaded>, SyncFa
                 .snapshot_at(revision, &source.paths)
                 .await
                 .map_err(SyncFailure::Git)?;
-            let load_options = source.load.clone();
-            let paths = source.paths.clone();
             // The files of the last parse that did not change are taken
             // from it, objects shared, rather than parsed again.
-            let last = source.last_parse();
+            let reader = source.manifest_reader();
             tokio::task::spawn_blocking(move || {
-                let manifests = parse_manifests(
-                    &snapshot.files,
-                    &paths,
-                    &scopes,
-                    &load_options,
-                    last.as_deref(),
-                )
-                .map_err(|errors| errors.to_string());
+                let manifests = reader
+                    .parse(&snapshot.files)
+                    .map_err(|errors| errors.to_string());
                 (snapshot, manifests)
             })
             .await

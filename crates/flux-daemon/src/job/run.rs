@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use flux_core::ResourceId;
 use flux_core::cluster::Cluster;
 use flux_core::policy::{Policy, PolicyUpdate};
 use flux_core::registry::RegistryView;
@@ -17,12 +18,11 @@ use flux_core::release::{
     calculate_policy_updates, calculate_release,
 };
 use flux_core::source::Snapshot;
-use flux_core::{ResourceId, ScopeTable};
 use flux_generate::Calculated;
 use flux_git::{BoxError, CommitOutcome, CommitRequest, FileChanges};
 
 use super::{Cause, JobId, JobOutcome, JobSpec};
-use crate::source::{Loaded, Source, parse_manifests};
+use crate::source::{ManifestReader, Source};
 
 /// A registry view shared with the edit functions jobs hand to flux-git.
 pub type SharedRegistry = Arc<dyn RegistryView + Send + Sync>;
@@ -183,9 +183,7 @@ type CalcFn = dyn Fn(&ReleaseContext<'_>) -> Result<ReleaseResult, String> + Sen
 
 /// A calculation over the files of a snapshot, runnable on any head.
 struct Calc {
-    paths: Vec<String>,
-    scopes: ScopeTable,
-    load: flux_core::manifest::LoadOptions,
+    reader: ManifestReader,
     in_cluster: Option<BTreeSet<ResourceId>>,
     registry: SharedRegistry,
     f: Arc<CalcFn>,
@@ -193,8 +191,6 @@ struct Calc {
     policies: Option<BTreeMap<ResourceId, PolicyUpdate>>,
     /// Present with `--manifest-generation`.
     generator: Option<flux_generate::Generator>,
-    /// The last parse, for the files unchanged since.
-    last: Option<Arc<Loaded>>,
 }
 
 impl Calc {
@@ -205,27 +201,18 @@ impl Calc {
         f: impl Fn(&ReleaseContext<'_>) -> Result<ReleaseResult, String> + Send + Sync + 'static,
     ) -> Arc<Self> {
         Arc::new(Calc {
-            paths: cx.source.paths.clone(),
-            scopes: cx.source.scopes(),
-            load: cx.source.load.clone(),
+            reader: cx.source.manifest_reader(),
             in_cluster,
             registry: cx.registry.clone(),
             f: Arc::new(f),
             policies,
             generator: cx.source.generator.clone(),
-            last: cx.source.last_parse(),
         })
     }
 
     /// The result and edits at `snapshot`.
     fn at(&self, snapshot: &Snapshot) -> Result<ReleaseResult, BoxError> {
-        let manifests = parse_manifests(
-            &snapshot.files,
-            &self.paths,
-            &self.scopes,
-            &self.load,
-            self.last.as_deref(),
-        )?;
+        let manifests = self.reader.parse(&snapshot.files)?;
         let registry: &dyn RegistryView = &*self.registry;
         let cx = ReleaseContext {
             manifests: &manifests,
@@ -261,10 +248,15 @@ impl Calc {
         head: &str,
     ) -> Result<ReleaseResult, String> {
         if let Some(generator) = &self.generator {
-            let (snapshot, manifests) =
-                crate::generation::view(source, generator, head, &self.scopes, &self.load)
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let (snapshot, manifests) = crate::generation::view(
+                source,
+                generator,
+                head,
+                &self.reader.scopes,
+                &self.reader.load,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             let cx = ReleaseContext {
                 manifests: &manifests,
                 files: &snapshot.files,
@@ -343,9 +335,9 @@ impl Calc {
                 let calc = self.clone();
                 let (edit, slot) = generator.commit_edit(
                     source.repo.clone(),
-                    self.paths.clone(),
-                    self.scopes.clone(),
-                    self.load.clone(),
+                    self.reader.paths.clone(),
+                    self.reader.scopes.clone(),
+                    self.reader.load.clone(),
                     move |view| calc.on_view(view),
                 );
                 let pushed = source
